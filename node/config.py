@@ -17,6 +17,7 @@ import msgspec
 import yaml
 
 from node.errors import ConfigError
+from providers import PROVIDER_TYPES
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -316,14 +317,30 @@ def parse_settings(tree: Any) -> Settings:
     providers_tree = tree.get("providers") or {}
     if not isinstance(providers_tree, dict):
         raise ConfigError("providers: expected a mapping of provider key to settings")
-    providers = {
-        str(key): _convert(entry, ProviderSection, f"providers.{key}")
-        for key, entry in providers_tree.items()
-    }
+    providers = {str(key): parse_provider(str(key), entry) for key, entry in providers_tree.items()}
     settings: Settings = _convert({**tree, "providers": {}}, Settings, "")
     settings = msgspec.structs.replace(settings, providers=providers)
     _check(settings)
     return settings
+
+
+def parse_provider(key: str, tree: Any) -> ProviderSection:
+    """Validate one provider's settings (from at.yaml, the environment or the admin API)."""
+    if not PROVIDER_KEY.match(key):
+        raise ConfigError(
+            f"providers.{key}: the provider key is not valid: expected 1-64 letters, digits, _ . -"
+        )
+    section: ProviderSection = _convert(tree, ProviderSection, f"providers.{key}")
+    if section.type not in PROVIDER_TYPES:
+        raise ConfigError(
+            f"providers.{key}.type: {section.type!r} is not valid: expected one of "
+            + ", ".join(sorted(PROVIDER_TYPES))
+        )
+    if section.proxy and section.proxy.split("://", 1)[0] not in {"http", "https", "socks5"}:
+        raise ConfigError(
+            f"providers.{key}.proxy: is not valid: expected an http://, https:// or socks5:// URL"
+        )
+    return section
 
 
 def _check(settings: Settings) -> None:
@@ -346,16 +363,6 @@ def _check(settings: Settings) -> None:
         raise ConfigError(
             f"server.log_format: {server.log_format!r} is not valid: expected auto, json or console"
         )
-    for key, provider in settings.providers.items():
-        if not PROVIDER_KEY.match(key) or "/" in key:
-            raise ConfigError(
-                f"providers.{key}: the provider key is not valid: expected letters, digits, _ . -"
-            )
-        if provider.type not in PROVIDER_TYPES:
-            raise ConfigError(
-                f"providers.{key}.type: {provider.type!r} is not valid: expected one of "
-                + ", ".join(sorted(PROVIDER_TYPES))
-            )
     chosen = [
         name for name in ("memory", "sqlite", "postgres") if getattr(settings.store, name) is not None
     ]
@@ -382,7 +389,6 @@ def _check_cluster(cluster: ClusterSection | None) -> None:
         )
 
 
-PROVIDER_TYPES = frozenset({"openai", "anthropic", "gemini", "vertex", "azure", "mock"})
 
 
 def config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
@@ -418,3 +424,8 @@ def load_settings(
     tree = expand_vars(tree, environ)
     tree = apply_env(tree, environ)
     return parse_settings(tree)
+
+
+def load_settings_for(explicit: str | None) -> Settings:
+    """What ``atgw`` runs with: the chosen file (if any) and the process environment."""
+    return load_settings(config_path(explicit, os.environ), os.environ)

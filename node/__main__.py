@@ -1,0 +1,4 @@
+from node.cli import main
+import sys
+
+sys.exit(main())

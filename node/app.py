@@ -1,0 +1,97 @@
+"""The app factory: wires routes, the middleware and one cleanup context per resource.
+
+Start order: HTTP client pool -> store (migrate, check passphrase, bootstrap, load into
+memory, usage queue) -> cluster agent. Shutdown runs in reverse; the usage queue is flushed
+before the store closes, so a clean shutdown loses no usage record.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+
+from aiohttp import web
+
+from node.bootstrap import bootstrap
+from node.config import Settings
+from node.gateway import Gateway
+from node.middleware import add_headers, gateway_middleware
+from node.routes import admin, anthropic, gemini, openai, ops
+from node.state import GATEWAY
+from node.wiring import cluster_config, store_config
+from providers import ClientPool
+from store import Store, open_store
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stdout, flush=True)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    pool: ClientPool | None = None,
+    say: Callable[[str], None] = _say,
+    node_name: str = "",
+) -> web.Application:
+    """Build one node's application. ``store``/``pool`` may be injected by tests."""
+    app = web.Application(
+        middlewares=[gateway_middleware],
+        client_max_size=settings.server.max_body_bytes,
+    )
+    base = settings.server.base_path
+    openai.add_routes(app, base)
+    anthropic.add_routes(app, base)
+    gemini.add_routes(app, base)
+    admin.add_routes(app, base)
+    ops.add_routes(app, base)
+    app.on_response_prepare.append(add_headers)
+    app.cleanup_ctx.append(partial(_node_ctx, settings, store, pool, say))
+    app.cleanup_ctx.append(partial(_cluster_ctx, settings, node_name))
+    return app
+
+
+async def _node_ctx(
+    settings: Settings,
+    injected_store: Store | None,
+    injected_pool: ClientPool | None,
+    say: Callable[[str], None],
+    app: web.Application,
+) -> AsyncIterator[None]:
+    pool = injected_pool or ClientPool()
+    store = injected_store or await open_store(store_config(settings))
+    try:
+        await bootstrap(store, admin_token_configured=bool(settings.server.admin_token), say=say)
+        gateway = Gateway(settings, store, pool)
+        await gateway.load()
+        gateway.usage.start()
+        app[GATEWAY] = gateway
+        yield
+        await gateway.drain_tasks()
+        await gateway.usage.aclose()
+    finally:
+        if injected_store is None:
+            await store.close()
+        if injected_pool is None:
+            await pool.aclose()
+
+
+async def _cluster_ctx(
+    settings: Settings, node_name: str, app: web.Application
+) -> AsyncIterator[None]:
+    config = cluster_config(settings)
+    if config is None:
+        yield
+        return
+    from node.membership import NodeHooks, start_agent  # noqa: PLC0415 - only when clustered
+
+    gateway = app[GATEWAY]
+    agent = await start_agent(config, NodeHooks(gateway), node_name)
+    gateway.cluster = agent
+    try:
+        yield
+    finally:
+        gateway.cluster = None
+        await agent.stop()

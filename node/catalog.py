@@ -1,0 +1,171 @@
+"""The provider catalog: configured providers, built adapters, and model resolution.
+
+Providers come from at.yaml and from the store; a stored provider overrides the YAML one with
+the same key. The catalog lives in memory; admin changes and cluster change notices rebuild
+single entries, so the request path never reads the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from node.config import ProviderSection, parse_provider
+from node.errors import ModelNotFound
+from providers import ClientPool, Provider, ProviderConfig, build_provider
+
+MOCK_DEFAULT_MODEL = "mock-1"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a requested model goes: the provider key, its adapter and the upstream model."""
+
+    provider_key: str
+    provider: Provider
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    section: ProviderSection
+    provider: Provider
+    source: str  # "yaml" or "store"
+    aliases: Mapping[str, str]  # served name -> upstream model name
+
+
+def to_provider_config(key: str, section: ProviderSection) -> ProviderConfig:
+    return ProviderConfig(
+        key=key,
+        type=section.type,
+        base_url=section.base_url,
+        api_key=section.api_key,
+        model=section.model or (MOCK_DEFAULT_MODEL if section.type == "mock" else ""),
+        models=tuple(_served_names(section)),
+        extra_headers=dict(section.extra_headers),
+        proxy=section.proxy,
+        api_version=section.api_version,
+        timeout=float(section.timeout),
+        connect_timeout=float(section.connect_timeout),
+        max_tokens=section.max_tokens,
+        credentials_file=section.credentials_file,
+    )
+
+
+def _served_names(section: ProviderSection) -> list[str]:
+    return [entry.split("=", 1)[0].strip() for entry in section.models]
+
+
+def _aliases(section: ProviderSection) -> dict[str, str]:
+    """``models`` entries are ``name`` or ``alias=upstream-model``."""
+    out: dict[str, str] = {}
+    default = section.model or (MOCK_DEFAULT_MODEL if section.type == "mock" else "")
+    if default:
+        out[default] = default
+    for entry in section.models:
+        name, _, upstream = entry.partition("=")
+        out[name.strip()] = (upstream or name).strip()
+    return out
+
+
+class Catalog:
+    """Provider key -> adapter, plus model name lookup."""
+
+    def __init__(self, pool: ClientPool) -> None:
+        self._pool = pool
+        self._yaml: dict[str, ProviderSection] = {}
+        self._entries: dict[str, Entry] = {}
+        self._bare: dict[str, Route] = {}
+
+    def load(
+        self, yaml: Mapping[str, ProviderSection], stored: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        """Build every adapter; stored providers override YAML ones with the same key."""
+        self._yaml = dict(yaml)
+        entries = {key: self._build(key, section, "yaml") for key, section in yaml.items()}
+        for key, config in stored.items():
+            entries[key] = self._build(key, parse_provider(key, config), "store")
+        self._entries = entries
+        self._index()
+
+    def set_stored(self, key: str, config: Mapping[str, Any] | None) -> None:
+        """Apply one stored provider (None: deleted from the store, YAML shows through)."""
+        if config is not None:
+            self._entries[key] = self._build(key, parse_provider(key, config), "store")
+        elif key in self._yaml:
+            self._entries[key] = self._build(key, self._yaml[key], "yaml")
+        else:
+            self._entries.pop(key, None)
+        self._index()
+
+    def _build(self, key: str, section: ProviderSection, source: str) -> Entry:
+        provider = build_provider(to_provider_config(key, section), self._pool)
+        return Entry(section, provider, source, _aliases(section))
+
+    def _index(self) -> None:
+        bare: dict[str, Route] = {}
+        for key in sorted(self._entries):
+            entry = self._entries[key]
+            for name, upstream in entry.aliases.items():
+                bare.setdefault(name, Route(key, entry.provider, upstream))
+        self._bare = bare
+
+    def entries(self) -> Mapping[str, Entry]:
+        return self._entries
+
+    def get(self, key: str) -> Entry | None:
+        return self._entries.get(key)
+
+    def resolve(self, name: str) -> Route:
+        """``provider_key/model`` (split at the first ``/``), a bare served name or alias, or
+        a bare provider key (its default model)."""
+        head, sep, tail = name.partition("/")
+        if sep:
+            entry = self._entries.get(head)
+            if entry is not None:
+                model = entry.aliases.get(tail, tail) if tail else self._default(head, entry)
+                return Route(head, entry.provider, model)
+        route = self._bare.get(name)
+        if route is not None:
+            return route
+        entry = self._entries.get(name)
+        if entry is not None:
+            return Route(name, entry.provider, self._default(name, entry))
+        raise ModelNotFound(
+            f"The model '{name}' does not exist: use provider/model "
+            f"(providers: {', '.join(sorted(self._entries)) or 'none configured'})",
+            param="model",
+        )
+
+    def _default(self, key: str, entry: Entry) -> str:
+        default = next(iter(entry.aliases), "")
+        if not default:
+            raise ModelNotFound(
+                f"Provider '{key}' has no default model: ask for '{key}/<model>'", param="model"
+            )
+        return default
+
+    def model_ids(self) -> Iterable[tuple[str, str, str]]:
+        """(id, provider key, provider type) for every served model, ``provider/model``."""
+        for key in sorted(self._entries):
+            entry = self._entries[key]
+            for name in entry.aliases:
+                yield f"{key}/{name}", key, entry.section.type
+
+
+def provider_public(entry: Entry) -> dict[str, Any]:
+    """A provider as the admin API shows it: every secret replaced by a marker."""
+    data: dict[str, Any] = msgspec.to_builtins(entry.section)
+    for field in ("api_key", "credentials_file"):
+        if data.get(field):
+            data[field] = "<set>"
+    if data.get("extra_headers"):
+        data["extra_headers"] = dict.fromkeys(data["extra_headers"], "<set>")
+    if data.get("proxy") and "@" in data["proxy"]:
+        scheme, _, rest = data["proxy"].partition("://")
+        data["proxy"] = f"{scheme}://<set>@{rest.rpartition('@')[2]}"
+    data["source"] = entry.source
+    return data

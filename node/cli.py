@@ -1,0 +1,158 @@
+"""``atgw``: serve a node, check a config, migrate a store, rotate the key through the API."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from node.app import create_app
+from node.config import ConfigError, Settings, load_settings_for
+from node.logging import configure_logging
+from node.version import VERSION
+from node.wiring import cluster_config, store_config
+from store import StoreError, open_store
+
+log = structlog.get_logger("node.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atgw", description="at-gateway node")
+    parser.add_argument("--version", action="version", version=f"at-gateway {VERSION}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run a node")
+    serve.add_argument("--config", help="path to at.yaml (default: $AT_CONFIG_FILE, ./at.yaml)")
+    serve.add_argument("--host", help="override server.host")
+    serve.add_argument("--port", type=int, help="override server.port")
+    serve.add_argument("--name", default="", help="this node's cluster identity")
+    check = sub.add_parser("check-config", help="validate the configuration and exit")
+    check.add_argument("--config")
+    migrate = sub.add_parser("migrate", help="create or upgrade the store's tables and exit")
+    migrate.add_argument("--config")
+    rotate = sub.add_parser("rotate-key", help="ask a running node to rotate the data key")
+    rotate.add_argument("--config")
+    rotate.add_argument("--url", default="http://127.0.0.1:8080", help="a node's base URL")
+    rotate.add_argument("--token", help="admin token (default: server.admin_token)")
+    group = rotate.add_mutually_exclusive_group()
+    group.add_argument("--new-passphrase", help="also change the passphrase")
+    group.add_argument("--disable", action="store_true", help="turn encryption off")
+    return parser
+
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings_for(args.config)
+        if args.command == "serve":
+            return _serve(settings, args)
+        if args.command == "check-config":
+            return _check(settings)
+        if args.command == "migrate":
+            asyncio.run(_migrate(settings))
+            print("store is up to date")
+            return 0
+        return asyncio.run(_rotate(settings, args))
+    except ConfigError as exc:
+        print(f"atgw: config error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"atgw: store error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _check(settings: Settings) -> int:
+    store = store_config(settings)
+    cluster = cluster_config(settings)
+    print(
+        f"config ok: {len(settings.providers)} provider(s), store {store.kind}"
+        f"{'' if store.kind == 'memory' else ' (' + _where(store.datasource) + ')'}, "
+        f"encryption {'on' if store.encryption_key else 'off'}, "
+        f"cluster {'on' if cluster else 'off'}"
+    )
+    return 0
+
+
+def _where(datasource: str) -> str:
+    return datasource.rpartition("@")[2] if "@" in datasource else datasource
+
+
+async def _migrate(settings: Settings) -> None:
+    store = await open_store(store_config(settings))
+    await store.close()
+
+
+async def _rotate(settings: Settings, args: argparse.Namespace) -> int:
+    token = args.token or settings.server.admin_token
+    body: dict[str, str] = {}
+    if args.disable:
+        body["encryption_key"] = ""
+    elif args.new_passphrase:
+        body["encryption_key"] = args.new_passphrase
+    url = args.url.rstrip("/") + settings.server.base_path + "/api/v1/settings/rotate-key"
+    async with aiohttp.ClientSession() as session, session.post(
+        url, json=body, headers={"Authorization": f"Bearer {token}"}
+    ) as answer:
+        text = await answer.text()
+    print(text)
+    return 0 if answer.status == 200 else 1
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    secrets = [settings.server.admin_token, settings.store.encryption_key]
+    secrets += [p.api_key for p in settings.providers.values()]
+    cluster = settings.cluster_section
+    if cluster is not None:
+        secrets.append(cluster.security.key)
+    configure_logging(
+        level=settings.server.log_level, fmt=settings.server.log_format, secrets=secrets
+    )
+    with contextlib.suppress(ImportError):
+        import uvloop  # noqa: PLC0415 - optional speed-up
+
+        uvloop.install()
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    try:
+        asyncio.run(_run(settings, host, port, args.name or socket.gethostname()))
+    except StoreError as exc:
+        print(f"atgw: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _run(settings: Settings, host: str, port: int, name: str) -> None:
+    app = create_app(settings, node_name=name)
+    # handler_cancellation: a client that goes away cancels its handler, which aborts the
+    # upstream request instead of paying for tokens nobody reads.
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        shutdown_timeout=float(settings.server.shutdown_timeout),
+        access_log=None,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    log.info("serving", host=host, port=port, version=VERSION, node=name)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: draining in-flight requests")
+    await runner.cleanup()
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

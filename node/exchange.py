@@ -1,0 +1,155 @@
+"""The request path shared by every dialect: read, authenticate, resolve, call, account.
+
+Nothing here touches the database or the cluster: keys and providers come from memory and
+usage goes to an in-memory queue that is flushed in the background.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from node.errors import BadRequest, Forbidden, Unauthorized
+from node.keys import model_allowed
+from node.state import GATEWAY, START, UPSTREAM_SECONDS
+from providers import Dialect, Stream, Usage, check_request
+from store import ApiKeyRecord, UsageRecord
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
+
+def presented_key(request: web.Request) -> str:
+    """The gateway key from ``Authorization: Bearer``, ``x-api-key`` or ``x-goog-api-key``."""
+    headers = request.headers
+    auth = headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return headers.get("x-api-key") or headers.get("x-goog-api-key") or ""
+
+
+def authenticate(request: web.Request) -> ApiKeyRecord:
+    gateway = request.app[GATEWAY]
+    presented = presented_key(request)
+    if not presented:
+        gateway.metrics.auth_result("missing")
+        raise Unauthorized("Missing API key: send it as 'Authorization: Bearer <key>'")
+    record = gateway.keys.lookup(presented)
+    if record is None:
+        gateway.metrics.auth_result("denied")
+        raise Unauthorized("Invalid API key (unknown, disabled or expired)")
+    gateway.metrics.auth_result("allowed")
+    return record
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON; 413 past ``server.max_body_bytes``, 400 if malformed."""
+    raw = await request.read()
+    if not raw:
+        raise BadRequest("The request body is empty: expected a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc.msg}") from None
+
+
+async def serve(
+    request: web.Request,
+    dialect: Dialect,
+    body: dict[str, Any],
+    model_name: str,
+    *,
+    stream: bool,
+    key: ApiKeyRecord,
+) -> web.StreamResponse:
+    """Route one chat-style exchange to its provider and answer in the inbound dialect."""
+    gateway = request.app[GATEWAY]
+    check_request(dialect, body)
+    route = gateway.catalog.resolve(model_name)
+    if not model_allowed(key, route.provider_key, route.model):
+        raise Forbidden(
+            f"This API key may not use '{route.provider_key}/{route.model}'", param="model"
+        )
+    provider = route.provider
+    sent = time.perf_counter()
+    try:
+        if not stream:
+            reply = await provider.complete(dialect, body, route.model)
+        else:
+            upstream = await provider.open_stream(dialect, body, route.model)
+    except Exception as exc:
+        _upstream_failed(request, route.provider_key, exc, sent)
+        _account(request, key, route.provider_key, route.model, Usage(), _status_of(exc))
+        raise
+    waited = time.perf_counter() - sent
+    request[UPSTREAM_SECONDS] = waited
+    gateway.metrics.upstream_done(route.provider_key, 200, waited)
+    if not stream:
+        _account(request, key, route.provider_key, route.model, reply.usage, reply.status)
+        return web.Response(body=reply.body, status=reply.status, content_type="application/json")
+    return await _relay(request, upstream, key, route.provider_key, route.model)
+
+
+async def _relay(
+    request: web.Request, upstream: Stream, key: ApiKeyRecord, provider: str, model: str
+) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    began = time.perf_counter()
+    events = size = 0
+    try:
+        await response.prepare(request)
+        async for chunk in upstream:
+            await response.write(chunk)
+            events += 1
+            size += len(chunk)
+    finally:
+        # Runs on client disconnect (the handler is cancelled) too: abort the upstream.
+        await upstream.aclose()
+        gateway.metrics.stream_done(provider, events, size, time.perf_counter() - began)
+        status = 502 if upstream.failed else 200
+        if upstream.failed:
+            gateway.metrics.upstream_error(provider, "mid_stream")
+        _account(request, key, provider, model, upstream.usage, status)
+    await response.write_eof()
+    return response
+
+
+def _status_of(exc: BaseException) -> int:
+    return int(getattr(exc, "status", 500))
+
+
+def _upstream_failed(request: web.Request, provider: str, exc: BaseException, sent: float) -> None:
+    metrics = request.app[GATEWAY].metrics
+    status = _status_of(exc)
+    if hasattr(exc, "provider"):
+        metrics.upstream_done(provider, status, time.perf_counter() - sent)
+        metrics.upstream_error(provider, type(exc).__name__)
+    request[UPSTREAM_SECONDS] = time.perf_counter() - sent
+
+
+def _account(
+    request: web.Request, key: ApiKeyRecord, provider: str, model: str, usage: Usage, status: int
+) -> None:
+    gateway = request.app[GATEWAY]
+    gateway.metrics.tokens_used(key.id, f"{provider}/{model}", usage.input_tokens,
+                                usage.output_tokens)
+    gateway.usage.record(
+        UsageRecord(
+            at=datetime.now(UTC),
+            key_id=key.id,
+            provider=provider,
+            model=model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            status=status,
+            latency_ms=(time.perf_counter() - request[START]) * 1000,
+        )
+    )

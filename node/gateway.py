@@ -1,0 +1,110 @@
+"""The node's in-memory view and the services the routes share.
+
+:class:`Gateway` owns the store, the provider catalog, the key index, metrics and the usage
+queue. Everything the request path reads is here, in memory; admin changes and cluster change
+notices update single items (``reload_provider``/``reload_key``) from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
+
+import structlog
+
+from node.bootstrap import ADMIN_TOKEN_SETTING
+from node.catalog import Catalog
+from node.config import ConfigError, Settings
+from node.keys import KeyIndex, hash_key, secret_matches
+from node.metrics import Metrics
+from node.usage import UsageQueue
+from providers import ClientPool, ProviderError
+from store import ApiKeyRecord, Store
+
+log = structlog.get_logger("node.gateway")
+
+T = TypeVar("T")
+
+
+class Gateway:
+    """Shared state of one node; built by :func:`node.app.create_app`."""
+
+    def __init__(self, settings: Settings, store: Store, pool: ClientPool) -> None:
+        self.settings = settings
+        self.store = store
+        self.pool = pool
+        self.catalog = Catalog(pool)
+        self.keys = KeyIndex()
+        self.metrics = Metrics()
+        self.usage = UsageQueue(
+            store,
+            interval=float(settings.server.usage_flush_interval),
+            on_drop=self.metrics.usage_dropped.inc,
+        )
+        self.started = time.time()
+        self.admin_token_sha256 = (
+            hash_key(settings.server.admin_token) if settings.server.admin_token else ""
+        )
+        # Set by the cluster context when clustering is configured.
+        self.cluster: Any = None
+        self.broken_providers: dict[str, str] = {}
+        self.rotation_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
+        """Run ``work`` in a task the node owns (kept alive until done, awaited at shutdown)."""
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain_tasks(self) -> None:
+        """Wait for node-owned work (e.g. a rotation) before the store closes."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def load(self) -> None:
+        """Read providers, keys and the admin token hash into memory (once, at start)."""
+        stored = {record.key: record.config for record in await self.store.list_providers()}
+        usable: dict[str, Mapping[str, Any]] = {}
+        for key, config in stored.items():
+            # One broken stored provider must not stop the node: it is reported, not served.
+            try:
+                self.catalog.load({}, {key: config})
+                usable[key] = config
+            except (ConfigError, ProviderError) as exc:
+                self.broken_providers[key] = str(exc)
+                log.error("stored provider is invalid; not serving it", provider=key, error=str(exc))
+        self.catalog.load(self.settings.providers, usable)
+        self.keys.replace_all(await self.store.list_api_keys())
+        if not self.admin_token_sha256:
+            self.admin_token_sha256 = await self.store.get_setting(ADMIN_TOKEN_SETTING) or ""
+
+    def admin_token_ok(self, presented: str) -> bool:
+        return bool(self.admin_token_sha256) and secret_matches(
+            presented, self.admin_token_sha256
+        )
+
+    async def reload_provider(self, key: str) -> None:
+        record = await self.store.get_provider(key)
+        try:
+            self.catalog.set_stored(key, record.config if record is not None else None)
+            self.broken_providers.pop(key, None)
+        except (ConfigError, ProviderError) as exc:
+            self.broken_providers[key] = str(exc)
+            log.error("stored provider is invalid; not serving it", provider=key, error=str(exc))
+
+    async def reload_key(self, key_id: str) -> None:
+        record = await self.store.get_api_key(key_id)
+        if record is None:
+            self.keys.remove(key_id)
+        else:
+            self.keys.put(record)
+
+    async def reload_all(self) -> None:
+        self.keys.replace_all(await self.store.list_api_keys())
+        stored = {record.key: record.config for record in await self.store.list_providers()}
+        self.catalog.load(self.settings.providers, stored)
+

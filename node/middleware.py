@@ -1,0 +1,130 @@
+"""The one middleware every request passes: request id, timing, metrics and error rendering.
+
+It is the only place that turns exceptions into HTTP answers. Errors are rendered in the
+dialect of the route (OpenAI, Anthropic or Gemini JSON); no stack trace reaches a client.
+Headers ``x-request-id`` and ``x-at-overhead-ms`` are added in ``on_response_prepare`` so that
+streamed responses, whose headers leave before the handler returns, carry them too.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from cluster import ClusterError, LockBusy, NoQuorum
+from node.errors import RequestError
+from node.state import DIALECT, GATEWAY, START, UPSTREAM_SECONDS
+from providers import Dialect, ProviderError, error_body
+from store import ConcurrentRotation, NotFound, StoreError, StoreUnavailable
+
+log = structlog.get_logger("node.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID = "x-request-id"
+OVERHEAD = "x-at-overhead-ms"
+_MAX_REQUEST_ID = 128
+
+
+def dialect_of(path: str, base: str) -> Dialect:
+    rest = path[len(base) :] if base and path.startswith(base) else path
+    if rest.startswith("/v1/messages"):
+        return "anthropic"
+    if rest.startswith("/v1beta/"):
+        return "gemini"
+    return "openai"
+
+
+def _error_response(dialect: Dialect, status: int, message: str, kind: str | None = None,
+                    headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=error_body(dialect, status, message, kind=kind),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def render_error(exc: BaseException, dialect: Dialect) -> web.Response:  # noqa: PLR0911
+    """Map every package's exception tree onto a status and the dialect's error JSON."""
+    if isinstance(exc, RequestError):
+        return _error_response(dialect, exc.status, exc.message, exc.kind)
+    if isinstance(exc, ProviderError):
+        headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
+        return _error_response(dialect, exc.status, exc.message, headers=headers)
+    if isinstance(exc, ConcurrentRotation | LockBusy):
+        return _error_response(dialect, 409, str(exc))
+    if isinstance(exc, NoQuorum):
+        return _error_response(dialect, 503, str(exc))
+    if isinstance(exc, NotFound):
+        return _error_response(dialect, 404, str(exc))
+    if isinstance(exc, StoreUnavailable):
+        return _error_response(dialect, 503, "the store is unavailable; try again")
+    if isinstance(exc, StoreError | ClusterError):
+        log.error("internal error", error=str(exc), error_type=type(exc).__name__)
+        return _error_response(dialect, 500, "internal error; see the node's log")
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return _error_response(dialect, 413, "request body is too large")
+    if isinstance(exc, web.HTTPException):
+        message = exc.reason if exc.status != 404 else "no such route"
+        return _error_response(dialect, exc.status, message, headers=None)
+    log.error("unhandled error", exc_info=exc)
+    return _error_response(dialect, 500, "internal error; see the node's log")
+
+
+@web.middleware
+async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id + contextvars, in-flight gauge, error rendering, request metrics."""
+    start = time.perf_counter()
+    request[START] = start
+    request[UPSTREAM_SECONDS] = 0.0
+    incoming = request.headers.get(REQUEST_ID, "")
+    request_id = (
+        incoming if 0 < len(incoming) <= _MAX_REQUEST_ID and incoming.isprintable()
+        else secrets.token_hex(12)
+    )
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    gateway = request.app[GATEWAY]
+    dialect = dialect_of(request.path, gateway.settings.server.base_path)
+    request[DIALECT] = dialect
+    metrics = gateway.metrics
+    metrics.in_flight.inc()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+    except BaseException as exc:  # every failure is answered, cancellations excepted
+        if not isinstance(exc, Exception):
+            raise
+        response = render_error(exc, dialect)
+        status = response.status
+    finally:
+        metrics.in_flight.dec()
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics.request_done(request.method, route, status, time.perf_counter() - start)
+        if status >= 500 or status == 413:
+            log.warning("request failed", method=request.method, path=request.path,
+                        status=status)
+    response.headers[REQUEST_ID] = request_id
+    return response
+
+
+async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: stamp the overhead just before headers are sent."""
+    start = request.get(START)
+    if start is None:
+        return
+    overhead = time.perf_counter() - start - request[UPSTREAM_SECONDS]
+    response.headers[OVERHEAD] = f"{overhead * 1000:.3f}"
+    if REQUEST_ID not in response.headers:
+        bound = structlog.contextvars.get_contextvars().get("request_id")
+        if bound:
+            response.headers[REQUEST_ID] = str(bound)
+    resource = request.match_info.route.resource
+    if resource is not None:
+        request.app[GATEWAY].metrics.overhead_seen(resource.canonical, overhead)

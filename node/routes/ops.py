@@ -1,0 +1,56 @@
+"""Operations: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from aiohttp import web
+
+from node.state import GATEWAY
+from node.version import VERSION
+from store import StoreError
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness: the process serves HTTP. Never depends on the store or the cluster."""
+    gateway = request.app[GATEWAY]
+    return _json(
+        {"status": "ok", "version": VERSION, "uptime_seconds": round(time.time() - gateway.started, 3)}
+    )
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: the store answers and the keyring is usable. Raft quorum is reported but
+    not required, so a StatefulSet can start its pods in parallel and form a quorum later."""
+    gateway = request.app[GATEWAY]
+    checks: dict[str, object] = {}
+    ok = True
+    try:
+        await gateway.store.ping()
+        checks["store"] = "ok"
+    except StoreError as exc:
+        checks["store"] = f"unavailable: {exc}"
+        ok = False
+    if gateway.cluster is not None:
+        status = gateway.cluster.status()
+        checks["cluster"] = {"leader": status.get("leader"), "quorum": status.get("quorum")}
+    checks["providers"] = len(gateway.catalog.entries())
+    if gateway.broken_providers:
+        checks["broken_providers"] = sorted(gateway.broken_providers)
+    return _json({"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[GATEWAY].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+
+def add_routes(app: web.Application, base: str) -> None:
+    app.router.add_get(f"{base}/health", health)
+    app.router.add_get(f"{base}/ready", ready)
+    app.router.add_get(f"{base}/metrics", metrics)
