@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from node.config import ProviderSection, parse_provider
+from node.config import ProviderSection, parse_provider, to_plain
 from node.errors import ModelNotFound
 from providers import ClientPool, Provider, ProviderConfig, build_provider
 
@@ -158,7 +158,7 @@ class Catalog:
 
 def provider_public(entry: Entry) -> dict[str, Any]:
     """A provider as the admin API shows it: every secret replaced by a marker."""
-    data: dict[str, Any] = msgspec.to_builtins(entry.section)
+    data = to_plain(entry.section)
     for field in ("api_key", "credentials_file"):
         if data.get(field):
             data[field] = "<set>"

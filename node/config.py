@@ -303,6 +303,10 @@ def _convert(tree: Any, kind: type[Any], prefix: str) -> Any:
         if unknown:
             key = f"{key}.{unknown.group(1)}".lstrip(".")
             raise ConfigError(f"{key}: unknown key (check the spelling)") from None
+        missing = re.match(r"Object missing required field `(.+)`", reason)
+        if missing:
+            key = f"{key}.{missing.group(1)}".lstrip(".")
+            raise ConfigError(f"{key}: missing: this key is required") from None
         key = key.lstrip(".") or "config"
         value = _lookup(tree, key[len(prefix.lstrip(".")) :].lstrip(".") if prefix else key)
         raise ConfigError(f"{key}: {_shown(key, value)} is not valid: {reason}") from None
@@ -429,3 +433,9 @@ def load_settings(
 def load_settings_for(explicit: str | None) -> Settings:
     """What ``atgw`` runs with: the chosen file (if any) and the process environment."""
     return load_settings(config_path(explicit, os.environ), os.environ)
+
+
+def to_plain(section: msgspec.Struct) -> dict[str, Any]:
+    """A section as plain JSON-able data (durations become seconds)."""
+    data: dict[str, Any] = msgspec.to_builtins(section, enc_hook=float)
+    return data

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from node.admin_auth import require_admin
 from node.catalog import provider_public
-from node.config import ConfigError, parse_provider
+from node.config import ConfigError, parse_provider, to_plain
 from node.errors import BadRequest, Conflict, ModelNotFound
 from node.exchange import read_json
 from node.keys import DISPLAY_PREFIX_LEN, hash_key, new_key, new_key_id
@@ -76,7 +76,7 @@ def _validated(key: str, config: dict[str, Any]) -> dict[str, Any]:
         section = parse_provider(key, config)
     except ConfigError as exc:
         raise BadRequest(str(exc)) from None
-    out: dict[str, Any] = msgspec.to_builtins(section)
+    out = to_plain(section)
     return out
 
 

@@ -1,0 +1,143 @@
+"""Admin API: providers and keys take effect at once, secrets never come back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from tests.fakes.openai_upstream import FakeUpstream
+from tests.node.harness import Node, post, running_node, settings_tree
+
+CHAT = {"model": "new/fake-model", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def _call(node: Node, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session, session.request(
+        method, node.url + path, json=body, headers=node.admin()
+    ) as resp:
+        return resp.status, await resp.json(content_type=None)
+
+
+async def test_provider_crud_without_restart(node: Node, upstream: FakeUpstream) -> None:
+    assert (await post(node, "/v1/chat/completions", CHAT))[0] == 404
+    status, made = await _call(node, "POST", "/api/v1/providers", {
+        "key": "new", "type": "openai", "base_url": upstream.base_url,
+        "api_key": "sk-stored-secret-abcdef", "model": "fake-model",
+        "extra_headers": {"X-Secret": "hdr-secret-value"},
+    })
+    assert status == 201, made
+    assert made["api_key"] == "<set>" and made["extra_headers"] == {"X-Secret": "<set>"}
+    assert (await post(node, "/v1/chat/completions", CHAT))[0] == 200
+    assert upstream.requests[-1].headers["Authorization"] == "Bearer sk-stored-secret-abcdef"
+    status, listed = await _call(node, "GET", "/api/v1/providers")
+    assert "sk-stored-secret" not in str(listed) and "hdr-secret-value" not in str(listed)
+    # An update that keeps the destination keeps the stored secret.
+    status, _ = await _call(node, "PUT", "/api/v1/providers/new", {
+        "type": "openai", "base_url": upstream.base_url, "model": "fake-model",
+        "models": ["extra"]})
+    assert status == 200
+    assert (await post(node, "/v1/chat/completions", {**CHAT, "model": "new/extra"}))[0] == 200
+    assert upstream.requests[-1].headers["Authorization"] == "Bearer sk-stored-secret-abcdef"
+    status, _ = await _call(node, "DELETE", "/api/v1/providers/new")
+    assert status == 200
+    assert (await post(node, "/v1/chat/completions", CHAT))[0] == 404
+
+
+async def test_retargeting_a_provider_requires_its_secret_again(
+    node: Node, upstream: FakeUpstream
+) -> None:
+    await _call(node, "POST", "/api/v1/providers", {
+        "key": "new", "type": "openai", "base_url": upstream.base_url, "api_key": "sk-keep-me-1234"})
+    status, data = await _call(node, "PUT", "/api/v1/providers/new", {
+        "type": "openai", "base_url": "http://attacker.invalid/v1"})
+    assert status == 400 and "api_key" in data["error"]["message"]
+    status, _ = await _call(node, "PUT", "/api/v1/providers/new", {
+        "type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-new-one-5678"})
+    assert status == 200
+
+
+async def test_stored_provider_overrides_yaml(upstream: FakeUpstream) -> None:
+    async with running_node(settings_tree(providers={"demo": {"type": "mock"}})) as node:
+        status, _ = await _call(node, "PUT", "/api/v1/providers/demo", {
+            "type": "openai", "base_url": upstream.base_url, "model": "fake-model",
+            "api_key": "sk-x-123456"})
+        assert status == 201  # new in the store, even though at.yaml has the key
+        status, data, _ = await post(node, "/v1/chat/completions", {
+            "model": "demo/fake-model", "messages": [{"role": "user", "content": "x"}]})
+        assert status == 200 and data["choices"][0]["message"]["content"] == "Hello from the fake."
+        status, data = await _call(node, "GET", "/api/v1/providers/demo")
+        assert data["source"] == "store"
+        await _call(node, "DELETE", "/api/v1/providers/demo")
+        status, data = await _call(node, "GET", "/api/v1/providers/demo")
+        assert status == 200 and data["type"] == "mock" and data["source"] == "yaml"
+
+
+async def test_invalid_provider_is_400_naming_the_field(node: Node) -> None:
+    status, data = await _call(node, "POST", "/api/v1/providers",
+                               {"key": "x", "type": "openai", "timeout": "soon"})
+    assert status == 400 and "providers.x.timeout" in data["error"]["message"]
+    status, data = await _call(node, "POST", "/api/v1/providers", {"key": "y", "type": "nope"})
+    assert status == 400 and "providers.y.type" in data["error"]["message"]
+
+
+async def test_keys_crud_and_shown_once(node: Node) -> None:
+    status, made = await _call(node, "POST", "/api/v1/tokens",
+                               {"name": "ci", "models": ["demo/*"]})
+    assert status == 201 and made["key"].startswith("at-") and len(made["key"]) > 40
+    status, one = await _call(node, "GET", f"/api/v1/tokens/{made['id']}")
+    assert "key" not in one and one["prefix"] == made["key"][:10]
+    status, listed = await _call(node, "GET", "/api/v1/tokens")
+    assert made["key"] not in str(listed)
+    stored = await node.gateway.store.get_api_key(made["id"])
+    assert stored is not None and made["key"] not in repr(stored)
+    status, _ = await _call(node, "DELETE", f"/api/v1/tokens/{made['id']}")
+    assert status == 200
+    headers = {"Authorization": f"Bearer {made['key']}"}
+    status, _, _ = await post(node, "/v1/chat/completions",
+                              {**CHAT, "model": "demo/mock-1"}, headers)
+    assert status == 401
+    assert (await _call(node, "GET", f"/api/v1/tokens/{made['id']}"))[0] == 404
+
+
+async def test_usage_per_key_and_model(node: Node) -> None:
+    for _ in range(3):
+        await post(node, "/v1/chat/completions",
+                   {"model": "demo/mock-1", "max_tokens": 5,
+                    "messages": [{"role": "user", "content": "one two three"}]})
+    status, data = await _call(node, "GET", "/api/v1/usage")
+    assert status == 200
+    (row,) = data["data"]
+    assert row["requests"] == 3 and row["output_tokens"] == 15 and row["input_tokens"] == 9
+    assert row["model"] == "mock-1"
+
+
+async def test_rotate_key_without_encryption_is_a_no_op(node: Node) -> None:
+    status, result = await _call(node, "POST", "/api/v1/settings/rotate-key", {})
+    assert status == 200 and result["version"] == 0 and result["encrypted"] is False
+
+
+async def test_rotate_key_on_a_single_node() -> None:
+    async with running_node(settings_tree(store={"memory": {}, "encryption_key": "pass-1"})) as n:
+        await _rotate_twice(n)
+
+
+async def _rotate_twice(node: Node) -> None:
+    status, first = await _call(node, "POST", "/api/v1/settings/rotate-key", {})
+    assert status == 200, first
+    status, second = await _call(node, "POST", "/api/v1/settings/rotate-key", {})
+    assert second["version"] == first["version"] + 1
+    status, data = await _call(node, "POST", "/api/v1/settings/rotate-key",
+                               {"encryption_key": 5})
+    assert status == 400
+
+
+async def test_health_ready_metrics_open(node: Node) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(node.url + "/health") as resp:
+            health = await resp.json()
+        assert health["status"] == "ok" and health["version"] and health["uptime_seconds"] >= 0
+        async with session.get(node.url + "/ready") as resp:
+            assert resp.status == 200 and (await resp.json())["checks"]["store"] == "ok"
+        async with session.get(node.url + "/metrics") as resp:
+            assert resp.status == 200 and "at_http_requests_total" in await resp.text()

@@ -1,0 +1,139 @@
+"""Gateway keys and scopes on every dialect; the admin API is never open."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+
+from tests.node.harness import Node, post, running_node, settings_tree
+
+CHAT = {"model": "demo/mock-1", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def _new_key(node: Node, **fields: object) -> dict[str, object]:
+    status, data, _ = await post(node, "/api/v1/tokens", {"name": "t", **fields}, node.admin())
+    assert status == 201, data
+    return data
+
+
+@pytest.mark.parametrize("header", ["Authorization", "x-api-key", "x-goog-api-key"])
+async def test_key_accepted_in_each_header(node: Node, header: str) -> None:
+    value = f"Bearer {node.api_key}" if header == "Authorization" else node.api_key
+    status, _, _ = await post(node, "/v1/chat/completions", CHAT, {header: value})
+    assert status == 200
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer at-nope"}, {"x-api-key": ""}])
+async def test_missing_or_bad_key_is_401(node: Node, headers: dict[str, str]) -> None:
+    status, data, _ = await post(node, "/v1/chat/completions", CHAT, headers)
+    assert status == 401
+    assert data["error"]["type"] == "authentication_error"
+
+
+async def test_401_in_anthropic_and_gemini_dialects(node: Node) -> None:
+    status, data, _ = await post(node, "/v1/messages", {"model": "x"}, {})
+    assert status == 401 and data["type"] == "error"
+    assert data["error"]["type"] == "authentication_error"
+    status, data, _ = await post(node, "/v1beta/models/demo/mock-1:generateContent", {}, {})
+    assert status == 401 and data["error"]["status"] == "UNAUTHENTICATED"
+
+
+async def test_disabled_and_expired_keys(node: Node) -> None:
+    made = await _new_key(node)
+    headers = {"Authorization": f"Bearer {made['key']}"}
+    assert (await post(node, "/v1/chat/completions", CHAT, headers))[0] == 200
+    async with aiohttp.ClientSession() as session, session.patch(
+        f"{node.url}/api/v1/tokens/{made['id']}", json={"enabled": False}, headers=node.admin()
+    ) as resp:
+        assert resp.status == 200
+    assert (await post(node, "/v1/chat/completions", CHAT, headers))[0] == 401
+    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    expired = await _new_key(node, expires_at=past)
+    headers = {"Authorization": f"Bearer {expired['key']}"}
+    assert (await post(node, "/v1/chat/completions", CHAT, headers))[0] == 401
+
+
+async def test_scope_needs_provider_and_model_both() -> None:
+    tree = settings_tree(providers={"demo": {"type": "mock"},
+                                    "other": {"type": "mock", "model": "m2"}})
+    async with running_node(tree) as node:
+        only_demo = await _new_key(node, providers=["demo"])
+        only_model = await _new_key(node, models=["other/m2"])
+        both = await _new_key(node, providers=["demo"], models=["other/m2"])
+        cases = [
+            (only_demo, "demo/mock-1", 200), (only_demo, "other/m2", 403),
+            (only_model, "other/m2", 200), (only_model, "demo/mock-1", 403),
+            # Provider list allows demo, model list allows only other/m2: nothing passes both.
+            (both, "demo/mock-1", 403), (both, "other/m2", 403),
+        ]
+        for made, model, expected in cases:
+            headers = {"Authorization": f"Bearer {made['key']}"}
+            status, data, _ = await post(node, "/v1/chat/completions", {**CHAT, "model": model},
+                                         headers)
+            assert status == expected, (made["providers"], made["models"], model, data)
+            if status == 403:
+                assert data["error"]["type"] == "permission_error"
+        async with aiohttp.ClientSession() as session, session.get(
+            f"{node.url}/v1/models", headers={"Authorization": f"Bearer {only_model['key']}"}
+        ) as resp:
+            listed = [m["id"] for m in (await resp.json())["data"]]
+        assert listed == ["other/m2"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/v1/providers"), ("POST", "/api/v1/tokens"), ("GET", "/api/v1/tokens"),
+     ("POST", "/api/v1/settings/rotate-key"), ("GET", "/api/v1/usage"),
+     ("GET", "/api/v1/cluster"), ("DELETE", "/api/v1/providers/demo")],
+)
+async def test_admin_api_needs_the_admin_token(node: Node, method: str, path: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for headers in ({}, node.auth(), {"Authorization": "Bearer wrong"}):
+            async with session.request(method, node.url + path, headers=headers) as resp:
+                assert resp.status == 401, (path, headers)
+
+
+async def test_configured_admin_token_is_not_printed() -> None:
+    tree = settings_tree(server={"admin_token": "configured-admin-token-1234"})
+    async with running_node(tree) as node:
+        assert "configured-admin-token-1234" not in "\n".join(node.said)
+        assert "admin token" not in "\n".join(node.said)
+        async with aiohttp.ClientSession() as session, session.get(
+            node.url + "/api/v1/providers",
+            headers={"Authorization": "Bearer configured-admin-token-1234"},
+        ) as resp:
+            assert resp.status == 200
+
+
+async def test_forward_auth_admits_and_refuses() -> None:
+    from aiohttp import web
+
+    seen: list[dict[str, str]] = []
+
+    async def check(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        ok = request.headers.get("Cookie") == "session=good"
+        return web.Response(status=200 if ok else 403, headers={"X-User": "ada"})
+
+    auth_app = web.Application()
+    auth_app.router.add_get("/auth", check)
+    runner = web.AppRunner(auth_app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    address = f"http://127.0.0.1:{runner.addresses[0][1]}/auth"
+    try:
+        tree = settings_tree(server={"forward_auth": {"address": address,
+                                                      "auth_response_headers": ["X-User"]}})
+        async with running_node(tree) as node, aiohttp.ClientSession() as session:
+            async with session.get(node.url + "/api/v1/tokens",
+                                   headers={"Cookie": "session=good"}) as resp:
+                assert resp.status == 200
+            async with session.get(node.url + "/api/v1/tokens",
+                                   headers={"Cookie": "session=bad"}) as resp:
+                assert resp.status == 403
+        assert seen[0]["X-Forwarded-Uri"] == "/api/v1/tokens"
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,51 @@
+"""Metric values after real traffic."""
+
+from __future__ import annotations
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fakes.openai_upstream import FakeUpstream, Json
+from tests.node.harness import Node, post
+
+
+async def _scrape(node: Node) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    async with aiohttp.ClientSession() as session, session.get(node.url + "/metrics") as resp:
+        text = await resp.text()
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+async def test_request_upstream_auth_token_and_overhead_metrics(
+    proxied: Node, upstream: FakeUpstream
+) -> None:
+    chat = {"model": "up/fake-model", "messages": [{"role": "user", "content": "x"}]}
+    for _ in range(2):
+        assert (await post(proxied, "/v1/chat/completions", chat))[0] == 200
+    upstream.push(Json({"error": {"message": "x"}}, 500))
+    assert (await post(proxied, "/v1/chat/completions", chat))[0] == 502
+    assert (await post(proxied, "/v1/chat/completions", chat, {}))[0] == 401
+    async with aiohttp.ClientSession() as session, session.post(
+        f"{proxied.url}/v1/chat/completions", json={**chat, "stream": True},
+        headers=proxied.auth()) as resp:
+        await resp.read()
+    m = await _scrape(proxied)
+    route = "/v1/chat/completions"
+    assert m[("at_http_requests_total", (("method", "POST"), ("route", route),
+                                         ("status", "200")))] == 3
+    assert m[("at_http_requests_total", (("method", "POST"), ("route", route),
+                                         ("status", "502")))] == 1
+    assert m[("at_upstream_requests_total", (("provider", "up"), ("status", "200")))] == 3
+    assert m[("at_upstream_errors_total", (("error_type", "UpstreamServerError"),
+                                           ("provider", "up")))] == 1
+    assert m[("at_auth_requests_total", (("result", "allowed"),))] == 4
+    assert m[("at_auth_requests_total", (("result", "missing"),))] == 1
+    key_id = proxied.gateway.keys.records()[0].id
+    labels = (("direction", "input"), ("key", key_id), ("model", "up/fake-model"))
+    assert m[("at_tokens_total", labels)] == 11 * 3
+    assert m[("at_streaming_events_total", (("provider", "up"),))] >= 6
+    assert m[("at_gateway_overhead_seconds_count", (("route", route),))] == 5
+    assert m[("at_http_requests_in_flight", ())] == 1  # the scrape itself
