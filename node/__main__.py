@@ -1,4 +1,5 @@
-from node.cli import main
 import sys
+
+from node.cli import main
 
 sys.exit(main())

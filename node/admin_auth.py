@@ -59,7 +59,7 @@ async def _forward(request: web.Request, forward: ForwardAuth) -> None:
             forward.address,
             headers=headers,
             allow_redirects=False,
-            ssl=False if forward.insecure_skip_verify else True,
+            ssl=not forward.insecure_skip_verify,
             timeout=aiohttp.ClientTimeout(total=float(forward.timeout)),
         ) as answer:
             body = await answer.read()

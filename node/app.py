@@ -85,7 +85,7 @@ async def _cluster_ctx(
     if config is None:
         yield
         return
-    from node.membership import NodeHooks, start_agent  # noqa: PLC0415 - only when clustered
+    from node.membership import NodeHooks, start_agent
 
     gateway = app[GATEWAY]
     agent = await start_agent(config, NodeHooks(gateway), node_name)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from node.keys import DISPLAY_PREFIX_LEN, hash_key, new_key, new_key_id
 from store import ApiKeyRecord, Store
 
-ADMIN_TOKEN_SETTING = "admin_token_sha256"
+ADMIN_TOKEN_SETTING = "admin_token_sha256"  # noqa: S105 - a setting name
 FIRST_KEY_SETTING = "first_key_created"
 
 

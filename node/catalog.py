@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from node.config import ProviderSection, parse_provider, to_plain
 from node.errors import ModelNotFound
 from providers import ClientPool, Provider, ProviderConfig, build_provider

@@ -15,7 +15,8 @@ import structlog
 from aiohttp import web
 
 from node.app import create_app
-from node.config import ConfigError, Settings, load_settings_for
+from node.config import Settings, load_settings_for
+from node.errors import ConfigError
 from node.logging import configure_logging
 from node.version import VERSION
 from node.wiring import cluster_config, store_config
@@ -117,7 +118,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         level=settings.server.log_level, fmt=settings.server.log_format, secrets=secrets
     )
     with contextlib.suppress(ImportError):
-        import uvloop  # noqa: PLC0415 - optional speed-up
+        import uvloop
 
         uvloop.install()
     host = args.host or settings.server.host

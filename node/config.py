@@ -36,7 +36,7 @@ class _Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     pass
 
 
-class ForwardAuth(_Struct):
+class ForwardAuth(_Struct, frozen=True):
     """Delegate admin authentication to an external service (Traefik-style forward auth)."""
 
     address: str = ""
@@ -52,12 +52,12 @@ class ForwardAuth(_Struct):
     redirect_status_codes: list[int] = msgspec.field(default_factory=lambda: [401])
 
 
-class ClusterSecurity(_Struct):
+class ClusterSecurity(_Struct, frozen=True):
     enabled: bool = True
     key: str = ""
 
 
-class ClusterSection(_Struct):
+class ClusterSection(_Struct, frozen=True):
     dns_addr: str = ""
     dns_server: str = ""
     peers: list[str] = []
@@ -71,7 +71,7 @@ class ClusterSection(_Struct):
     dns_interval: Duration = Duration(5)
 
 
-class ServerSection(_Struct):
+class ServerSection(_Struct, frozen=True):
     host: str = "0.0.0.0"
     port: int = 8080
     base_path: str = ""
@@ -85,7 +85,7 @@ class ServerSection(_Struct):
     alan: ClusterSection | None = None
 
 
-class ProviderSection(_Struct):
+class ProviderSection(_Struct, frozen=True):
     type: str
     api_key: str = ""
     base_url: str = ""
@@ -100,12 +100,12 @@ class ProviderSection(_Struct):
     credentials_file: str = ""
 
 
-class SqliteSection(_Struct):
+class SqliteSection(_Struct, frozen=True):
     datasource: str = "at.db"
     table_prefix: str = "at_"
 
 
-class PostgresSection(_Struct):
+class PostgresSection(_Struct, frozen=True):
     datasource: str
     schema: str = ""
     table_prefix: str = "at_"
@@ -114,14 +114,14 @@ class PostgresSection(_Struct):
     max_open_conns: int = 3
 
 
-class StoreSection(_Struct):
+class StoreSection(_Struct, frozen=True):
     encryption_key: str = ""
     memory: dict[str, Any] | None = None
     sqlite: SqliteSection | None = None
     postgres: PostgresSection | None = None
 
 
-class Settings(_Struct):
+class Settings(_Struct, frozen=True):
     """The whole validated configuration of one node."""
 
     server: ServerSection = ServerSection()
@@ -367,9 +367,8 @@ def _check(settings: Settings) -> None:
         raise ConfigError(
             f"server.log_format: {server.log_format!r} is not valid: expected auto, json or console"
         )
-    chosen = [
-        name for name in ("memory", "sqlite", "postgres") if getattr(settings.store, name) is not None
-    ]
+    store = settings.store
+    chosen = [name for name in ("memory", "sqlite", "postgres") if getattr(store, name) is not None]
     if len(chosen) > 1:
         raise ConfigError(f"store: {' and '.join(chosen)} are both set: expected at most one")
     _check_cluster(settings.cluster_section)

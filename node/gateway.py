@@ -16,12 +16,13 @@ import structlog
 
 from node.bootstrap import ADMIN_TOKEN_SETTING
 from node.catalog import Catalog
-from node.config import ConfigError, Settings
+from node.config import Settings
+from node.errors import ConfigError
 from node.keys import KeyIndex, hash_key, secret_matches
 from node.metrics import Metrics
 from node.usage import UsageQueue
 from providers import ClientPool, ProviderError
-from store import ApiKeyRecord, Store
+from store import Store
 
 log = structlog.get_logger("node.gateway")
 
@@ -76,7 +77,7 @@ class Gateway:
                 usable[key] = config
             except (ConfigError, ProviderError) as exc:
                 self.broken_providers[key] = str(exc)
-                log.error("stored provider is invalid; not serving it", provider=key, error=str(exc))
+                log.error("stored provider is invalid", provider=key, error=str(exc))
         self.catalog.load(self.settings.providers, usable)
         self.keys.replace_all(await self.store.list_api_keys())
         if not self.admin_token_sha256:

@@ -48,7 +48,7 @@ def _error_response(dialect: Dialect, status: int, message: str, kind: str | Non
     )
 
 
-def render_error(exc: BaseException, dialect: Dialect) -> web.Response:  # noqa: PLR0911
+def render_error(exc: BaseException, dialect: Dialect) -> web.Response:
     """Map every package's exception tree onto a status and the dialect's error JSON."""
     if isinstance(exc, RequestError):
         return _error_response(dialect, exc.status, exc.message, exc.kind)

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import structlog
 
-from store import StoreError, UsageRecord
 from store import Store as StoreProtocol
+from store import StoreError, UsageRecord
 
 log = structlog.get_logger("node.usage")
 

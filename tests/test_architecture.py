@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ast
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest

@@ -11,14 +11,13 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 import orjson
 from aiohttp import web
 
 from node.admin_auth import require_admin
 from node.catalog import provider_public
-from node.config import ConfigError, parse_provider, to_plain
-from node.errors import BadRequest, Conflict, ModelNotFound
+from node.config import parse_provider, to_plain
+from node.errors import BadRequest, ConfigError, Conflict, ModelNotFound
 from node.exchange import read_json
 from node.keys import DISPLAY_PREFIX_LEN, hash_key, new_key, new_key_id
 from node.rotation import rotate

@@ -19,9 +19,8 @@ def _json(data: object, status: int = 200) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     """Liveness: the process serves HTTP. Never depends on the store or the cluster."""
     gateway = request.app[GATEWAY]
-    return _json(
-        {"status": "ok", "version": VERSION, "uptime_seconds": round(time.time() - gateway.started, 3)}
-    )
+    uptime = round(time.time() - gateway.started, 3)
+    return _json({"status": "ok", "version": VERSION, "uptime_seconds": uptime})
 
 
 async def ready(request: web.Request) -> web.Response:

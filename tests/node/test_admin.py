@@ -48,7 +48,8 @@ async def test_retargeting_a_provider_requires_its_secret_again(
     node: Node, upstream: FakeUpstream
 ) -> None:
     await _call(node, "POST", "/api/v1/providers", {
-        "key": "new", "type": "openai", "base_url": upstream.base_url, "api_key": "sk-keep-me-1234"})
+        "key": "new", "type": "openai", "base_url": upstream.base_url,
+        "api_key": "sk-keep-me-1234"})
     status, data = await _call(node, "PUT", "/api/v1/providers/new", {
         "type": "openai", "base_url": "http://attacker.invalid/v1"})
     assert status == 400 and "api_key" in data["error"]["message"]
@@ -127,8 +128,7 @@ async def _rotate_twice(node: Node) -> None:
     assert status == 200, first
     status, second = await _call(node, "POST", "/api/v1/settings/rotate-key", {})
     assert second["version"] == first["version"] + 1
-    status, data = await _call(node, "POST", "/api/v1/settings/rotate-key",
-                               {"encryption_key": 5})
+    status, _ = await _call(node, "POST", "/api/v1/settings/rotate-key", {"encryption_key": 5})
     assert status == 400
 
 
