@@ -1,0 +1,333 @@
+"""``ClusterAgent``: discovery, the Raft lock service and the sealed bus of one node.
+
+Start order: Argon2id key derivation (executor) -> own addresses -> bus (bind) -> first
+discovery pass -> Raft (owner thread) -> background loops (discovery, ping, reconcile).
+Stop runs the reverse and finishes well under two seconds (LINGER 0, pysyncobj destroyed and
+its threads joined off the loop). Nothing here decides correctness: locks are advisory and key
+notices are hints; the node re-reads the database (the fence) on every hint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+from cluster.bus import Bus
+from cluster.config import ClusterConfig
+from cluster.discovery import Discovery, DnsDiscovery, StaticDiscovery
+from cluster.errors import ClusterError, DiscoveryError, NoQuorum
+from cluster.hooks import ClusterHooks
+from cluster.kdf import ClusterKeys, derive_keys
+from cluster.membership import Membership
+from cluster.messages import Message, MsgType
+from cluster.raft import AddressBook, RaftLocks, RaftNode
+from cluster.seal import Opener, Sealer
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+HOOK_TIMEOUT = 10.0
+KEY_MESSAGES = (MsgType.KEY_PREPARED, MsgType.KEY_ACTIVATED)
+
+
+class ClusterAgent:
+    """One node's membership in the cluster; see the module docstring for the lifecycle."""
+
+    def __init__(self, config: ClusterConfig, hooks: ClusterHooks, *, node_name: str,
+                 on_raft_state: Callable[[str, str], None] | None = None) -> None:
+        if not node_name:
+            raise ClusterError("node_name must not be empty")
+        self.config, self.hooks, self.node_name = config, hooks, node_name
+        self._on_raft_state = on_raft_state
+        self.boot = time.time_ns()
+        self._keys: ClusterKeys | None = None
+        self._membership: Membership | None = None
+        self._discovery: Discovery | None = None
+        self._book = AddressBook()
+        self._bus: Bus | None = None
+        self._raft: RaftNode | None = None
+        self._locks: RaftLocks | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._raft_starting: asyncio.Task[None] | None = None
+        self._highest_key = 0
+        self._discovery_state: dict[str, Any] = {"ok_at": None, "error": "", "members": 0}
+        self.counters: dict[str, int] = {"backwards_key": 0, "key_requests": 0,
+                                         "key_imports": 0, "changes_received": 0}
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Derive keys, bind the bus, find peers, start Raft and the loops.
+
+        Raises ``ConfigError`` without a secret when security is enabled, ``BusError`` when the
+        bus port cannot be bound, ``ClusterError`` when Raft cannot be built.
+        """
+        loop = asyncio.get_running_loop()
+        self._keys = await loop.run_in_executor(None, derive_keys, self.config)
+        own = await loop.run_in_executor(None, _own_addresses, self.config)
+        self._membership = Membership(self.config, self.node_name, own)
+        self._discovery = self._make_discovery()
+        opener = Opener(self._keys.bus, cluster=self.config.cluster_name,
+                        window=self.config.bus_window)
+        sealer = Sealer(self._keys.bus, cluster=self.config.cluster_name,
+                        sender=self.node_name, boot=self.boot)
+        self._bus = Bus(sealer=sealer, opener=opener, bind=self.config.bind_addr,
+                        port=self.config.port, handler=self._handle)
+        await self._bus.start()
+        try:
+            await self._discover_once()
+            if self._membership.plan is not None:
+                await self._start_raft()
+        except BaseException:
+            await self.stop()
+            raise
+        for loop_fn in (self._discovery_loop, self._ping_loop, self._reconcile_loop):
+            self._tasks.append(asyncio.create_task(loop_fn()))
+
+    def _make_discovery(self) -> Discovery:
+        cfg = self.config
+        if cfg.dns_addr:
+            assert self._membership is not None
+            return DnsDiscovery(cfg.dns_addr, port=cfg.port, raft_port=cfg.raft_port,
+                                server=cfg.dns_server, names=self._membership.voter_hosts())
+        return StaticDiscovery(cfg.peers, port=cfg.port, raft_port=cfg.raft_port)
+
+    async def _start_raft(self) -> None:
+        membership, keys = self._membership, self._keys
+        assert membership is not None and membership.plan is not None and keys is not None
+        raft = RaftNode(self_id=membership.plan.self_id, voters=list(membership.plan.voters),
+                        password=keys.raft_password,
+                        bind=f"{self.config.bind_addr}:{self.config.raft_port}",
+                        lock_ttl=self.config.lock_ttl, holder=f"{self.node_name}:{self.boot}",
+                        book=self._book, on_state=self._raft_state)
+        await raft.start()
+        self._raft, self._locks = raft, RaftLocks(raft, wait=self.config.lock_wait)
+
+    async def _start_raft_later(self) -> None:
+        try:
+            await self._start_raft()
+        except ClusterError:
+            log.exception("raft could not start; locks will answer NoQuorum")
+
+    def _raft_state(self, old: str, new: str) -> None:
+        log.info("raft state %s -> %s", old, new)
+        if self._on_raft_state is not None:
+            self._on_raft_state(old, new)
+
+    async def stop(self) -> None:
+        """Stop loops, bus and Raft; idempotent; returns in well under two seconds."""
+        tasks = [*self._tasks, *([self._raft_starting] if self._raft_starting else [])]
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._bus is not None:
+            await self._bus.stop()
+            self._bus = None
+        if self._raft is not None:
+            raft, self._raft, self._locks = self._raft, None, None
+            await raft.stop()
+
+    # ---- locks and notices -----------------------------------------------------------------
+
+    def lock(self, name: str, *, lease: float = 30.0) -> AbstractAsyncContextManager[None]:
+        """Hold the cluster-wide advisory lock ``name`` for at most ``lease`` seconds.
+
+        Raises ``NoQuorum`` (503) when no quorum answers within ``lock_wait``, ``LockBusy``
+        (409) when another node or task holds it. Never a fence: check the DB's CAS.
+        """
+        return self._hold(name, lease)
+
+    @contextlib.asynccontextmanager
+    async def _hold(self, name: str, lease: float) -> AsyncIterator[None]:
+        if self._locks is None:
+            raise NoQuorum(name, 0.0)
+        async with self._locks.hold(name, lease=lease):
+            yield
+
+    async def notify_change(self, kind: str, item: str) -> dict[str, bool]:
+        """Tell every peer ``item`` of ``kind`` changed; per-peer: did it reload it."""
+        return await self._notify(MsgType.CHANGE, {"kind": kind, "item": item})
+
+    async def notify_key(self, version: int, *, fingerprint: str = "",
+                         prepared: bool = False) -> dict[str, bool]:
+        """Announce key ``version`` (activated, or only ``prepared``); per-peer acks."""
+        self._highest_key = max(self._highest_key, version)
+        kind = MsgType.KEY_PREPARED if prepared else MsgType.KEY_ACTIVATED
+        return await self._notify(kind, {"version": version, "fingerprint": fingerprint})
+
+    async def _notify(self, kind: MsgType, payload: dict[str, Any]) -> dict[str, bool]:
+        if self._bus is None:
+            return {}
+        replies = await self._bus.broadcast(kind, payload, self.config.ack_timeout)
+        return {name: bool(r is not None and r.payload.get("ok")) for name, r in replies.items()}
+
+    async def request_key_material(self) -> bool:
+        """Ask reachable peers, one at a time, for key material; True once one was imported."""
+        if self._bus is None or self._membership is None:
+            return False
+        self.counters["key_requests"] += 1
+        rows = sorted(self._membership.table.values(), key=lambda r: -(r.key_version or 0))
+        for row in rows:
+            if not row.reachable:
+                continue
+            reply = await self._bus.request(row.name, MsgType.KEY_REQUEST,
+                                            {"version": self.hooks.key_version()},
+                                            self.config.ack_timeout)
+            blob = reply.payload.get("blob") if reply is not None else None
+            if isinstance(blob, str):
+                await _bounded(self.hooks.import_key_material(base64.b64decode(blob)))
+                self.counters["key_imports"] += 1
+                return True
+        return False
+
+    # ---- incoming --------------------------------------------------------------------------
+
+    async def _handle(self, message: Message) -> dict[str, Any]:
+        payload, membership = message.payload, self._membership
+        version = payload.get("version")
+        if membership is not None:
+            reported = payload.get("key_version") if message.type is MsgType.PING else None
+            membership.seen(message.header.sender,
+                            key_version=reported if isinstance(reported, int) else None)
+        reply: dict[str, Any] = {"ok": True, "name": self.node_name}
+        if message.type is MsgType.CHANGE:
+            self.counters["changes_received"] += 1
+            await _bounded(self.hooks.on_change(str(payload.get("kind")), str(payload.get("item"))))
+        elif message.type in KEY_MESSAGES and isinstance(version, int):
+            if message.type is MsgType.KEY_ACTIVATED and version < self._highest_key:
+                self.counters["backwards_key"] += 1       # a replayed or late older activation
+                return {**reply, "ok": False, "error": "backwards",
+                        "key_version": self.hooks.key_version()}
+            if message.type is MsgType.KEY_ACTIVATED:
+                self._highest_key = version
+            await _bounded(self.hooks.on_key_version(version))
+            if self.hooks.needs_key_material():
+                self._spawn_key_request()
+        elif message.type is MsgType.KEY_REQUEST:
+            blob = await _bounded(self.hooks.export_key_material())
+            reply["ok"] = blob is not None
+            reply["blob"] = None if blob is None else base64.b64encode(blob).decode()
+        reply["key_version"] = self.hooks.key_version()
+        return reply
+
+    def _spawn_key_request(self) -> None:
+        task = asyncio.create_task(self._key_request_quietly())
+        self._tasks.append(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
+
+    async def _key_request_quietly(self) -> None:
+        try:
+            await self.request_key_material()
+        except (ClusterError, TimeoutError, ValueError):
+            log.warning("key material request failed", exc_info=True)
+
+    # ---- loops -----------------------------------------------------------------------------
+
+    async def _discover_once(self) -> bool:
+        assert self._discovery is not None and self._membership is not None
+        try:
+            peers = await self._discovery.resolve()
+        except DiscoveryError as exc:
+            self._discovery_state["error"] = str(exc)
+            return False
+        others = self._membership.apply(peers)
+        self._book.update({p.name: p.host for p in peers})
+        if self._bus is not None:
+            self._bus.set_peers({p.name: p.bus_endpoint for p in others})
+        self._discovery_state.update(ok_at=time.time(), error="", members=len(peers))
+        return bool(others)
+
+    async def _discovery_loop(self) -> None:
+        if not self.config.dns_addr:
+            return                              # a static list never changes
+        backoff = 0.5
+        while True:
+            found = await self._discover_once()
+            # NXDOMAIN or a DNS failure at boot: ask again soon, slower each time.
+            delay = self.config.dns_interval if found else backoff
+            backoff = min(backoff * 2, self.config.dns_interval) if not found else 0.5
+            if self._raft is None and self._membership is not None and \
+                    self._membership.plan is not None and self._raft_starting is None:
+                self._raft_starting = asyncio.create_task(self._start_raft_later())
+            await asyncio.sleep(delay)
+
+    async def _ping_loop(self) -> None:
+        assert self._membership is not None
+        while True:
+            if self._bus is not None:
+                replies = await self._bus.broadcast(MsgType.PING, {
+                    "key_version": self.hooks.key_version(), "name": self.node_name,
+                    "voter": bool(self._raft and self._raft.voter)}, self.config.ack_timeout)
+                for reply in replies.values():
+                    if reply is not None:
+                        kv = reply.payload.get("key_version")
+                        self._membership.seen(reply.header.sender,
+                                              key_version=kv if isinstance(kv, int) else None)
+            self._membership.expire(3 * self.config.ping_interval + self.config.ack_timeout)
+            await asyncio.sleep(self.config.ping_interval)
+
+    async def _reconcile_loop(self) -> None:
+        assert self._membership is not None
+        while True:
+            await asyncio.sleep(self.config.reconcile_interval)
+            hint = max(self._membership.max_key_version(), self.hooks.key_version())
+            try:
+                await _bounded(self.hooks.on_key_version(hint))
+                if self.hooks.needs_key_material():
+                    await self.request_key_material()
+            except (ClusterError, TimeoutError, ValueError):
+                log.warning("reconcile failed", exc_info=True)
+
+    # ---- status ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Self, peers, leader, quorum, term and counters, for ``GET /api/v1/cluster``."""
+        raft = self._raft.status() if self._raft is not None else RaftNode.idle_status()
+        membership, bus = self._membership, self._bus
+        leader = raft["leader"].rsplit(":", 1)[0] if raft["leader"] else None
+        peers = [r.as_dict() for r in sorted(membership.table.values(), key=lambda r: r.name)] \
+            if membership is not None else []
+        return {
+            "self": {"name": self.node_name, "boot": self.boot,
+                     "key_version": self.hooks.key_version(),
+                     "voter": raft["voter"], "raft_state": raft["state"],
+                     "fingerprint": self._keys.fingerprint if self._keys else ""},
+            "leader": leader, "has_quorum": raft["has_quorum"], "raft_term": raft["term"],
+            "voters": list(membership.plan.voters) if membership and membership.plan else [],
+            "raft_connected": raft["connected"],
+            "peers": peers,
+            "bus": {**(bus.counters if bus else {}), **(bus.reject_counters if bus else {}),
+                    **self.counters},
+            "locks": dict(self._locks.stats) if self._locks else {},
+            "discovery": dict(self._discovery_state),
+        }
+
+    @property
+    def raft(self) -> RaftNode | None:
+        """The Raft member (None until the voter set is known); for diagnostics and tests."""
+        return self._raft
+
+
+async def _bounded(awaitable: Awaitable[_T]) -> _T:
+    return await asyncio.wait_for(awaitable, HOOK_TIMEOUT)
+
+
+def _own_addresses(config: ClusterConfig) -> set[str]:
+    """Addresses that mean "this node" (advertise, bind, host name's addresses); blocking."""
+    found = {config.advertise, config.bind_addr, socket.gethostname()}
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            found.add(str(info[4][0]))
+    return {a for a in found if a and a not in ("0.0.0.0", "::")}

@@ -1,0 +1,49 @@
+"""Upstream adapters and protocol translation.
+
+The node builds one ``Provider`` per configured upstream with ``build_provider`` (all
+sharing one ``ClientPool``), checks inbound bodies with ``check_request``, and renders
+errors with ``error_body`` / ``error_event``. Every failure is a ``ProviderError``.
+"""
+
+from providers.check import check_embedding_request, check_request
+from providers.const import PROVIDER_TYPES
+from providers.error_format import error_body, error_event
+from providers.errors import (
+    InvalidConfig,
+    InvalidRequest,
+    ProviderError,
+    UpstreamClientError,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamServerError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+from providers.factory import build_provider
+from providers.http import ClientPool
+from providers.types import Dialect, Provider, ProviderConfig, Reply, Stream, Usage
+
+__all__ = [
+    "PROVIDER_TYPES",
+    "ClientPool",
+    "Dialect",
+    "InvalidConfig",
+    "InvalidRequest",
+    "Provider",
+    "ProviderConfig",
+    "ProviderError",
+    "Reply",
+    "Stream",
+    "UpstreamClientError",
+    "UpstreamError",
+    "UpstreamRateLimited",
+    "UpstreamServerError",
+    "UpstreamTimeout",
+    "UpstreamUnreachable",
+    "Usage",
+    "build_provider",
+    "check_embedding_request",
+    "check_request",
+    "error_body",
+    "error_event",
+]

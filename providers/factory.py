@@ -1,0 +1,41 @@
+"""``build_provider``: from a ``ProviderConfig`` to a ready adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from providers.const import PROVIDER_TYPES
+from providers.errors import InvalidConfig
+from providers.http import ClientPool
+from providers.mock import MockProvider
+from providers.openai import OpenAIProvider
+from providers.types import Provider, ProviderConfig
+
+__all__ = ["adapters", "build_provider"]
+
+AdapterFactory = Callable[[ProviderConfig, ClientPool], Provider]
+
+
+def adapters() -> Mapping[str, AdapterFactory]:
+    """The adapter for each implemented provider type (a subset of PROVIDER_TYPES)."""
+    return {"openai": OpenAIProvider, "mock": MockProvider}
+
+
+def build_provider(config: ProviderConfig, pool: ClientPool) -> Provider:
+    """Build the adapter for ``config``; raises ``InvalidConfig`` naming what is wrong.
+
+    Cheap and free of IO: URLs are checked and headers prepared here, once.
+    """
+    if config.type not in PROVIDER_TYPES:
+        raise InvalidConfig(
+            f"providers.{config.key}.type: got {config.type!r}, expected one of "
+            + ", ".join(sorted(PROVIDER_TYPES)),
+            provider=config.key,
+        )
+    factory = adapters().get(config.type)
+    if factory is None:
+        raise InvalidConfig(
+            f"providers.{config.key}.type: provider type {config.type!r} is not available yet",
+            provider=config.key,
+        )
+    return factory(config, pool)

@@ -1,0 +1,123 @@
+"""Pure helpers for the OpenAI wire format: endpoints, request shaping, usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from yarl import URL
+
+from providers.errors import InvalidConfig
+from providers.types import Usage
+
+__all__ = [
+    "completion_body",
+    "endpoints",
+    "find_usage",
+    "openai_usage",
+    "streaming_body",
+    "with_model",
+]
+
+_ENDPOINT_SUFFIXES = ("/chat/completions", "/embeddings", "/completions")
+
+
+def endpoints(base_url: str, *, provider: str = "") -> tuple[URL, URL]:
+    """Return the (chat completions, embeddings) URLs for an OpenAI-compatible base URL.
+
+    ``base_url`` may be the API root (``http://localhost:11434/v1``) or a full endpoint
+    URL (``.../v1/chat/completions``); a query string (``?api-version=...``) is kept.
+    """
+    url = URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidConfig(
+            f"providers.{provider}.base_url: got {base_url!r}, expected an http(s) URL",
+            provider=provider,
+        )
+    path = url.path.rstrip("/")
+    for suffix in _ENDPOINT_SUFFIXES:
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    root = url.with_path(path or "/", keep_query=True)
+    chat = root.with_path(path + "/chat/completions", keep_query=True)
+    embed = root.with_path(path + "/embeddings", keep_query=True)
+    return chat, embed
+
+
+def with_model(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """``body`` with ``model`` set; a shallow copy only when the model changes."""
+    if body.get("model") == model:
+        return body
+    return {**body, "model": model}
+
+
+def completion_body(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` for a non-streamed call: ``stream`` off and its options dropped."""
+    if not body.get("stream"):
+        return body
+    out = {**body, "stream": False}
+    out.pop("stream_options", None)
+    return out
+
+
+def streaming_body(body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``body`` for a streamed call, asking for usage; True if the client did not ask.
+
+    The second value tells the stream to drop the usage-only chunk again.
+    """
+    options = body.get("stream_options")
+    wanted = isinstance(options, dict) and options.get("include_usage") is True
+    if wanted and body.get("stream") is True:
+        return body, False
+    out = {**body, "stream": True}
+    if not wanted:
+        base = options if isinstance(options, dict) else {}
+        out["stream_options"] = {**base, "include_usage": True}
+    return out, not wanted
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def openai_usage(usage: Any) -> Usage:
+    """Convert an OpenAI ``usage`` object (or anything else) to ``Usage``."""
+    if not isinstance(usage, dict):
+        return Usage()
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+    return Usage(
+        input_tokens=_int(usage.get("prompt_tokens")),
+        output_tokens=_int(usage.get("completion_tokens")),
+        cache_read_tokens=_int(cached),
+    )
+
+
+def find_usage(raw: bytes) -> Usage:
+    """Read ``usage`` from a complete OpenAI JSON body without parsing all of it.
+
+    ``usage`` sits at the end of chat and embeddings bodies, whose choices or vectors
+    can be large; so parse only the object after the last ``"usage"`` key, falling back
+    to a full parse when that does not work out.
+    """
+    at = raw.rfind(b'"usage"')
+    if at < 0:
+        return Usage()
+    rest = raw[at + 7 : at + 40].lstrip()
+    if rest[:1] != b":" or rest[1:].lstrip()[:1] != b"{":
+        return Usage()  # "usage": null, or the word as a value, not the key
+    start = raw.find(b"{", at)
+    end = raw.find(b"}", start)
+    for _ in range(8):  # one try per nesting level (prompt_tokens_details, ...)
+        if start < 0 or end < 0:
+            break
+        try:
+            return openai_usage(orjson.loads(raw[start : end + 1]))
+        except orjson.JSONDecodeError:
+            end = raw.find(b"}", end + 1)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return Usage()
+    return openai_usage(data.get("usage") if isinstance(data, dict) else None)

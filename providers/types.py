@@ -1,0 +1,116 @@
+"""Value types and the two protocols (``Provider``, ``Stream``) of the providers package."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from providers.errors import InvalidConfig
+
+__all__ = ["Dialect", "Provider", "ProviderConfig", "Reply", "Stream", "Usage"]
+
+Dialect = Literal["openai", "anthropic", "gemini"]
+"""A wire dialect: how a request, a response and a stream are shaped."""
+
+_PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://", "socks4://")
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """One provider from at.yaml (or the store), checked when built.
+
+    ``base_url`` "" means the type's public default. ``timeout`` bounds one whole
+    non-streamed exchange and the longest silence inside a stream.
+    """
+
+    key: str
+    type: str
+    base_url: str = ""
+    api_key: str = ""
+    model: str = ""
+    models: tuple[str, ...] = ()
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    proxy: str = ""
+    api_version: str = ""
+    timeout: float = 600.0
+    connect_timeout: float = 10.0
+    max_tokens: int = 4096
+    credentials_file: str = ""
+
+    def __post_init__(self) -> None:
+        def bad(name: str, value: object, expected: str) -> InvalidConfig:
+            return InvalidConfig(
+                f"providers.{self.key}.{name}: got {value!r}, expected {expected}",
+                provider=self.key,
+            )
+
+        if not self.key:
+            raise bad("key", self.key, "a non-empty provider key")
+        if not self.timeout > 0:
+            raise bad("timeout", self.timeout, "a positive number of seconds")
+        if not self.connect_timeout > 0:
+            raise bad("connect_timeout", self.connect_timeout, "a positive number of seconds")
+        if self.max_tokens < 1:
+            raise bad("max_tokens", self.max_tokens, "a positive integer")
+        if self.proxy and not self.proxy.startswith(_PROXY_SCHEMES):
+            raise bad("proxy", self.proxy, "an http://, https:// or socks5:// URL")
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens one exchange used, as the upstream reported them (0 when not reported)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A finished non-streamed exchange, its body already in the inbound dialect."""
+
+    body: bytes
+    usage: Usage
+    status: int = 200
+
+
+class Stream(Protocol):
+    """An open upstream stream, returned only after the upstream answered 2xx.
+
+    Iterating yields SSE bytes in the inbound dialect. A failure mid-stream is yielded as
+    that dialect's SSE error event, then iteration ends and ``failed`` is True; it is
+    never yielded as model text. ``usage`` is complete once iteration ends.
+    """
+
+    usage: Usage
+    failed: bool
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None:
+        """Release the upstream response, aborting it if unfinished (idempotent)."""
+
+
+class Provider(Protocol):
+    """One configured upstream; ``dialect`` is the wire dialect it speaks."""
+
+    config: ProviderConfig
+    dialect: Dialect
+
+    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str) -> Reply:
+        """Run one non-streamed exchange; raises ProviderError subclasses."""
+        ...
+
+    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str) -> Stream:
+        """Open a stream; raises (never returns) when the upstream answers non-2xx."""
+        ...
+
+    async def embed(self, body: dict[str, Any], model: str) -> Reply:
+        """Run an OpenAI-dialect embeddings request."""
+        ...
+
+    async def count_tokens(self, body: dict[str, Any], model: str) -> int:
+        """Count (or estimate) the input tokens of an Anthropic-dialect body."""
+        ...

@@ -1,0 +1,73 @@
+"""Persistence for at-gateway (memory, SQLite, Postgres) with credential encryption at rest.
+
+Open a store with :func:`open_store`; everything else is described by the :class:`Store`
+protocol and the :mod:`store.errors` tree.
+"""
+
+from __future__ import annotations
+
+from .base import Store
+from .crypto import KdfParams
+from .errors import (
+    ConcurrentRotation,
+    Conflict,
+    DecryptError,
+    NotFound,
+    StaleKey,
+    StoreError,
+    StoreUnavailable,
+    WrongPassphrase,
+)
+from .faults import FAULT_ENV, FAULT_STEPS
+from .memory import MemoryStore
+from .records import (
+    ApiKeyRecord,
+    ProviderRecord,
+    RotationResult,
+    StoreConfig,
+    UsageRecord,
+)
+from .registry import SECRET_FIELDS, SecretField
+from .usage import UsageWriter
+
+__all__ = [
+    "FAULT_ENV",
+    "FAULT_STEPS",
+    "SECRET_FIELDS",
+    "ApiKeyRecord",
+    "ConcurrentRotation",
+    "Conflict",
+    "DecryptError",
+    "KdfParams",
+    "MemoryStore",
+    "NotFound",
+    "ProviderRecord",
+    "RotationResult",
+    "SecretField",
+    "StaleKey",
+    "Store",
+    "StoreConfig",
+    "StoreError",
+    "StoreUnavailable",
+    "UsageRecord",
+    "UsageWriter",
+    "WrongPassphrase",
+    "open_store",
+]
+
+
+async def open_store(config: StoreConfig, *, node_id: str = "local") -> Store:
+    """Open the configured backend, migrate it, check the passphrase, resume a rotation.
+
+    A database that never had a passphrase is encrypted with ``config.encryption_key``; a
+    passphrase that a crashed rotation prepared is rolled forward; rows left under an old
+    key by an interrupted rotation are re-encrypted and unused keys retired. A passphrase
+    that matches only a retired key opens the store with ``needs_key_material`` set.
+    Raises WrongPassphrase (writing nothing) when the passphrase matches no key of the
+    database, StoreUnavailable when the database cannot be reached.
+    """
+    if config.kind == "memory":
+        return MemoryStore(config)
+    from .sql.store import SqlStore  # deferred: the memory store needs no SQLAlchemy
+
+    return await SqlStore.open(config, node_id=node_id)

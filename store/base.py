@@ -1,0 +1,87 @@
+"""The Store protocol every backend implements (memory, SQLite, Postgres)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from .records import ApiKeyRecord, ProviderRecord, RotationResult, UsageRecord
+
+
+class Store(Protocol):
+    """Persistence for providers, gateway API keys, settings and usage, plus the keyring.
+
+    Every method raises only :class:`store.errors.StoreError` subclasses.
+    """
+
+    async def close(self) -> None:
+        """Release connections; idempotent."""
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+
+    async def list_providers(self) -> list[ProviderRecord]:
+        """Every stored provider, secrets decrypted, ordered by key."""
+
+    async def get_provider(self, key: str) -> ProviderRecord | None:
+        """One provider, or None."""
+
+    async def put_provider(self, key: str, config: Mapping[str, Any]) -> ProviderRecord:
+        """Create or replace a provider; secret fields are encrypted under the active key."""
+
+    async def delete_provider(self, key: str) -> bool:
+        """True if a provider was deleted."""
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every gateway API key, ordered by creation time."""
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """One gateway API key, or None."""
+
+    async def create_api_key(self, record: ApiKeyRecord) -> None:
+        """Insert; Conflict if the id exists."""
+
+    async def update_api_key(self, record: ApiKeyRecord) -> None:
+        """Replace; NotFound if missing."""
+
+    async def delete_api_key(self, key_id: str) -> bool:
+        """True if a key was deleted."""
+
+    async def get_setting(self, name: str) -> str | None:
+        """A small named setting, or None."""
+
+    async def put_setting(self, name: str, value: str, *, only_if_absent: bool = False) -> bool:
+        """Write a setting; with only_if_absent, False (and no write) when it already exists."""
+
+    async def add_usage(self, records: Sequence[UsageRecord]) -> None:
+        """Append a batch of usage records in one transaction."""
+
+    async def usage_summary(self, *, since: datetime | None,
+                            until: datetime | None) -> list[dict[str, Any]]:
+        """Usage aggregated per UTC day, key, provider and model within [since, until)."""
+
+    @property
+    def key_version(self) -> int:
+        """The data key version this node writes under (0 = encryption off)."""
+
+    @property
+    def encrypted(self) -> bool:
+        """True when credentials are encrypted at rest."""
+
+    @property
+    def needs_key_material(self) -> bool:
+        """True when the database moved to a passphrase this node does not hold."""
+
+    async def rotate_key(self, encryption_key: str | None = None, *,
+                         fault: str | None = None) -> RotationResult:
+        """Rotate: None = new data key, "x" = new passphrase too, "" = encryption off."""
+
+    async def reconcile(self) -> int:
+        """Re-read the keyring from the database; return the active version."""
+
+    def export_key_material(self) -> bytes:
+        """This node's current key-encryption key, for a peer (seal it on the wire!)."""
+
+    async def import_key_material(self, blob: bytes) -> int:
+        """Adopt a peer's key material after checking it against the database."""

@@ -1,0 +1,129 @@
+"""A dict-backed Store: forgets on exit, doubles as the store fake in other packages' tests.
+
+Memory is never at rest, so nothing is encrypted; the keyring contract (versions, rotation
+results, ConcurrentRotation) is still honoured so callers see one behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import ConcurrentRotation, Conflict, NotFound, StoreUnavailable
+from .faults import armed_fault, maybe_fault
+from .records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
+from .usage import summarise
+
+
+class MemoryStore:
+    """In-process Store; safe for concurrent coroutines on one event loop."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        self._providers: dict[str, ProviderRecord] = {}
+        self._keys: dict[str, ApiKeyRecord] = {}
+        self._settings: dict[str, str] = {}
+        self._usage: list[UsageRecord] = []
+        self._lock = asyncio.Lock()
+        self._rotating = False
+        self._version = 1 if config.encryption_key else 0
+        self._max_version = self._version
+        self._closed = False
+
+    async def close(self) -> None:
+        self._closed = True
+
+    async def ping(self) -> None:
+        if self._closed:
+            raise StoreUnavailable("the memory store is closed")
+
+    async def list_providers(self) -> list[ProviderRecord]:
+        return [self._providers[k] for k in sorted(self._providers)]
+
+    async def get_provider(self, key: str) -> ProviderRecord | None:
+        return self._providers.get(key)
+
+    async def put_provider(self, key: str, config: Mapping[str, Any]) -> ProviderRecord:
+        record = ProviderRecord(key, copy.deepcopy(dict(config)), datetime.now(UTC))
+        self._providers[key] = record
+        return record
+
+    async def delete_provider(self, key: str) -> bool:
+        return self._providers.pop(key, None) is not None
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        return sorted(self._keys.values(), key=lambda r: (r.created_at, r.id))
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        return self._keys.get(key_id)
+
+    async def create_api_key(self, record: ApiKeyRecord) -> None:
+        if record.id in self._keys:
+            raise Conflict(f"API key {record.id!r} already exists")
+        self._keys[record.id] = record
+
+    async def update_api_key(self, record: ApiKeyRecord) -> None:
+        if record.id not in self._keys:
+            raise NotFound(f"API key {record.id!r} does not exist")
+        self._keys[record.id] = record
+
+    async def delete_api_key(self, key_id: str) -> bool:
+        return self._keys.pop(key_id, None) is not None
+
+    async def get_setting(self, name: str) -> str | None:
+        return self._settings.get(name)
+
+    async def put_setting(self, name: str, value: str, *, only_if_absent: bool = False) -> bool:
+        if only_if_absent and name in self._settings:
+            return False
+        self._settings[name] = value
+        return True
+
+    async def add_usage(self, records: Sequence[UsageRecord]) -> None:
+        self._usage.extend(records)
+
+    async def usage_summary(self, *, since: datetime | None,
+                            until: datetime | None) -> list[dict[str, Any]]:
+        return summarise(self._usage, since=since, until=until)
+
+    @property
+    def key_version(self) -> int:
+        return self._version
+
+    @property
+    def encrypted(self) -> bool:
+        return self._version > 0
+
+    @property
+    def needs_key_material(self) -> bool:
+        return False
+
+    async def rotate_key(self, encryption_key: str | None = None, *,
+                         fault: str | None = None) -> RotationResult:
+        if self._rotating:
+            raise ConcurrentRotation("another key rotation is in progress")
+        self._rotating = True
+        fault = armed_fault(fault)
+        try:
+            maybe_fault("after-prepare", fault)
+            await asyncio.sleep(0)  # let a racing caller observe the rotation in progress
+            if encryption_key == "" or (encryption_key is None and self._version == 0):
+                self._version = 0
+            else:
+                self._max_version += 1
+                self._version = self._max_version
+            maybe_fault("after-activate", fault)
+            return RotationResult(self._version, len(self._providers), self._version > 0)
+        finally:
+            self._rotating = False
+
+    async def reconcile(self) -> int:
+        return self._version
+
+    def export_key_material(self) -> bytes:
+        return b""
+
+    async def import_key_material(self, blob: bytes) -> int:
+        return self._version

@@ -1,0 +1,81 @@
+"""Frozen value objects exchanged with the store, and the store's own configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from .crypto import KdfParams
+
+StoreKind = Literal["memory", "sqlite", "postgres"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where and how to persist.
+
+    ``encryption_key`` is the passphrase; "" stores credentials unencrypted. ``kdf`` only
+    applies when a new passphrase is first written to a database: an existing database keeps
+    the Argon2id parameters stored beside its salt. ``reencrypt_batch`` bounds how many rows a
+    rotation re-encrypts per transaction.
+    """
+
+    kind: StoreKind
+    datasource: str = "at.db"
+    schema: str = ""
+    table_prefix: str = "at_"
+    conn_max_lifetime: float = 900.0
+    max_idle_conns: int = 3
+    max_open_conns: int = 3
+    encryption_key: str = ""
+    kdf: KdfParams = field(default_factory=KdfParams)
+    reencrypt_batch: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRecord:
+    """A provider's at.yaml mapping as stored, with secrets decrypted."""
+
+    key: str
+    config: Mapping[str, Any]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """A gateway API key; only the SHA-256 of the key itself is kept."""
+
+    id: str
+    name: str
+    key_hash: str
+    prefix: str
+    providers: tuple[str, ...] | None
+    models: tuple[str, ...] | None
+    expires_at: datetime | None
+    enabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """One finished gateway exchange."""
+
+    at: datetime
+    key_id: str
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    status: int
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    """Outcome of ``Store.rotate_key``: the active version afterwards (0 = encryption off)."""
+
+    version: int
+    reencrypted: int
+    encrypted: bool

@@ -1,0 +1,74 @@
+"""Versioned schema migrations, applied at start under a database-wide lock.
+
+Each migration is ``(version, name, function)``; functions receive a sync Connection inside
+the migration transaction. Applied versions are recorded in ``<prefix>schema_version``. On
+Postgres the whole run holds ``pg_advisory_xact_lock`` (keyed by schema and prefix), so many
+nodes starting together apply each migration exactly once; on SQLite ``BEGIN IMMEDIATE``
+serialises them. A run with nothing to apply writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .engine import transaction
+from .tables import Tables
+
+Migration = tuple[int, str, Callable[[sa.Connection, Tables], None]]
+
+
+def _initial(conn: sa.Connection, t: Tables) -> None:
+    for table in (t.providers, t.api_keys, t.settings, t.usage, t.key_state, t.kdf,
+                  t.keyring, t.key_wraps):
+        table.create(conn, checkfirst=True)
+    sa.Index(f"{t.usage.name}_day_key", t.usage.c.day, t.usage.c.key_id).create(
+        conn, checkfirst=True)
+    conn.execute(t.key_state.insert().values(id=1, epoch=0, active_version=0, kek_id=0))
+
+
+MIGRATIONS: tuple[Migration, ...] = ((1, "initial", _initial),)
+
+
+def lock_key(schema: str, prefix: str) -> int:
+    """A stable signed 64-bit advisory lock id for one schema and prefix."""
+    digest = hashlib.sha256(f"at-gateway/migrate/{schema}/{prefix}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def migrate(engine: AsyncEngine, tables: Tables, *, schema: str, prefix: str) -> int:
+    """Apply every missing migration in order; return the number applied."""
+    if not await _pending(engine, tables):
+        return 0
+    applied = 0
+    async with transaction(engine, "migrating the schema", write=True) as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                               {"k": lock_key(schema, prefix)})
+            if schema:
+                await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await conn.run_sync(lambda c: tables.schema_version.create(c, checkfirst=True))
+        done = set((await conn.execute(sa.select(tables.schema_version.c.version))).scalars())
+        for version, name, fn in MIGRATIONS:
+            if version in done:
+                continue
+            await conn.run_sync(fn, tables)
+            await conn.execute(tables.schema_version.insert().values(
+                version=version, name=name, applied_at=time.time()))
+            applied += 1
+    return applied
+
+
+async def _pending(engine: AsyncEngine, tables: Tables) -> bool:
+    """True unless every migration is already recorded (checked without writing)."""
+    async with transaction(engine, "reading the schema version") as conn:
+        exists = await conn.run_sync(lambda c: sa.inspect(c).has_table(
+            tables.schema_version.name, schema=tables.schema_version.schema))
+        if not exists:
+            return True
+        done = set((await conn.execute(sa.select(tables.schema_version.c.version))).scalars())
+    return any(v not in done for v, _, _ in MIGRATIONS)

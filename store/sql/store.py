@@ -1,0 +1,262 @@
+"""SqlStore: the Store protocol on SQLAlchemy async Core, shared by SQLite and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..errors import ConcurrentRotation, Conflict, NotFound, StaleKey, StoreUnavailable
+from ..keyring import Keyring
+from ..records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
+from ..usage import summary_row
+from . import keys, rotation
+from .codec import (
+    api_key_from_row,
+    api_key_values,
+    from_epoch,
+    summary_query,
+    to_epoch,
+    usage_values,
+)
+from .engine import make_engine, transaction
+from .migrations import migrate
+from .tables import Tables, build_tables
+
+_FENCE_RETRIES = 3
+_OPEN_TRIES = 6
+_BOOTSTRAP_TRIES = 50  # x ~0.1 s: how long a first start retries against racing peers
+
+
+def _folder_exists(path: str) -> bool:
+    return os.path.isdir(os.path.dirname(os.path.abspath(path)))
+
+
+class _KeyMoved(Exception):
+    """The active key changed between encrypting and committing (retry after reconcile)."""
+
+
+class SqlStore:
+    """Store on SQLite (aiosqlite, WAL) or Postgres (asyncpg); open with :meth:`open`."""
+
+    def __init__(self, config: StoreConfig, *, node_id: str) -> None:
+        self._t: Tables = build_tables(config.table_prefix, config.schema)
+        self._engine = make_engine(config, node_id=node_id)
+        self._ctx = keys.KeyCtx(self._engine, self._t, Keyring(), config)
+        self._rotating = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, config: StoreConfig, *, node_id: str) -> SqlStore:
+        """Migrate, unlock the keyring with the passphrase, finish an interrupted rotation."""
+        # fail clearly (and leak no driver thread) instead of deep inside the driver
+        if config.kind == "sqlite" and not await asyncio.to_thread(_folder_exists,
+                                                                   config.datasource):
+            raise StoreUnavailable(f"store datasource {config.datasource!r}: its directory "
+                                   "does not exist")
+        store = cls(config, node_id=node_id)
+        try:
+            for attempt in range(_OPEN_TRIES):
+                try:
+                    await migrate(store._engine, store._t, schema=config.schema,
+                                  prefix=config.table_prefix)
+                    break
+                except StoreUnavailable as exc:
+                    # SQLite answers "database is locked" without waiting while another
+                    # process switches a new file to WAL; that passes in milliseconds.
+                    if "locked" not in exc.message or attempt == _OPEN_TRIES - 1:
+                        raise
+                    await asyncio.sleep(0.05 * (attempt + 1))
+            await store._unlock(config.encryption_key)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def _unlock(self, passphrase: str) -> None:
+        for _ in range(_BOOTSTRAP_TRIES):
+            unlocked = await keys.unlock(self._ctx, passphrase)
+            try:
+                if unlocked == "pending":
+                    # This passphrase was prepared by a rotation that never activated it (it
+                    # died, or a peer is bootstrapping this very moment): finish it.
+                    await rotation.roll_forward(self._ctx)
+                elif unlocked == "fresh":
+                    # Never had a passphrase: turn encryption on with this one.
+                    await rotation.rotate(self._ctx, passphrase, None)
+                    return
+                break
+            except ConcurrentRotation:  # a peer starting at the same moment got there first
+                await asyncio.sleep(0.05 + random.random() / 10)
+        else:
+            raise StoreUnavailable("could not agree on a first encryption key with other nodes")
+        await keys.reconcile(self._ctx)
+        if not self._ctx.ring.needs_material:
+            await rotation.finish(self._ctx, None)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def ping(self) -> None:
+        async with transaction(self._engine, "ping") as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    # providers ---------------------------------------------------------------------------
+
+    async def list_providers(self) -> list[ProviderRecord]:
+        async with transaction(self._engine, "listing providers") as conn:
+            rows = (await conn.execute(sa.select(self._t.providers)
+                                       .order_by(self._t.providers.c.key))).all()
+        return [await self._provider(row) for row in rows]
+
+    async def get_provider(self, key: str) -> ProviderRecord | None:
+        async with transaction(self._engine, "reading a provider") as conn:
+            row = (await conn.execute(sa.select(self._t.providers).where(
+                self._t.providers.c.key == key))).one_or_none()
+        return None if row is None else await self._provider(row)
+
+    async def _provider(self, row: sa.Row[Any]) -> ProviderRecord:
+        config = await rotation.decrypt_pulling(self._ctx, row.key, json.loads(row.config))
+        return ProviderRecord(row.key, config, from_epoch(row.updated_at))
+
+    async def put_provider(self, key: str, config: Mapping[str, Any]) -> ProviderRecord:
+        """Fenced write: commits only if the key it encrypted under is still active (I3)."""
+        for _ in range(_FENCE_RETRIES):
+            ring = self._ctx.ring
+            version, stored = ring.active, ring.encrypt_doc("providers", key, config)
+            now = time.time()
+            try:
+                async with transaction(self._engine, "writing a provider", write=True) as conn:
+                    state = await keys.read_state(conn, self._t, share=True)
+                    if state.active != version:
+                        raise _KeyMoved
+                    await self._upsert_provider(conn, key, json.dumps(stored), version, now)
+            except _KeyMoved:
+                await keys.reconcile(self._ctx)
+                continue
+            return ProviderRecord(key, dict(config), from_epoch(now))
+        raise StaleKey("the active key kept changing while writing; retry")
+
+    async def _upsert_provider(self, conn: AsyncConnection, key: str, doc: str, version: int,
+                               now: float) -> None:
+        t = self._t.providers
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(t).values(key=key, config=doc, key_version=version, rev=1, updated_at=now)
+        await conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.key], set_={
+            "config": doc, "key_version": version, "rev": t.c.rev + 1, "updated_at": now}))
+
+    async def delete_provider(self, key: str) -> bool:
+        async with transaction(self._engine, "deleting a provider", write=True) as conn:
+            result = await conn.execute(sa.delete(self._t.providers).where(
+                self._t.providers.c.key == key))
+        return bool(result.rowcount)
+
+    # gateway API keys --------------------------------------------------------------------
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        t = self._t.api_keys
+        async with transaction(self._engine, "listing API keys") as conn:
+            rows = (await conn.execute(sa.select(t).order_by(t.c.created_at, t.c.id))).all()
+        return [api_key_from_row(row) for row in rows]
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        t = self._t.api_keys
+        async with transaction(self._engine, "reading an API key") as conn:
+            row = (await conn.execute(sa.select(t).where(t.c.id == key_id))).one_or_none()
+        return None if row is None else api_key_from_row(row)
+
+    async def create_api_key(self, record: ApiKeyRecord) -> None:
+        try:
+            async with transaction(self._engine, "creating an API key", write=True) as conn:
+                await conn.execute(self._t.api_keys.insert().values(**api_key_values(record)))
+        except Conflict as exc:
+            raise Conflict(f"API key {record.id!r} already exists") from exc
+
+    async def update_api_key(self, record: ApiKeyRecord) -> None:
+        t = self._t.api_keys
+        async with transaction(self._engine, "updating an API key", write=True) as conn:
+            result = await conn.execute(sa.update(t).where(t.c.id == record.id)
+                                        .values(**api_key_values(record)))
+        if not result.rowcount:
+            raise NotFound(f"API key {record.id!r} does not exist")
+
+    async def delete_api_key(self, key_id: str) -> bool:
+        t = self._t.api_keys
+        async with transaction(self._engine, "deleting an API key", write=True) as conn:
+            result = await conn.execute(sa.delete(t).where(t.c.id == key_id))
+        return bool(result.rowcount)
+
+    # settings ----------------------------------------------------------------------------
+
+    async def get_setting(self, name: str) -> str | None:
+        t = self._t.settings
+        async with transaction(self._engine, "reading a setting") as conn:
+            value = (await conn.execute(sa.select(t.c.value).where(t.c.name == name))).scalar()
+        return None if value is None else str(value)
+
+    async def put_setting(self, name: str, value: str, *, only_if_absent: bool = False) -> bool:
+        t = self._t.settings
+        async with transaction(self._engine, "writing a setting", write=True) as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            stmt = insert(t).values(name=name, value=value)
+            if only_if_absent:
+                result = await conn.execute(stmt.on_conflict_do_nothing(index_elements=[t.c.name]))
+                return bool(result.rowcount)
+            await conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.name],
+                                                          set_={"value": value}))
+        return True
+
+    # usage -------------------------------------------------------------------------------
+
+    async def add_usage(self, records: Sequence[UsageRecord]) -> None:
+        if not records:
+            return
+        async with transaction(self._engine, "writing usage", write=True) as conn:
+            await conn.execute(self._t.usage.insert(), [usage_values(r) for r in records])
+
+    async def usage_summary(self, *, since: datetime | None,
+                            until: datetime | None) -> list[dict[str, Any]]:
+        query = summary_query(self._t.usage, to_epoch(since), to_epoch(until))
+        async with transaction(self._engine, "summarising usage") as conn:
+            rows = (await conn.execute(query)).all()
+        return [summary_row((r.day, r.key_id, r.provider, r.model), int(r.requests),
+                            int(r.input_tokens), int(r.output_tokens), int(r.errors),
+                            float(r.latency)) for r in rows]
+
+    # keyring -----------------------------------------------------------------------------
+
+    @property
+    def key_version(self) -> int:
+        return self._ctx.ring.active
+
+    @property
+    def encrypted(self) -> bool:
+        return self._ctx.ring.active != 0
+
+    @property
+    def needs_key_material(self) -> bool:
+        return self._ctx.ring.needs_material
+
+    async def rotate_key(self, encryption_key: str | None = None, *,
+                         fault: str | None = None) -> RotationResult:
+        if self._rotating.locked():  # the database fences other nodes; this fences us
+            raise ConcurrentRotation("a key rotation is already running on this node")
+        async with self._rotating:
+            return await rotation.rotate(self._ctx, encryption_key, fault)
+
+    async def reconcile(self) -> int:
+        return await keys.reconcile(self._ctx)
+
+    def export_key_material(self) -> bytes:
+        return self._ctx.ring.export_material()
+
+    async def import_key_material(self, blob: bytes) -> int:
+        return await keys.import_material(self._ctx, blob)

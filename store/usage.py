@@ -1,0 +1,128 @@
+"""Usage aggregation shared by every backend, and a non-blocking batched usage writer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from .errors import StoreError
+from .records import UsageRecord
+
+GroupKey = tuple[str, str, str, str]
+
+
+class UsageSink(Protocol):
+    """What a UsageWriter needs from a store (every Store satisfies it)."""
+
+    async def add_usage(self, records: Sequence[UsageRecord]) -> None: ...
+
+
+def utc(moment: datetime) -> datetime:
+    """Aware UTC datetime; naive values are taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def day_of(moment: datetime) -> str:
+    """The UTC calendar day of a moment, as ``YYYY-MM-DD``."""
+    return utc(moment).strftime("%Y-%m-%d")
+
+
+def summary_row(group: GroupKey, requests: int, input_tokens: int, output_tokens: int,
+                errors: int, latency_total: float) -> dict[str, Any]:
+    """One summary row in the shape every backend returns."""
+    day, key_id, provider, model = group
+    return {"day": day, "key_id": key_id, "provider": provider, "model": model,
+            "requests": requests, "input_tokens": input_tokens,
+            "output_tokens": output_tokens, "errors": errors,
+            "avg_latency_ms": latency_total / requests if requests else 0.0}
+
+
+def summarise(records: Iterable[UsageRecord], *, since: datetime | None,
+              until: datetime | None) -> list[dict[str, Any]]:
+    """Aggregate per (day, key, provider, model); errors are statuses >= 400."""
+    acc: dict[GroupKey, list[float]] = {}
+    lo = utc(since) if since else None
+    hi = utc(until) if until else None
+    for rec in records:
+        at = utc(rec.at)
+        if (lo and at < lo) or (hi and at >= hi):
+            continue
+        row = acc.setdefault((day_of(at), rec.key_id, rec.provider, rec.model), [0, 0, 0, 0, 0])
+        row[0] += 1
+        row[1] += rec.input_tokens
+        row[2] += rec.output_tokens
+        row[3] += rec.status >= 400
+        row[4] += rec.latency_ms
+    return [summary_row(g, int(v[0]), int(v[1]), int(v[2]), int(v[3]), v[4])
+            for g, v in sorted(acc.items())]
+
+
+class UsageWriter:
+    """Queue usage records and write them in batches in the background.
+
+    :meth:`record` never blocks or raises: when the bounded queue is full the record is
+    dropped and counted in :attr:`dropped`. A batch is written every ``interval`` seconds or
+    as soon as ``batch_size`` records wait; :meth:`close` flushes everything still queued.
+    A failed write is retried with the next flush and counted in :attr:`failures`.
+    """
+
+    def __init__(self, sink: UsageSink, *, interval: float = 2.0, batch_size: int = 500,
+                 max_queue: int = 100_000) -> None:
+        self._sink = sink
+        self._interval = interval
+        self._batch_size = batch_size
+        self._max_queue = max_queue
+        self._pending: list[UsageRecord] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.dropped = 0
+        self.failures = 0
+        self.written = 0
+
+    def start(self) -> None:
+        """Start the background flusher on the running loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def record(self, record: UsageRecord) -> None:
+        """Queue one record (dropped and counted if the queue is full or closed)."""
+        if self._closing or len(self._pending) >= self._max_queue:
+            self.dropped += 1
+            return
+        self._pending.append(record)
+        if len(self._pending) >= self._batch_size:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        """Write everything queued now; a failed batch stays queued for the next try."""
+        while self._pending:
+            batch = self._pending[: self._batch_size]
+            try:
+                await self._sink.add_usage(batch)
+            except StoreError:
+                self.failures += 1
+                return
+            del self._pending[: len(batch)]
+            self.written += len(batch)
+
+    async def close(self) -> None:
+        """Stop the flusher and write what is queued; records after close are dropped."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        # Stopped by a flag, not cancel(): a cancelled flush could lose its batch.
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            await self.flush()

@@ -1,0 +1,272 @@
+"""``make bench``: the gateway against a fast fake upstream (nginx), and the same upstream direct.
+
+For JSON and SSE, at concurrency 1, 32 and 128, wrk drives load on loopback and reports
+requests/s, p50 and p99; the gateway process's own CPU time (utime + stime from /proc) is
+divided by the requests it served. The gateway runs as `atgw serve` with a real gateway key,
+metrics on and usage accounting into SQLite: the configuration a user runs.
+
+Needs nginx and wrk (Debian packages ``nginx-light`` and ``wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from tests.bench.upstream import ANTHROPIC_JSON, ANTHROPIC_SSE, OPENAI_JSON, OPENAI_SSE
+
+CHAT = {"model": "", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 32}
+_KEY = re.compile(r"gateway API key 'default' \(shown once\): (\S+)")
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass
+class Result:
+    target: str
+    kind: str
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    cpu_ms_per_request: float | None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_nginx(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    bodies = {
+        "openai.json": OPENAI_JSON,
+        "openai.sse": OPENAI_SSE,
+        "anthropic.json": ANTHROPIC_JSON,
+        "anthropic.sse": ANTHROPIC_SSE,
+    }
+    for name, body in bodies.items():
+        (workdir / name).write_bytes(body)
+    conf = workdir / "nginx.conf"
+    conf.write_text(f"""
+daemon off;
+worker_processes 1;
+pid {workdir}/nginx.pid;
+error_log {workdir}/nginx.err warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_buffer_size 64k;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    root {workdir};
+    location = /json/v1/chat/completions {{
+      default_type application/json; error_page 405 =200 $uri; try_files /openai.json =404; }}
+    location = /sse/v1/chat/completions {{
+      default_type text/event-stream; error_page 405 =200 $uri; try_files /openai.sse =404; }}
+    location = /anthropic-json/v1/messages {{
+      default_type application/json; error_page 405 =200 $uri; try_files /anthropic.json =404; }}
+    location = /anthropic-sse/v1/messages {{
+      default_type text/event-stream; error_page 405 =200 $uri; try_files /anthropic.sse =404; }}
+  }}
+}}
+""")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(workdir)])  # noqa: S603
+    _wait_port(port)
+    return proc
+
+
+def start_gateway(
+    workdir: Path, port: int, upstream: int, translated: bool
+) -> tuple[subprocess.Popen[bytes], str]:
+    config = workdir / "at.yaml"
+    base = f"http://127.0.0.1:{upstream}"
+    claude = f"""
+  claude: {{type: anthropic, base_url: {base}/anthropic-json, api_key: sk-bench, model: c}}
+  claudes: {{type: anthropic, base_url: {base}/anthropic-sse, api_key: sk-bench, model: c}}
+""" if translated else ""
+    config.write_text(f"""
+server: {{host: 127.0.0.1, port: {port}, log_level: warning, admin_token: bench-admin-token}}
+providers:
+  json: {{type: openai, base_url: {base}/json/v1, api_key: sk-bench, model: m}}
+  sse: {{type: openai, base_url: {base}/sse/v1, api_key: sk-bench, model: m}}{claude}
+store:
+  sqlite: {{datasource: {workdir}/bench.db}}
+""")
+    out = workdir / "gateway.out"
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "node", "serve", "--config", str(config)],
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    _wait_port(port)
+    match = _KEY.search(out.read_text())
+    if match is None:
+        raise SystemExit(f"bench: no gateway key printed:\n{out.read_text()}")
+    return proc, match.group(1)
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"bench: nothing listens on {port}")
+
+
+def cpu_ms(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(
+    url: str, body: dict[str, object], key: str, concurrency: int, seconds: float, workdir: Path
+) -> tuple[float, float, float, int]:
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = [[{orjson.dumps(body).decode()}]]\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {key}"\n'
+    )
+    threads = min(concurrency, 2)
+    run = subprocess.run(  # noqa: S603
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{concurrency}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    text = run.stdout
+    if "Non-2xx" in text:
+        raise SystemExit(f"bench: non-2xx answers from {url}:\n{text}")
+    requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    return rps, _percentile(text, "50"), _percentile(text, "99"), requests
+
+
+def _percentile(text: str, which: str) -> float:
+    match = re.search(rf"^\s+{which}%\s+([\d.]+)(us|ms|s)\s*$", text, re.MULTILINE)
+    assert match is not None, text
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", default="1,32,128")
+    parser.add_argument("--out", default=".bench/results.md")
+    parser.add_argument("--no-translated", dest="translated", action="store_false",
+                        help="skip the OpenAI-in, Anthropic-out rows")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
+            raise SystemExit(f"bench: {tool} is missing (apt-get install nginx-light wrk)")
+    levels = [int(c) for c in args.concurrency.split(",")]
+    with tempfile.TemporaryDirectory(prefix="at-bench-") as tmp:
+        workdir = Path(tmp)
+        up_port, gw_port = free_port(), free_port()
+        nginx = start_nginx(workdir, up_port)
+        gateway, key = start_gateway(workdir, gw_port, up_port)
+        try:
+            results = run_matrix(workdir, up_port, gw_port, gateway.pid, key, levels, args.seconds)
+        finally:
+            gateway.send_signal(signal.SIGTERM)
+            gateway.wait(30)
+            nginx.send_signal(signal.SIGQUIT)
+            nginx.wait(10)
+    table = render(results)
+    print(table)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table + "\n")
+    return 0
+
+
+def run_matrix(
+    workdir: Path, up: int, gw: int, pid: int, key: str, levels: list[int], seconds: float
+) -> list[Result]:
+    direct = f"http://127.0.0.1:{up}"
+    gateway = f"http://127.0.0.1:{gw}"
+    cases = [
+        ("direct", "JSON", f"{direct}/json/v1/chat/completions", "m", False, None),
+        ("gateway", "JSON", f"{gateway}/v1/chat/completions", "json/m", False, pid),
+        ("direct", "SSE", f"{direct}/sse/v1/chat/completions", "m", True, None),
+        ("gateway", "SSE", f"{gateway}/v1/chat/completions", "sse/m", True, pid),
+        (
+            "gateway, OpenAI in -> Anthropic out",
+            "JSON",
+            f"{gateway}/v1/chat/completions",
+            "claude/c",
+            False,
+            pid,
+        ),
+        (
+            "gateway, OpenAI in -> Anthropic out",
+            "SSE",
+            f"{gateway}/v1/chat/completions",
+            "claudes/c",
+            True,
+            pid,
+        ),
+    ]
+    if not translated:
+        cases = cases[:4]
+    results = []
+    for target, kind, url, model, stream, measured in cases:
+        body = {**CHAT, "model": model, "stream": stream}
+        wrk(url, body, key, 8, 1.0, workdir)  # warm-up: pools, caches, JIT-free but lazy imports
+        for level in levels:
+            before = cpu_ms(measured) if measured else 0.0
+            rps, p50, p99, count = wrk(url, body, key, level, seconds, workdir)
+            per = (cpu_ms(measured) - before) / count if measured else None
+            results.append(Result(target, kind, level, rps, p50, p99, count, per))
+            print(
+                f"{target:40} {kind:4} c={level:<3} {rps:9.0f} rps  p50 {p50:7.3f} ms  "
+                f"p99 {p99:7.3f} ms  cpu/req {per if per is None else round(per, 4)}",
+                file=sys.stderr,
+            )
+    return results
+
+
+def render(results: list[Result]) -> str:
+    lines = [
+        "| target | body | concurrency | requests/s | p50 ms | p99 ms | gateway CPU ms/request |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        cpu = "" if r.cpu_ms_per_request is None else f"{r.cpu_ms_per_request:.3f}"
+        lines.append(
+            f"| {r.target} | {r.kind} | {r.concurrency} | {r.rps:,.0f} | "
+            f"{r.p50_ms:.3f} | {r.p99_ms:.3f} | {cpu} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

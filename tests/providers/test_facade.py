@@ -1,0 +1,96 @@
+"""The public face of ``providers``: exports, factory, config checks, module hygiene."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import providers
+from providers import PROVIDER_TYPES, ClientPool, InvalidConfig, ProviderConfig, build_provider
+
+PACKAGE = Path(providers.__file__).parent
+
+
+def test_exports_are_pinned() -> None:
+    assert sorted(providers.__all__) == sorted(
+        [
+            "PROVIDER_TYPES",
+            "ClientPool",
+            "Dialect",
+            "InvalidConfig",
+            "InvalidRequest",
+            "Provider",
+            "ProviderConfig",
+            "ProviderError",
+            "Reply",
+            "Stream",
+            "UpstreamClientError",
+            "UpstreamError",
+            "UpstreamRateLimited",
+            "UpstreamServerError",
+            "UpstreamTimeout",
+            "UpstreamUnreachable",
+            "Usage",
+            "build_provider",
+            "check_embedding_request",
+            "check_request",
+            "error_body",
+            "error_event",
+        ]
+    )
+    for name in providers.__all__:
+        assert hasattr(providers, name)
+    assert frozenset({"openai", "anthropic", "gemini", "vertex", "azure", "mock"}) == (
+        PROVIDER_TYPES
+    )
+
+
+async def test_build_provider_types(pool: ClientPool) -> None:
+    assert build_provider(ProviderConfig(key="o", type="openai"), pool).dialect == "openai"
+    assert build_provider(ProviderConfig(key="d", type="mock"), pool).dialect == "openai"
+    with pytest.raises(InvalidConfig, match=r"providers\.x\.type: got 'bedrock'"):
+        build_provider(ProviderConfig(key="x", type="bedrock"), pool)
+    for later in ("anthropic", "gemini", "vertex", "azure"):
+        with pytest.raises(InvalidConfig, match=f"'{later}' is not available yet"):
+            build_provider(ProviderConfig(key="x", type=later), pool)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("timeout", 0), ("connect_timeout", -1.0), ("max_tokens", 0), ("proxy", "gopher://x")],
+)
+def test_config_is_checked_when_built(field: str, value: object) -> None:
+    with pytest.raises(InvalidConfig, match=rf"providers\.k\.{field}: got"):
+        ProviderConfig(key="k", type="openai", **{field: value})  # type: ignore[arg-type]
+
+
+async def test_pool_close_is_idempotent() -> None:
+    pool = ClientPool()
+    session = pool.route("").session
+    await pool.aclose()
+    await pool.aclose()
+    assert session.closed
+    with pytest.raises(RuntimeError):
+        pool.route("http://127.0.0.1:1")
+
+
+def test_modules_import_in_a_fresh_interpreter() -> None:
+    """Catches import cycles; the package's __init__ is always imported first anyway."""
+    names = ["providers"] + [f"providers.{p.stem}" for p in sorted(PACKAGE.glob("*.py"))]
+    code = "; ".join(f"import {name}" for name in names if not name.endswith("__init__"))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PACKAGE.parent, timeout=60)
+
+
+def test_modules_stay_small() -> None:
+    for path in PACKAGE.glob("*.py"):
+        assert len(path.read_text().splitlines()) < 400, path.name
+
+
+def test_no_dependency_on_sibling_packages() -> None:
+    for path in PACKAGE.glob("*.py"):
+        text = path.read_text()
+        for sibling in ("node", "store", "cluster"):
+            assert f"import {sibling}" not in text and f"from {sibling}" not in text, path.name

@@ -1,0 +1,88 @@
+"""Upstream requests through HTTP and SOCKS5 proxies (real tiny proxies on loopback)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from providers import ClientPool, InvalidConfig, ProviderConfig, UpstreamUnreachable, build_provider
+from tests.fakes.openai_upstream import FakeUpstream
+from tests.fakes.proxies import HttpProxy, Socks5Proxy
+
+ConfigFor = Callable[..., ProviderConfig]
+BODY: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def _exchange(pool: ClientPool, config: ProviderConfig) -> None:
+    adapter = build_provider(config, pool)
+    reply = await adapter.complete("openai", BODY, "m")
+    assert reply.usage.input_tokens == 11
+    stream = await adapter.open_stream("openai", BODY, "m")
+    chunks = [chunk async for chunk in stream]
+    assert chunks[-1] == b"data: [DONE]\n\n"
+
+
+async def test_http_forward_proxy_with_credentials(
+    pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
+) -> None:
+    async with HttpProxy() as proxy:
+        url = proxy.url.replace("http://", "http://user:p%40ss@")
+        await _exchange(pool, config_for(proxy=url))
+    assert set(proxy.targets) == {("127.0.0.1", fake.port)}
+    expected = "Basic " + base64.b64encode(b"user:p@ss").decode()
+    assert proxy.auth_headers and set(proxy.auth_headers) == {expected}
+    assert len(fake.requests) == 2
+    assert "Proxy-Authorization" not in fake.requests[0].headers
+
+
+@pytest.mark.parametrize("auth", [False, True])
+async def test_socks5_proxy(
+    pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor, auth: bool
+) -> None:
+    async with Socks5Proxy(username="u" if auth else "", password="pw") as proxy:
+        await _exchange(pool, config_for(proxy=proxy.url))
+    assert proxy.targets and set(proxy.targets) == {("127.0.0.1", fake.port)}
+    assert len(fake.requests) == 2
+
+
+async def test_socks5_wrong_password_is_unreachable(
+    pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
+) -> None:
+    async with Socks5Proxy(username="u", password="right") as proxy:
+        bad = proxy.url.replace(":right@", ":wrong@")
+        with pytest.raises(UpstreamUnreachable, match="'up'"):
+            await build_provider(config_for(proxy=bad), pool).complete("openai", BODY, "m")
+    assert fake.requests == []
+
+
+async def test_direct_and_proxied_routes_are_shared(pool: ClientPool) -> None:
+    direct = pool.route("")
+    assert pool.route("") is direct
+    http = pool.route("http://127.0.0.1:9")
+    assert http.session is direct.session and str(http.proxy) == "http://127.0.0.1:9"
+    socks = pool.route("socks5://127.0.0.1:9")
+    assert socks.session is not direct.session
+    assert pool.route("socks5://127.0.0.1:9") is socks
+
+
+def test_bad_proxy_scheme_is_invalid_config() -> None:
+    with pytest.raises(InvalidConfig, match=r"providers\.p\.proxy"):
+        ProviderConfig(key="p", type="openai", proxy="ftp://x:1")
+
+
+async def test_http_proxy_connect_tunnel(fake: FakeUpstream) -> None:
+    """The fake proxy's CONNECT path (what aiohttp uses for https:// upstreams)."""
+    import asyncio
+
+    async with HttpProxy() as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(f"CONNECT 127.0.0.1:{fake.port} HTTP/1.1\r\n\r\n".encode())
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        writer.write(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200") and b"fake-model" in answer
+    assert proxy.targets == [("127.0.0.1", fake.port)]

@@ -1,0 +1,103 @@
+"""SQL specifics: real table names under schema and prefix, migrations, pool settings."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from store import StoreError, StoreUnavailable
+
+from .conftest import Opener, StoreFactory, raw_rows
+from .keycheck import assert_consistent
+
+TABLES = {"schema_version", "providers", "api_keys", "settings", "usage", "key_state", "kdf",
+          "keyring", "key_wraps"}
+
+
+async def table_names(config_kind: str, dsn: str, schema: str) -> set[str]:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    if config_kind == "sqlite":
+        engine = create_async_engine(f"sqlite+aiosqlite:///{dsn}")
+        query = sa.text("SELECT name FROM sqlite_master WHERE type = 'table'")
+        params: dict[str, str] = {}
+    else:
+        engine = create_async_engine(sa.make_url(dsn).set(drivername="postgresql+asyncpg"))
+        query = sa.text("SELECT table_name FROM information_schema.tables "
+                        "WHERE table_schema = :s")
+        params = {"s": schema}
+    try:
+        async with engine.connect() as conn:
+            return set((await conn.execute(query, params)).scalars())
+    finally:
+        await engine.dispose()
+
+
+async def test_schema_and_prefix_are_honoured(opener: Opener, sql_config_for: StoreFactory) -> None:
+    base = sql_config_for()
+    schema = f"Mixed_{uuid.uuid4().hex[:6]}" if base.kind == "postgres" else ""
+    config = sql_config_for(table_prefix="gw_", schema=schema, max_open_conns=3,
+                            max_idle_conns=3)
+    store = await opener(config)
+    await store.put_provider("demo", {"type": "mock"})
+    names = await table_names(config.kind, config.datasource, schema)
+    assert {f"gw_{t}" for t in TABLES} <= names
+    assert not any(n.startswith("at_") for n in names)
+    if config.kind == "postgres":
+        assert not {f"gw_{t}" for t in TABLES} & await table_names(
+            "postgres", config.datasource, "public")
+        # every pooled connection carries the schema, not just the first one
+        engine = store._engine  # type: ignore[attr-defined]
+        conns = [await engine.connect() for _ in range(3)]
+        paths = [(await c.execute(sa.text("SHOW search_path"))).scalar() for c in conns]
+        for c in conns:
+            await c.close()
+        assert paths == [f'"{schema}"'] * 3
+    await store.close()
+
+
+@pytest.mark.parametrize("bad", ["x;drop", 'a"b', "1abc", "a b"])
+async def test_invalid_schema_or_prefix_is_refused(opener: Opener, sql_config_for: StoreFactory,
+                                                   bad: str) -> None:
+    with pytest.raises(StoreError) as info:
+        await opener(sql_config_for(schema=bad))
+    assert isinstance(info.value, ValueError)
+    if bad != "1abc":  # a prefix may start with a digit: it is never first in a name
+        with pytest.raises(ValueError):
+            await opener(sql_config_for(table_prefix=bad))
+
+
+async def test_migrations_are_idempotent(opener: Opener, sql_config_for: StoreFactory) -> None:
+    config = sql_config_for(encryption_key="pw")
+    for _ in range(3):
+        store = await opener(config)
+        await store.close()
+    assert [r[:2] for r in await raw_rows(config, "schema_version")] == [(1, "initial")]
+    assert len(await raw_rows(config, "key_state")) == 1
+
+
+async def test_concurrent_first_start(opener: Opener, sql_config_for: StoreFactory) -> None:
+    config = sql_config_for(encryption_key="pw")
+    stores = await asyncio.gather(*(opener(config, node_id=f"n{i}") for i in range(3)))
+    assert [s.key_version for s in stores] == [1, 1, 1]
+    await stores[0].put_provider("openai", {"api_key": "sk-x"})
+    for store in stores:
+        got = await store.get_provider("openai")
+        assert got is not None and got.config["api_key"] == "sk-x"
+        await store.close()
+    assert [r[:2] for r in await raw_rows(config, "schema_version")] == [(1, "initial")]
+    await assert_consistent(config)
+
+
+async def test_unreachable_database_is_store_unavailable(
+        opener: Opener, sql_config_for: StoreFactory) -> None:
+    config = sql_config_for()
+    if config.kind == "postgres":
+        bad = sql_config_for(datasource="postgres://postgres@127.0.0.1:1/postgres")
+    else:
+        bad = sql_config_for(datasource="/nonexistent-dir/sub/at.db")
+    with pytest.raises(StoreUnavailable):
+        await opener(bad)
