@@ -70,7 +70,7 @@ async def _node_ctx(
         app[GATEWAY] = gateway
         yield
         await gateway.drain_tasks()
-        await gateway.usage.aclose()
+        await gateway.usage.close()
     finally:
         if injected_store is None:
             await store.close()
@@ -85,11 +85,14 @@ async def _cluster_ctx(
     if config is None:
         yield
         return
-    from node.membership import NodeHooks, start_agent
+    from node.membership import NodeHooks, fetch_key_material, start_agent
 
     gateway = app[GATEWAY]
-    agent = await start_agent(config, NodeHooks(gateway), node_name)
+    hooks = NodeHooks(gateway)
+    agent = await start_agent(config, hooks, node_name)
     gateway.cluster = agent
+    if hooks.needs_key_material():
+        gateway.spawn(fetch_key_material(agent, hooks), name="fetch-key-material")
     try:
         yield
     finally:

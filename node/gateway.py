@@ -20,9 +20,8 @@ from node.config import Settings
 from node.errors import ConfigError
 from node.keys import KeyIndex, hash_key, secret_matches
 from node.metrics import Metrics
-from node.usage import UsageQueue
 from providers import ClientPool, ProviderError
-from store import Store
+from store import DecryptError, StaleKey, Store, UsageWriter
 
 log = structlog.get_logger("node.gateway")
 
@@ -39,10 +38,11 @@ class Gateway:
         self.catalog = Catalog(pool)
         self.keys = KeyIndex()
         self.metrics = Metrics()
-        self.usage = UsageQueue(
-            store,
-            interval=float(settings.server.usage_flush_interval),
-            on_drop=self.metrics.usage_dropped.inc,
+        self.usage = UsageWriter(store, interval=float(settings.server.usage_flush_interval))
+        self.metrics.add_gauges(
+            "at_usage_writer", "Usage writer counters (written, dropped, failures)",
+            lambda: {"written": self.usage.written, "dropped": self.usage.dropped,
+                     "failures": self.usage.failures},
         )
         self.started = time.time()
         self.admin_token_sha256 = (
@@ -52,6 +52,8 @@ class Gateway:
         self.cluster: Any = None
         self.broken_providers: dict[str, str] = {}
         self.rotation_lock = asyncio.Lock()
+        self.stale_key = False
+        self._stored_snapshot: dict[str, Mapping[str, Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, work: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
@@ -66,9 +68,21 @@ class Gateway:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def _stored_providers(self) -> dict[str, Mapping[str, Any]]:
+        try:
+            records = await self.store.list_providers()
+        except (StaleKey, DecryptError) as exc:
+            # A stale passphrase: serve YAML providers until a peer hands over the key.
+            log.error("stored providers cannot be decrypted yet", error=str(exc))
+            self.stale_key = True
+            return {}
+        self.stale_key = False
+        return {record.key: record.config for record in records}
+
     async def load(self) -> None:
         """Read providers, keys and the admin token hash into memory (once, at start)."""
-        stored = {record.key: record.config for record in await self.store.list_providers()}
+        stored = await self._stored_providers()
+        self._stored_snapshot = stored
         usable: dict[str, Mapping[str, Any]] = {}
         for key, config in stored.items():
             # One broken stored provider must not stop the node: it is reported, not served.
@@ -90,12 +104,13 @@ class Gateway:
 
     async def reload_provider(self, key: str) -> None:
         record = await self.store.get_provider(key)
-        try:
-            self.catalog.set_stored(key, record.config if record is not None else None)
-            self.broken_providers.pop(key, None)
-        except (ConfigError, ProviderError) as exc:
-            self.broken_providers[key] = str(exc)
-            log.error("stored provider is invalid; not serving it", provider=key, error=str(exc))
+        self.broken_providers.pop(key, None)
+        config = record.config if record is not None else None
+        await self._apply_stored(key, config)
+        if config is None:
+            self._stored_snapshot.pop(key, None)
+        else:
+            self._stored_snapshot[key] = config
 
     async def reload_key(self, key_id: str) -> None:
         record = await self.store.get_api_key(key_id)
@@ -106,6 +121,28 @@ class Gateway:
 
     async def reload_all(self) -> None:
         self.keys.replace_all(await self.store.list_api_keys())
-        stored = {record.key: record.config for record in await self.store.list_providers()}
-        self.catalog.load(self.settings.providers, stored)
+        await self._reload_providers(await self._stored_providers())
+
+    async def refresh(self) -> None:
+        """Follow the database: keys always, providers when a stored config changed."""
+        self.keys.replace_all(await self.store.list_api_keys())
+        stored = await self._stored_providers()
+        if stored != self._stored_snapshot:
+            await self._reload_providers(stored)
+
+    async def _reload_providers(self, stored: dict[str, Mapping[str, Any]]) -> None:
+        self._stored_snapshot = stored
+        self.broken_providers.clear()
+        for key, config in stored.items():
+            await self._apply_stored(key, config)
+        for key in [k for k, e in self.catalog.entries().items()
+                    if e.source == "store" and k not in stored]:
+            await self._apply_stored(key, None)
+
+    async def _apply_stored(self, key: str, config: Mapping[str, Any] | None) -> None:
+        try:
+            self.catalog.set_stored(key, config)
+        except (ConfigError, ProviderError) as exc:
+            self.broken_providers[key] = str(exc)
+            log.error("stored provider is invalid", provider=key, error=str(exc))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import structlog
@@ -29,9 +30,10 @@ class NodeHooks:
             await self._gateway.reload_all()
 
     async def on_key_version(self, version: int) -> None:
-        store = self._gateway.store
-        if version != store.key_version:
-            await store.reconcile()
+        # Called on every key notice and every reconcile interval: the database is the truth,
+        # so re-read the keyring and the keys/providers even if every notice was lost.
+        await self._gateway.store.reconcile()
+        await self._gateway.refresh()
 
     def key_version(self) -> int:
         return self._gateway.store.key_version
@@ -49,6 +51,20 @@ class NodeHooks:
 
 
 async def start_agent(config: ClusterConfig, hooks: NodeHooks, node_name: str) -> ClusterAgent:
+    """Start the agent (the node asks peers for key material if its passphrase is stale)."""
     agent = ClusterAgent(config, hooks, node_name=node_name)
     await agent.start()
     return agent
+
+
+async def fetch_key_material(agent: ClusterAgent, hooks: NodeHooks, *,
+                             attempts: int = 40, pause: float = 0.25) -> bool:
+    """Ask peers for key material until one answers; peers need a moment to be reachable
+    after start. The agent's reconcile loop keeps asking afterwards if this gives up."""
+    log.warning("this node's passphrase does not open the current key; asking peers")
+    for _ in range(attempts):
+        if not hooks.needs_key_material() or await agent.request_key_material():
+            log.info("key material received from a peer")
+            return True
+        await asyncio.sleep(pause)
+    return False

@@ -69,10 +69,6 @@ class Metrics:
             "Time spent in the gateway itself, upstream time excluded",
             ["route"], buckets=OVERHEAD_BUCKETS, registry=r,
         )
-        self.usage_dropped = Counter(
-            "at_usage_records_dropped_total", "Usage records dropped because the queue was full",
-            registry=r,
-        )
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:

@@ -19,7 +19,7 @@ from cluster import ClusterError, LockBusy, NoQuorum
 from node.errors import RequestError
 from node.state import DIALECT, GATEWAY, START, UPSTREAM_SECONDS
 from providers import Dialect, ProviderError, error_body
-from store import ConcurrentRotation, NotFound, StoreError, StoreUnavailable
+from store import ConcurrentRotation, NotFound, StaleKey, StoreError, StoreUnavailable
 
 log = structlog.get_logger("node.http")
 
@@ -61,6 +61,10 @@ def render_error(exc: BaseException, dialect: Dialect) -> web.Response:
         return _error_response(dialect, 503, str(exc))
     if isinstance(exc, NotFound):
         return _error_response(dialect, 404, str(exc))
+    if isinstance(exc, StaleKey):
+        return _error_response(
+            dialect, 503, "this node is waiting for the current encryption key from its peers; "
+            "retry shortly or use another node")
     if isinstance(exc, StoreUnavailable):
         return _error_response(dialect, 503, "the store is unavailable; try again")
     if isinstance(exc, StoreError | ClusterError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from cluster import ClusterConfig
-from node.config import Settings
+from cluster import ConfigError as ClusterConfigError
+from node.config import ClusterSection, Settings
+from node.errors import ConfigError
 from store import StoreConfig
 
 
@@ -39,6 +41,13 @@ def cluster_config(settings: Settings) -> ClusterConfig | None:
     section = settings.cluster_section
     if section is None:
         return None
+    try:
+        return _cluster_config(section)
+    except ClusterConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _cluster_config(section: ClusterSection) -> ClusterConfig:
     return ClusterConfig(
         dns_addr=section.dns_addr,
         dns_server=section.dns_server,

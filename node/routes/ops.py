@@ -37,7 +37,12 @@ async def ready(request: web.Request) -> web.Response:
         ok = False
     if gateway.cluster is not None:
         status = gateway.cluster.status()
-        checks["cluster"] = {"leader": status.get("leader"), "quorum": status.get("quorum")}
+        checks["cluster"] = {"leader": status.get("leader"), "quorum": status.get("has_quorum")}
+    if gateway.store.needs_key_material:
+        checks["key"] = "stale: this node's passphrase does not open the active key"
+        ok = False
+    else:
+        checks["key"] = {"version": gateway.store.key_version}
     checks["providers"] = len(gateway.catalog.entries())
     if gateway.broken_providers:
         checks["broken_providers"] = sorted(gateway.broken_providers)

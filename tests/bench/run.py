@@ -51,14 +51,17 @@ def free_port() -> int:
 
 
 def start_nginx(workdir: Path, port: int) -> subprocess.Popen[bytes]:
-    bodies = {
-        "openai.json": OPENAI_JSON,
-        "openai.sse": OPENAI_SSE,
-        "anthropic.json": ANTHROPIC_JSON,
-        "anthropic.sse": ANTHROPIC_SSE,
+    routes = {
+        "/json/v1/chat/completions": ("application/json", OPENAI_JSON),
+        "/sse/v1/chat/completions": ("text/event-stream", OPENAI_SSE),
+        "/anthropic-json/v1/messages": ("application/json", ANTHROPIC_JSON),
+        "/anthropic-sse/v1/messages": ("text/event-stream", ANTHROPIC_SSE),
     }
-    for name, body in bodies.items():
-        (workdir / name).write_bytes(body)
+    # `return` answers any method (a static file would refuse POST); bodies hold no quote.
+    locations = "\n".join(
+        f"    location = {path} {{ default_type {kind}; return 200 '{body.decode()}'; }}"
+        for path, (kind, body) in routes.items()
+    )
     conf = workdir / "nginx.conf"
     conf.write_text(f"""
 daemon off;
@@ -72,20 +75,15 @@ http {{
   client_body_buffer_size 64k;
   server {{
     listen 127.0.0.1:{port} backlog=4096;
-    root {workdir};
-    location = /json/v1/chat/completions {{
-      default_type application/json; error_page 405 =200 $uri; try_files /openai.json =404; }}
-    location = /sse/v1/chat/completions {{
-      default_type text/event-stream; error_page 405 =200 $uri; try_files /openai.sse =404; }}
-    location = /anthropic-json/v1/messages {{
-      default_type application/json; error_page 405 =200 $uri; try_files /anthropic.json =404; }}
-    location = /anthropic-sse/v1/messages {{
-      default_type text/event-stream; error_page 405 =200 $uri; try_files /anthropic.sse =404; }}
+{locations}
   }}
 }}
 """)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(workdir)])  # noqa: S603
+    proc = subprocess.Popen(  # noqa: S603
+        [nginx, "-c", str(conf), "-p", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
     _wait_port(port)
     return proc
 
@@ -152,7 +150,7 @@ def wrk(
             "wrk",
             f"-t{threads}",
             f"-c{concurrency}",
-            f"-d{seconds}s",
+            f"-d{max(1, round(seconds))}s",
             "--latency",
             "-s",
             str(script),
@@ -192,12 +190,15 @@ def main() -> int:
         workdir = Path(tmp)
         up_port, gw_port = free_port(), free_port()
         nginx = start_nginx(workdir, up_port)
-        gateway, key = start_gateway(workdir, gw_port, up_port)
         try:
-            results = run_matrix(workdir, up_port, gw_port, gateway.pid, key, levels, args.seconds)
+            gateway, key = start_gateway(workdir, gw_port, up_port, args.translated)
+            try:
+                results = run_matrix(workdir, up_port, gw_port, gateway.pid, key, levels,
+                                     args.seconds, args.translated)
+            finally:
+                gateway.send_signal(signal.SIGTERM)
+                gateway.wait(30)
         finally:
-            gateway.send_signal(signal.SIGTERM)
-            gateway.wait(30)
             nginx.send_signal(signal.SIGQUIT)
             nginx.wait(10)
     table = render(results)
@@ -209,7 +210,8 @@ def main() -> int:
 
 
 def run_matrix(
-    workdir: Path, up: int, gw: int, pid: int, key: str, levels: list[int], seconds: float
+    workdir: Path, up: int, gw: int, pid: int, key: str, levels: list[int], seconds: float,
+    translated: bool,
 ) -> list[Result]:
     direct = f"http://127.0.0.1:{up}"
     gateway = f"http://127.0.0.1:{gw}"
