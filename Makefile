@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench chaos image clean
+.PHONY: run test lint bench chaos image base-image compose-up compose-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,16 @@ bench: $(STAMP)
 ## image: build the container image with no registry (local base image + host wheels)
 image: $(STAMP)
 	compose/build.sh
+
+base-image:
+	compose/base-image.sh
+
+## compose-up / compose-down: the three-node cluster with Postgres and a fake upstream
+compose-up: image
+	docker-compose -f compose/docker-compose.yml up -d
+
+compose-down:
+	docker-compose -f compose/docker-compose.yml down -v -t 20
 
 ## chaos: the docker compose chaos suite (needs a Docker engine)
 chaos: $(STAMP)

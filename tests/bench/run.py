@@ -80,7 +80,7 @@ http {{
 }}
 """)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [nginx, "-c", str(conf), "-p", str(workdir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -106,7 +106,7 @@ store:
   sqlite: {{datasource: {workdir}/bench.db}}
 """)
     out = workdir / "gateway.out"
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", "node", "serve", "--config", str(config)],
         stdout=out.open("wb"),
         stderr=subprocess.STDOUT,
@@ -145,7 +145,7 @@ def wrk(
         f'wrk.headers["Authorization"] = "Bearer {key}"\n'
     )
     threads = min(concurrency, 2)
-    run = subprocess.run(  # noqa: S603
+    run = subprocess.run(
         [
             "wrk",
             f"-t{threads}",
