@@ -108,7 +108,7 @@ async def _relay(
         await response.prepare(request)
         async for chunk in upstream:
             await response.write(chunk)
-            events += 1
+            events += chunk.count(b"\n\n")
             size += len(chunk)
     finally:
         # Runs on client disconnect (the handler is cancelled) too: abort the upstream.

@@ -1,128 +1,165 @@
-"""Prometheus metrics of one node, in a registry owned by the app (no process globals).
+"""Prometheus metrics of one node, owned by the app (no process globals).
 
 Families follow the common gateway set (HTTP, upstream, streaming, auth, tokens) plus the
 gateway's own overhead, the time a request spends in this process excluding the upstream.
-Label children are cached per label tuple because ``labels()`` costs microseconds on the
-request path and the label space here is small and bounded (routes, providers, models, keys).
+
+The request path only adds to plain dicts: everything runs on the event loop, so no lock is
+needed, and the Prometheus objects are built at scrape time. (prometheus_client's own metric
+objects take a lock and a label lookup on every update, several microseconds per request.)
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 
+Labels = tuple[str, ...]
+
+
+class Counter:
+    """A counter family: label values -> running total."""
+
+    def __init__(self, name: str, doc: str, labels: Iterable[str]) -> None:
+        self.name, self.doc, self.labels = name, doc, list(labels)
+        self.values: dict[Labels, float] = {}
+
+    def add(self, key: Labels, amount: float = 1.0) -> None:
+        self.values[key] = self.values.get(key, 0.0) + amount
+
+    def family(self) -> CounterMetricFamily:
+        family = CounterMetricFamily(self.name, self.doc, labels=self.labels)
+        for key, value in sorted(self.values.items()):
+            family.add_metric(list(key), value)
+        return family
+
+
+class Histogram:
+    """A histogram family: label values -> per-bucket counts, sum and count."""
+
+    def __init__(self, name: str, doc: str, labels: Iterable[str],
+                 buckets: tuple[float, ...]) -> None:
+        self.name, self.doc, self.labels, self.buckets = name, doc, list(labels), buckets
+        self.values: dict[Labels, list[float]] = {}  # counts per bucket (+Inf last), sum
+
+    def observe(self, key: Labels, value: float) -> None:
+        slots = self.values.get(key)
+        if slots is None:
+            slots = self.values[key] = [0.0] * (len(self.buckets) + 2)
+        slots[bisect_left(self.buckets, value)] += 1
+        slots[-1] += value
+
+    def family(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
+        for key, slots in sorted(self.values.items()):
+            running, cumulative = 0.0, []
+            for bound, count in zip((*self.buckets, float("inf")), slots[:-1], strict=True):
+                running += count
+                cumulative.append((_bound(bound), running))
+            family.add_metric(list(key), cumulative, sum_value=slots[-1])
+        return family
+
+
+def _bound(value: float) -> str:
+    return "+Inf" if value == float("inf") else repr(float(value))
+
 
 class Metrics:
-    """Every metric the node exports, plus cheap helpers for the hot path."""
+    """Every metric the node exports, with cheap helpers for the hot path."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        self.in_flight = 0
         self.http_requests = Counter(
-            "at_http_requests_total", "HTTP requests served", ["method", "route", "status"],
-            registry=r,
-        )
+            "at_http_requests_total", "HTTP requests served", ["method", "route", "status"])
         self.http_duration = Histogram(
             "at_http_request_duration_seconds", "Request latency including all middleware",
-            ["route"], buckets=LATENCY_BUCKETS, registry=r,
-        )
-        self.in_flight = Gauge(
-            "at_http_requests_in_flight", "Requests being served now", registry=r
-        )
+            ["route"], LATENCY_BUCKETS)
         self.upstream_requests = Counter(
             "at_upstream_requests_total", "Requests sent to upstream providers",
-            ["provider", "status"], registry=r,
-        )
+            ["provider", "status"])
         self.upstream_duration = Histogram(
             "at_upstream_request_duration_seconds",
             "Time from sending to an upstream until its response headers (time to first byte)",
-            ["provider"], buckets=LATENCY_BUCKETS, registry=r,
-        )
+            ["provider"], LATENCY_BUCKETS)
         self.upstream_errors = Counter(
-            "at_upstream_errors_total", "Upstream failures by kind", ["provider", "error_type"],
-            registry=r,
-        )
+            "at_upstream_errors_total", "Upstream failures by kind", ["provider", "error_type"])
         self.stream_events = Counter(
-            "at_streaming_events_total", "SSE chunks sent to clients", ["provider"], registry=r
-        )
+            "at_streaming_events_total", "SSE chunks sent to clients", ["provider"])
         self.stream_bytes = Counter(
-            "at_streaming_bytes_total", "SSE bytes sent to clients", ["provider"], registry=r
-        )
+            "at_streaming_bytes_total", "SSE bytes sent to clients", ["provider"])
         self.stream_duration = Histogram(
             "at_streaming_duration_seconds", "Whole stream duration", ["provider"],
-            buckets=LATENCY_BUCKETS, registry=r,
-        )
-        self.auth = Counter(
-            "at_auth_requests_total", "Gateway key checks", ["result"], registry=r
-        )
+            LATENCY_BUCKETS)
+        self.auth = Counter("at_auth_requests_total", "Gateway key checks", ["result"])
         self.tokens = Counter(
             "at_tokens_total", "Tokens by gateway key, model and direction",
-            ["key", "model", "direction"], registry=r,
-        )
+            ["key", "model", "direction"])
         self.overhead = Histogram(
             "at_gateway_overhead_seconds",
-            "Time spent in the gateway itself, upstream time excluded",
-            ["route"], buckets=OVERHEAD_BUCKETS, registry=r,
-        )
-        self._children: dict[tuple[Any, ...], Any] = {}
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+            "Time spent in the gateway itself, upstream time excluded", ["route"],
+            OVERHEAD_BUCKETS)
+        self._gauges: list[tuple[str, str, Callable[[], Mapping[str, float]]]] = []
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
 
     def request_done(self, method: str, route: str, status: int, seconds: float) -> None:
-        self._child(self.http_requests, method, route, str(status)).inc()
-        self._child(self.http_duration, route).observe(seconds)
+        self.http_requests.add((method, route, str(status)))
+        self.http_duration.observe((route,), seconds)
 
     def upstream_done(self, provider: str, status: int, seconds: float) -> None:
-        self._child(self.upstream_requests, provider, str(status)).inc()
-        self._child(self.upstream_duration, provider).observe(seconds)
+        self.upstream_requests.add((provider, str(status)))
+        self.upstream_duration.observe((provider,), seconds)
 
     def upstream_error(self, provider: str, error_type: str) -> None:
-        self._child(self.upstream_errors, provider, error_type).inc()
+        self.upstream_errors.add((provider, error_type))
 
     def overhead_seen(self, route: str, seconds: float) -> None:
-        self._child(self.overhead, route).observe(seconds)
+        self.overhead.observe((route,), seconds)
 
     def auth_result(self, result: str) -> None:
-        self._child(self.auth, result).inc()
+        self.auth.add((result,))
 
     def tokens_used(self, key: str, model: str, input_tokens: int, output_tokens: int) -> None:
         if input_tokens:
-            self._child(self.tokens, key, model, "input").inc(input_tokens)
+            self.tokens.add((key, model, "input"), input_tokens)
         if output_tokens:
-            self._child(self.tokens, key, model, "output").inc(output_tokens)
+            self.tokens.add((key, model, "output"), output_tokens)
 
     def stream_done(self, provider: str, events: int, size: int, seconds: float) -> None:
-        self._child(self.stream_events, provider).inc(events)
-        self._child(self.stream_bytes, provider).inc(size)
-        self._child(self.stream_duration, provider).observe(seconds)
+        self.stream_events.add((provider,), events)
+        self.stream_bytes.add((provider,), size)
+        self.stream_duration.observe((provider,), seconds)
 
-    def add_gauges(self, name: str, doc: str, read: Any) -> None:
-        """Export values read at scrape time (``read() -> dict[label, float]``)."""
-        self.registry.register(_ScrapeGauge(name, doc, read))
+    def add_gauges(self, name: str, doc: str, read: Callable[[], Mapping[str, float]]) -> None:
+        """Export values read at scrape time (``read() -> {label: value}``)."""
+        self._gauges.append((name, doc, read))
+
+    def collect(self) -> Iterable[Any]:
+        """The prometheus_client collector protocol: every family, built now."""
+        families: list[Counter | Histogram] = [
+            self.http_requests, self.http_duration, self.upstream_requests,
+            self.upstream_duration, self.upstream_errors, self.stream_events,
+            self.stream_bytes, self.stream_duration, self.auth, self.tokens, self.overhead,
+        ]
+        yield from (family.family() for family in families)
+        in_flight = GaugeMetricFamily("at_http_requests_in_flight", "Requests being served now")
+        in_flight.add_metric([], self.in_flight)
+        yield in_flight
+        for name, doc, read in self._gauges:
+            gauge = GaugeMetricFamily(name, doc, labels=["name"])
+            for label, value in read().items():
+                gauge.add_metric([label], float(value))
+            yield gauge
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class _ScrapeGauge:
-    def __init__(self, name: str, doc: str, read: Any) -> None:
-        self._name, self._doc, self._read = name, doc, read
-
-    def describe(self) -> list[Any]:
-        return []
-
-    def collect(self) -> list[Any]:
-        family = GaugeMetricFamily(self._name, self._doc, labels=["name"])
-        for label, value in self._read().items():
-            family.add_metric([label], float(value))
-        return [family]

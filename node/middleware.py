@@ -8,7 +8,7 @@ streamed responses, whose headers leave before the handler returns, carry them t
 
 from __future__ import annotations
 
-import secrets
+import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -88,7 +88,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     incoming = request.headers.get(REQUEST_ID, "")
     request_id = (
         incoming if 0 < len(incoming) <= _MAX_REQUEST_ID and incoming.isprintable()
-        else secrets.token_hex(12)
+        else f"{random.getrandbits(96):024x}"  # an id, not a secret: no CSPRNG needed
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -96,7 +96,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     dialect = dialect_of(request.path, gateway.settings.server.base_path)
     request[DIALECT] = dialect
     metrics = gateway.metrics
-    metrics.in_flight.inc()
+    metrics.in_flight += 1
     status = 500
     try:
         response = await handler(request)
@@ -107,7 +107,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = render_error(exc, dialect)
         status = response.status
     finally:
-        metrics.in_flight.dec()
+        metrics.in_flight -= 1
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
         metrics.request_done(request.method, route, status, time.perf_counter() - start)

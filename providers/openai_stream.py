@@ -86,11 +86,15 @@ class OpenAIStream:
         try:
             while True:
                 chunk = await self._read()
+                # Everything one upstream read completes goes out as one write: a socket
+                # write per event would cost a syscall each.
+                batch: list[bytes] = []
                 for event in decoder.feed(chunk) if chunk else decoder.flush():
-                    for out in self._on_event(event):
-                        yield out
+                    batch += self._on_event(event)
                     if self._done:
                         break
+                if batch:
+                    yield b"".join(batch)
                 if self._done or not chunk:
                     break
             if self._translator is not None and not self._done:
@@ -128,11 +132,14 @@ class OpenAIStream:
             )
         if event.event == "error" or b'"error"' in data:
             self._check_error(data)
+        if self._translator is not None:
+            # The translator reads usage itself (it closes the inbound turn with it).
+            out = self._translator.feed(event)
+            self.usage = self._translator.usage
+            return out
         at = data.find(b'"usage"')
         if at >= 0 and not _is_null(data, at + 7) and self._take_usage(data):
             return []
-        if self._translator is not None:
-            return self._translator.feed(event)
         if b"\n" in data:  # multi-line data (the decoder already turned CRs into LFs)
             return [encode_event(data)]
         return [b"data: " + data + b"\n\n"]

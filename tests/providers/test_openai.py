@@ -20,6 +20,7 @@ from providers import (
     build_provider,
 )
 from providers.openai_wire import endpoints, find_usage
+from tests.fakes.frames import collect_events
 from tests.fakes.openai_upstream import (
     FakeUpstream,
     Json,
@@ -41,7 +42,7 @@ def provider(pool: ClientPool, config: ProviderConfig) -> Provider:
 
 
 async def collect(stream: Any) -> list[bytes]:
-    return [chunk async for chunk in stream]
+    return await collect_events(stream)
 
 
 # --- base_url normalisation -------------------------------------------------------------
@@ -123,16 +124,18 @@ async def test_complete_turns_stream_off(
     assert "stream_options" not in sent
 
 
-async def test_translation_seam_refuses_other_dialects(
+async def test_other_dialects_are_translated(
     pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
 ) -> None:
     adapter = provider(pool, config_for())
     body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
-    with pytest.raises(InvalidRequest, match="translation from anthropic to openai"):
-        await adapter.complete("anthropic", body, "m")
-    with pytest.raises(InvalidRequest, match="translation from gemini to openai"):
-        await adapter.open_stream("gemini", {"contents": []}, "m")
-    assert fake.requests == []
+    reply = await adapter.complete("anthropic", body, "m")
+    assert orjson.loads(reply.body)["content"][0]["text"] == "Hello from the fake."
+    stream = await adapter.open_stream("gemini", {"contents": [{"parts": [{"text": "hi"}]}]}, "m")
+    frames = b"".join([chunk async for chunk in stream])
+    assert b'"finishReason":"STOP"' in frames
+    assert fake.requests[0].body["messages"] == [{"role": "user", "content": "hi"}]
+    assert fake.requests[1].body["stream"] is True
 
 
 async def test_embed_and_count_tokens(

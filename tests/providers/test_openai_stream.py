@@ -22,6 +22,7 @@ from providers import (
     Usage,
     build_provider,
 )
+from tests.fakes.frames import collect_events
 from tests.fakes.openai_upstream import (
     Drop,
     FakeUpstream,
@@ -47,7 +48,7 @@ def provider(pool: ClientPool, config: ProviderConfig) -> Provider:
 
 
 async def collect(stream: Any) -> list[bytes]:
-    return [chunk async for chunk in stream]
+    return await collect_events(stream)
 
 
 # --- streams ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from providers import ClientPool, InvalidConfig, ProviderConfig, UpstreamUnreachable, build_provider
+from tests.fakes.frames import collect_events
 from tests.fakes.openai_upstream import FakeUpstream
 from tests.fakes.proxies import HttpProxy, Socks5Proxy
 
@@ -21,7 +22,7 @@ async def _exchange(pool: ClientPool, config: ProviderConfig) -> None:
     reply = await adapter.complete("openai", BODY, "m")
     assert reply.usage.input_tokens == 11
     stream = await adapter.open_stream("openai", BODY, "m")
-    chunks = [chunk async for chunk in stream]
+    chunks = await collect_events(stream)
     assert chunks[-1] == b"data: [DONE]\n\n"
 
 
