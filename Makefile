@@ -31,6 +31,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.run $(BENCH_ARGS)
 
+## measure: election, rotate-key and change-notice latency of a 3-node cluster; prints a table
+measure: $(STAMP)
+	$(BIN)/python -m tests.integration.measure $(MEASURE_ARGS)
+
 ## image: build the container image with no registry (local base image + host wheels)
 image: $(STAMP)
 	compose/build.sh
@@ -47,7 +51,8 @@ compose-down:
 
 ## chaos: the docker compose chaos suite (needs a Docker engine)
 chaos: $(STAMP)
-	@$(BIN)/python -m pytest -q -m chaos tests/chaos $(PYTEST_ARGS); rc=$$?; \
+	compose/build.sh
+	@$(BIN)/python -m pytest -q -s -p no:cacheprovider -m chaos tests/chaos $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make chaos: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 clean:

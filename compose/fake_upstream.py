@@ -11,8 +11,13 @@ Speaks the OpenAI wire format the gateway's `openai` provider type expects:
 - ``GET /health``: liveness for the container's health check.
 
 The reply is ``"echo: <last user text>"``; token counts are whitespace-separated word counts, so
-tests can predict usage exactly. When ``FAKE_UPSTREAM_API_KEY`` is set, requests must carry it
-as ``Authorization: Bearer``; otherwise 401 in OpenAI's error format. Two models misbehave on
+tests can predict usage exactly. When ``FAKE_UPSTREAM_API_KEY`` is set (one key, or several
+separated by commas), requests must carry one of them as ``Authorization: Bearer``; with
+``FAKE_UPSTREAM_KEY_PREFIX`` set, any key starting with that prefix is accepted too (the chaos
+suite creates providers with fresh keys at run time). Otherwise 401 in OpenAI's error format.
+Every accepted ``/v1/`` request's Authorization is recorded under its last user text (the most
+recent 10,000 prompts): ``GET /_recorded?prompt=...`` answers ``{"authorization": ...}`` or 404,
+so a test can prove which credential the gateway sent. Two models misbehave on
 purpose: ``fake-error`` answers 500 and ``fake-slow`` waits ``FAKE_UPSTREAM_SLOW_SECONDS``
 (default 5) before answering. Listens on ``FAKE_UPSTREAM_PORT`` (default 8000).
 
@@ -35,7 +40,10 @@ MODELS = ("fake-model", "fake-model-large", "fake-embedding", "fake-slow", "fake
 CREATED = 1_700_000_000
 EMBEDDING_SIZE = 8
 
-API_KEY = web.AppKey("api_key", str)
+API_KEYS = web.AppKey("api_keys", frozenset)
+KEY_PREFIX = web.AppKey("key_prefix", str)
+RECORDED = web.AppKey("recorded", dict)
+RECORD_LIMIT = 10_000
 SLOW_SECONDS = web.AppKey("slow_seconds", float)
 
 
@@ -77,14 +85,46 @@ def _prompt(messages: list[Any]) -> tuple[str, int]:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    key = request.app[API_KEY]
-    wanted = f"Bearer {key}"
-    if key and request.path.startswith("/v1/") and request.headers.get("Authorization") != wanted:
+    if not request.path.startswith("/v1/"):
+        response: web.StreamResponse = await handler(request)
+        return response
+    keys, prefix = request.app[API_KEYS], request.app[KEY_PREFIX]
+    auth = request.headers.get("Authorization", "")
+    given = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+    if (keys or prefix) and not (
+        given is not None and (given in keys or (prefix and given.startswith(prefix)))
+    ):
         return _error(
             401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
         )
-    response: web.StreamResponse = await handler(request)
-    return response
+    if request.method == "POST" and request.can_read_body:
+        await _record(request, auth)
+    answer: web.StreamResponse = await handler(request)
+    return answer
+
+
+async def _record(request: web.Request, auth: str) -> None:
+    """Remembers which Authorization came with this prompt (the body stays readable)."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list):
+        return
+    prompt, _ = _prompt(messages)
+    recorded = request.app[RECORDED]
+    recorded.pop(prompt, None)
+    recorded[prompt] = auth
+    while len(recorded) > RECORD_LIMIT:
+        del recorded[next(iter(recorded))]
+
+
+async def recorded_auth(request: web.Request) -> web.Response:
+    auth = request.app[RECORDED].get(request.query.get("prompt", ""))
+    if auth is None:
+        return web.json_response({"error": "no request with this prompt"}, status=404)
+    return web.json_response({"authorization": auth})
 
 
 async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
@@ -254,12 +294,20 @@ async def embeddings(request: web.Request) -> web.Response:
     )
 
 
-def make_app(*, api_key: str = "", slow_seconds: float = 5.0) -> web.Application:
-    """Builds the fake upstream; tests may mount it on any port."""
+def make_app(
+    *, api_key: str = "", key_prefix: str = "", slow_seconds: float = 5.0
+) -> web.Application:
+    """Builds the fake upstream; tests may mount it on any port.
+
+    ``api_key`` may list several keys separated by commas.
+    """
     app = web.Application(middlewares=[_auth])
-    app[API_KEY] = api_key
+    app[API_KEYS] = frozenset(k.strip() for k in api_key.split(",") if k.strip())
+    app[KEY_PREFIX] = key_prefix
+    app[RECORDED] = {}
     app[SLOW_SECONDS] = slow_seconds
     app.router.add_get("/health", health)
+    app.router.add_get("/_recorded", recorded_auth)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
@@ -269,6 +317,7 @@ def make_app(*, api_key: str = "", slow_seconds: float = 5.0) -> web.Application
 def main() -> None:
     app = make_app(
         api_key=os.environ.get("FAKE_UPSTREAM_API_KEY", ""),
+        key_prefix=os.environ.get("FAKE_UPSTREAM_KEY_PREFIX", ""),
         slow_seconds=float(os.environ.get("FAKE_UPSTREAM_SLOW_SECONDS", "5")),
     )
     web.run_app(

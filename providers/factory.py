@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from providers.anthropic import AnthropicProvider
+from providers.azure import AzureProvider
 from providers.const import PROVIDER_TYPES
 from providers.errors import InvalidConfig
+from providers.gemini import GeminiProvider
 from providers.http import ClientPool
 from providers.mock import MockProvider
 from providers.openai import OpenAIProvider
@@ -18,7 +21,16 @@ AdapterFactory = Callable[[ProviderConfig, ClientPool], Provider]
 
 def adapters() -> Mapping[str, AdapterFactory]:
     """The adapter for each implemented provider type (a subset of PROVIDER_TYPES)."""
-    return {"openai": OpenAIProvider, "mock": MockProvider}
+    from providers.vertex import VertexProvider  # google-auth loads only when used
+
+    return {
+        "openai": OpenAIProvider,
+        "anthropic": AnthropicProvider,
+        "gemini": GeminiProvider,
+        "vertex": VertexProvider,
+        "azure": AzureProvider,
+        "mock": MockProvider,
+    }
 
 
 def build_provider(config: ProviderConfig, pool: ClientPool) -> Provider:

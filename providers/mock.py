@@ -122,12 +122,17 @@ class MockProvider:
 
     async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str) -> MockStream:
         """Return a stream of the same answer in OpenAI chunk format."""
-        translator = None if inbound == "openai" else stream_translator(inbound, "openai", model)
+        translator = None
+        if inbound != "openai":
+            translator = stream_translator(
+                inbound, "openai", model, request=body, provider=self.config.key
+            )
         request = self._openai_body(inbound, body, model)
         hook = await self._hook(request)
         reply = answer(request, model)
         options = request.get("stream_options")
         include = isinstance(options, dict) and options.get("include_usage") is True
+        include = include or translator is not None  # a translator reads usage itself
         payloads = chunks(reply, model, include_usage=include)
         if hook.fail_mid_stream:
             payloads = payloads[:_FAIL_AFTER]

@@ -74,6 +74,8 @@ class SSEDecoder:
         for line in lines:
             if line.startswith(b"data: "):  # the common case, without the general parse
                 self._data.append(line[6:])
+            elif line.startswith(b"event: "):  # Anthropic names every event
+                self._event = line[7:].decode("utf-8", "replace")
             elif not line:
                 if self._data:
                     events.append(self._dispatch())

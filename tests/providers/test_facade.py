@@ -53,9 +53,13 @@ async def test_build_provider_types(pool: ClientPool) -> None:
     assert build_provider(ProviderConfig(key="d", type="mock"), pool).dialect == "openai"
     with pytest.raises(InvalidConfig, match=r"providers\.x\.type: got 'bedrock'"):
         build_provider(ProviderConfig(key="x", type="bedrock"), pool)
-    for later in ("anthropic", "gemini", "vertex", "azure"):
-        with pytest.raises(InvalidConfig, match=f"'{later}' is not available yet"):
-            build_provider(ProviderConfig(key="x", type=later), pool)
+    dialects = {"anthropic": "anthropic", "gemini": "gemini", "vertex": "openai"}
+    for kind, dialect in dialects.items():
+        assert build_provider(ProviderConfig(key="x", type=kind), pool).dialect == dialect
+    with pytest.raises(InvalidConfig, match=r"providers\.x\.base_url: azure needs"):
+        build_provider(ProviderConfig(key="x", type="azure"), pool)
+    azure = ProviderConfig(key="x", type="azure", base_url="https://r.openai.azure.com")
+    assert build_provider(azure, pool).dialect == "openai"
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ import pytest
 from providers import (
     ClientPool,
     InvalidConfig,
-    InvalidRequest,
     Provider,
     ProviderConfig,
     UpstreamRateLimited,

@@ -1,23 +1,15 @@
 """Store test fixtures: one backend parameter (memory, sqlite, postgres) and a real Postgres.
 
-Postgres is a throwaway server started from the installed binaries (``pg_config --bindir``
-or /usr/lib/postgresql/*/bin) in a temporary directory, as the ``postgres`` user when the
-tests run as root. Without the binaries the Postgres cases skip locally and FAIL when the
-``CI`` environment variable is set.
+Postgres is the session's throwaway server from tests/postgres.py (fixture ``postgres_dsn``,
+registered by tests/conftest.py): started from the installed binaries; without them the
+Postgres cases skip locally and FAIL when the ``CI`` environment variable is set.
 """
 
 from __future__ import annotations
 
 import asyncio
-import glob
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,83 +20,6 @@ from store import KdfParams, Store, StoreConfig, open_store
 FAST_KDF = KdfParams(time_cost=1, memory_kib=1024, parallelism=1)
 StoreFactory = Callable[..., StoreConfig]
 Opener = Callable[..., Awaitable[Store]]
-
-
-def _bindir() -> Path | None:
-    candidates: list[str] = []
-    if shutil.which("pg_config"):
-        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
-        candidates.append(out.stdout.strip())
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    for cand in candidates:
-        if cand and (Path(cand) / "initdb").exists() and (Path(cand) / "pg_ctl").exists():
-            return Path(cand)
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _runner() -> tuple[list[str], int | None]:
-    """Prefix that runs a command as a non-root user (initdb refuses root), and its uid."""
-    if os.geteuid() != 0:
-        return [], None
-    for name in ("postgres", "nobody"):
-        try:
-            uid = pwd.getpwnam(name).pw_uid
-        except KeyError:
-            continue
-        return ["runuser", "-u", name, "--"], uid
-    pytest.fail("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
-
-
-@pytest.fixture(scope="session")
-def postgres_dsn() -> Iterator[str]:
-    """A DSN for a superuser on a fresh throwaway PostgreSQL server (session-wide)."""
-    bindir = _bindir()
-    if bindir is None:
-        message = "PostgreSQL binaries not found (apt-get install postgresql)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    prefix, uid = _runner()
-    base = Path(tempfile.mkdtemp(prefix="at-pg-"))
-    if uid is not None:
-        os.chown(base, uid, -1)
-    data, port = base / "data", _free_port()
-
-    def run(*args: str) -> None:
-        subprocess.run([*prefix, *args], check=True, capture_output=True, cwd=base)
-
-    run(
-        str(bindir / "initdb"),
-        "-D",
-        str(data),
-        "-A",
-        "trust",
-        "-U",
-        "postgres",
-        "-E",
-        "UTF8",
-        "--no-sync",
-    )
-    opts = (
-        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c max_connections=300 -c full_page_writes=off"
-    )
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-o", opts, "-w", "start")
-    try:
-        yield f"postgres://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            cwd=base,
-        )
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -1,0 +1,98 @@
+"""The Anthropic Messages adapter (``x-api-key``, ``anthropic-version``).
+
+``base_url`` is the API root without ``/v1`` (as in the anthropic SDK); ``/v1/messages``
+is appended. Anthropic in: the body passes through with only ``model`` replaced and the
+upstream's bytes come back untouched (thinking signatures included). Other dialects are
+translated; ``max_tokens`` defaults to ``config.max_tokens``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from providers import dialect_anthropic
+from providers.adapter import HttpAdapter, check_base_url
+from providers.errors import UpstreamServerError
+from providers.http import ClientPool
+from providers.relay import AnthropicPassthrough, SseStream
+from providers.translate import render_response, stream_translator, to_upstream_request
+from providers.types import Dialect, ProviderConfig, Reply
+
+__all__ = ["ANTHROPIC_DEFAULT_BASE_URL", "AnthropicProvider"]
+
+ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+_COUNTED = ("messages", "system", "tools", "tool_choice", "thinking")
+
+
+class AnthropicProvider(HttpAdapter):
+    """Talks to the Anthropic Messages API; see ``providers.types.Provider``."""
+
+    dialect: Dialect = "anthropic"
+
+    def __init__(self, config: ProviderConfig, pool: ClientPool) -> None:
+        super().__init__(config, pool)
+        root = check_base_url(config.base_url or ANTHROPIC_DEFAULT_BASE_URL, config.key)
+        path = root.path.rstrip("/")
+        for suffix in ("/v1/messages", "/v1"):
+            path = path.removesuffix(suffix)
+        self._messages_url = root.with_path(path + "/v1/messages", keep_query=True)
+        self._count_url = root.with_path(path + "/v1/messages/count_tokens", keep_query=True)
+        headers = {
+            "Content-Type": "application/json",
+            "anthropic-version": config.api_version or ANTHROPIC_VERSION,
+        }
+        if config.api_key:
+            headers["x-api-key"] = config.api_key
+        headers.update(config.extra_headers)
+        self._headers = headers
+
+    def _body(self, inbound: Dialect, body: dict[str, Any], model: str) -> dict[str, Any]:
+        return to_upstream_request(inbound, "anthropic", body, model, self.config)
+
+    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str) -> Reply:
+        """POST one Messages request; translate the answer unless the client speaks Anthropic."""
+        payload = self._body(inbound, body, model)
+        if payload.get("stream"):
+            payload = {**payload, "stream": False}
+        raw = await self._exchange(self._messages_url, payload)
+        response = dialect_anthropic.response_from(self._json(raw))
+        if inbound == "anthropic":
+            return Reply(raw, response.usage)
+        response.model = response.model or model
+        return Reply(render_response(inbound, response), response.usage)
+
+    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str) -> SseStream:
+        """POST a streamed Messages request; returns once the upstream answered 2xx."""
+        key = self.config.key
+        handler = (
+            AnthropicPassthrough(key)
+            if inbound == "anthropic"
+            else stream_translator(inbound, "anthropic", model, request=body, provider=key)
+        )
+        payload = self._body(inbound, body, model)
+        if payload.get("stream") is not True:
+            payload = {**payload, "stream": True}
+        resp = await self._open(self._messages_url, payload)
+        return SseStream(resp, provider=key, inbound=inbound, handler=handler)
+
+    async def embed(self, body: dict[str, Any], model: str) -> Reply:
+        """Anthropic has no embeddings API."""
+        raise UpstreamServerError(
+            f"provider {self.config.key!r} (anthropic) has no embeddings API",
+            provider=self.config.key,
+            status=400,
+        )
+
+    async def count_tokens(self, body: dict[str, Any], model: str) -> int:
+        """Exact: asks the upstream's ``/v1/messages/count_tokens``."""
+        payload = {"model": model, **{k: body[k] for k in _COUNTED if k in body}}
+        data = self._json(await self._exchange(self._count_url, payload))
+        tokens = data.get("input_tokens")
+        if not isinstance(tokens, int):
+            raise UpstreamServerError(
+                f"upstream {self.config.key!r} answered count_tokens without input_tokens",
+                provider=self.config.key,
+            )
+        return tokens
+

@@ -1,0 +1,231 @@
+"""The canonical form every cross-dialect translation passes through.
+
+A request, a complete response and a stream event each have one shape here; every dialect
+module converts its wire JSON to and from these shapes, so N dialects need 2N converters,
+not N squared. The types are plain slotted dataclasses and NamedTuples: one stream event
+is built per upstream event, so they must stay cheap.
+
+Usage follows the Anthropic meaning: ``input_tokens`` excludes cache reads and writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+import orjson
+
+from providers.types import Usage
+
+__all__ = [
+    "End",
+    "Finish",
+    "Media",
+    "Message",
+    "Part",
+    "Request",
+    "Response",
+    "Start",
+    "StreamEvent",
+    "Text",
+    "TextDelta",
+    "Thinking",
+    "Tool",
+    "ToolCall",
+    "ToolDelta",
+    "ToolResult",
+    "ToolStart",
+    "args_object",
+    "args_text",
+    "as_int",
+    "dropped",
+    "media_from_url",
+    "media_url",
+    "new_id",
+    "plain_text",
+]
+
+log = logging.getLogger("providers.translate")
+
+Finish = Literal["stop", "length", "tool_calls", "content_filter", "stop_sequence"]
+"""Why the model stopped, in OpenAI's words plus ``stop_sequence``."""
+
+
+@dataclass(slots=True)
+class Text:
+    text: str
+
+
+@dataclass(slots=True)
+class Media:
+    """An image or a document, inline (``data`` is base64) or by ``url``."""
+
+    kind: Literal["image", "document"]
+    media_type: str = ""
+    data: str = ""
+    url: str = ""
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A call the assistant made; ``arguments`` is the JSON text of the input object.
+
+    ``signature`` keeps an upstream's opaque per-call state (Gemini ``thoughtSignature``).
+    """
+
+    id: str
+    name: str
+    arguments: str
+    signature: str = ""
+
+
+@dataclass(slots=True)
+class ToolResult:
+    """The result of call ``call_id`` (``name`` is "" when the dialect does not say)."""
+
+    call_id: str
+    content: list[Text | Media]
+    is_error: bool = False
+    name: str = ""
+
+
+@dataclass(slots=True)
+class Thinking:
+    """A reasoning block; ``raw`` is the Anthropic block itself, replayed byte-exact."""
+
+    text: str
+    raw: dict[str, Any] | None = None
+
+
+Part = Text | Media | ToolCall | ToolResult | Thinking
+
+
+@dataclass(slots=True)
+class Message:
+    role: Literal["system", "user", "assistant"]
+    parts: list[Part]
+
+
+@dataclass(slots=True)
+class Tool:
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Request:
+    """One chat request. ``tool_choice``: "auto", "none", "required" or a tool name."""
+
+    model: str
+    messages: list[Message]
+    system: list[str] = field(default_factory=list)
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] = field(default_factory=list)
+    stream: bool = False
+    user: str | None = None
+    json_output: bool = False
+
+
+@dataclass(slots=True)
+class Response:
+    id: str
+    model: str
+    parts: list[Part]
+    finish: Finish | None
+    usage: Usage
+
+
+class Start(NamedTuple):
+    """The stream opened; ``usage`` holds what is known up front (input tokens)."""
+
+    id: str
+    model: str
+    usage: Usage
+
+
+class TextDelta(NamedTuple):
+    text: str
+
+
+class ToolStart(NamedTuple):
+    """Call number ``call`` (0, 1, ... in this turn) begins."""
+
+    call: int
+    id: str
+    name: str
+
+
+class ToolDelta(NamedTuple):
+    """A fragment of call ``call``'s JSON arguments."""
+
+    call: int
+    arguments: str
+
+
+class End(NamedTuple):
+    """The turn is over (cumulative usage)."""
+
+    finish: Finish | None
+    usage: Usage
+
+
+StreamEvent = Start | TextDelta | ToolStart | ToolDelta | End
+
+
+def dropped(target: str, name: str) -> None:
+    """Log (at debug) a parameter that has no equivalent on ``target``."""
+    log.debug("dropped %r: no equivalent in the %s dialect", name, target)
+
+
+def new_id(prefix: str, seed: object) -> str:
+    """A deterministic id that matches ``^[A-Za-z0-9_-]+$`` (Anthropic's tool id rule)."""
+    text = "".join(c if c.isalnum() or c in "_-" else "_" for c in str(seed))
+    return f"{prefix}{text}"
+
+
+def args_object(arguments: str) -> dict[str, Any]:
+    """The arguments JSON text as an object ({} when empty; wrapped when not an object)."""
+    if not arguments.strip():
+        return {}
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def args_text(value: Any) -> str:
+    """An input object as compact JSON text."""
+    return orjson.dumps(value if value is not None else {}).decode()
+
+
+def media_from_url(kind: Literal["image", "document"], url: str) -> Media:
+    """A ``data:`` URL becomes inline base64; anything else stays a URL."""
+    if url.startswith("data:"):
+        head, _, data = url[5:].partition(",")
+        media_type = head.split(";", 1)[0]
+        return Media(kind, media_type, data)
+    return Media(kind, url=url)
+
+
+def media_url(media: Media) -> str:
+    """The media as one URL (inline data becomes a ``data:`` URL)."""
+    if media.url:
+        return media.url
+    return f"data:{media.media_type or 'application/octet-stream'};base64,{media.data}"
+
+
+def plain_text(parts: list[Text | Media] | list[Part]) -> str:
+    """The text parts joined (what a text-only slot, like a tool message, can carry)."""
+    return "".join(p.text for p in parts if isinstance(p, Text))
+
+
+def as_int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -1,0 +1,297 @@
+"""Gemini generateContent <-> canonical form (requests and complete responses), pure.
+
+Gemini pairs a ``functionResponse`` with its call by name (``id`` is optional), so ids
+are synthesized for calls without one, and results find their call's name through the
+calls seen earlier in the conversation. Tool schemas are cut to the OpenAPI subset
+Gemini accepts (``$schema``, ``additionalProperties`` and friends are removed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from providers.canonical import (
+    Finish,
+    Media,
+    Message,
+    Part,
+    Request,
+    Response,
+    Text,
+    Tool,
+    ToolCall,
+    ToolResult,
+    args_object,
+    args_text,
+    as_int,
+    dropped,
+    new_id,
+    plain_text,
+)
+from providers.types import Usage
+
+__all__ = [
+    "FINISH_REASONS",
+    "finish_reason",
+    "request_from",
+    "request_to",
+    "response_from",
+    "response_to",
+    "usage_from",
+    "usage_to",
+]
+
+FINISH_REASONS: dict[str, Finish] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    **dict.fromkeys(
+        ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"),
+        "content_filter",
+    ),
+}
+_SCHEMA_DROP = frozenset(
+    {"$schema", "additionalProperties", "$id", "$ref", "$defs", "definitions", "examples",
+     "default", "const", "exclusiveMinimum", "exclusiveMaximum", "propertyNames"}
+)  # fmt: skip
+
+
+def _part(raw: dict[str, Any], calls: list[ToolCall]) -> Part | None:
+    if "text" in raw:
+        return None if raw.get("thought") else Text(str(raw["text"]))
+    if "inlineData" in raw:
+        data = raw["inlineData"]
+        mime = str(data.get("mimeType", ""))
+        return Media("image" if mime.startswith("image/") else "document", mime,
+                     str(data.get("data", "")))  # fmt: skip
+    if "fileData" in raw:
+        data = raw["fileData"]
+        mime = str(data.get("mimeType", ""))
+        return Media("image" if mime.startswith("image/") else "document", mime,
+                     url=str(data.get("fileUri", "")))  # fmt: skip
+    if "functionCall" in raw:
+        fc = raw["functionCall"]
+        call = ToolCall(str(fc.get("id") or new_id("call_", f"{fc.get('name')}_{len(calls)}")),
+                        str(fc.get("name", "")), args_text(fc.get("args")),
+                        str(raw.get("thoughtSignature", "")))  # fmt: skip
+        calls.append(call)
+        return call
+    if "functionResponse" in raw:
+        return _result(raw["functionResponse"], calls)
+    dropped("canonical", f"part {next(iter(raw), '')!r}")
+    return None
+
+
+def _result(fr: dict[str, Any], calls: list[ToolCall]) -> ToolResult:
+    name = str(fr.get("name", ""))
+    call_id = fr.get("id")
+    if not call_id:
+        match = next((c for c in calls if c.name == name), None)
+        call_id = match.id if match else new_id("call_", name)
+        if match:
+            calls.remove(match)
+    response = fr.get("response")
+    if isinstance(response, dict) and set(response) <= {"result", "output", "content"}:
+        value = next(iter(response.values()), "")
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    else:
+        text = orjson.dumps(response).decode()
+    is_error = False
+    if isinstance(response, dict) and set(response) == {"error"}:
+        is_error = True
+        text = str(response["error"])
+    return ToolResult(str(call_id), [Text(text)], is_error, name)
+
+
+def _tool_choice(config: Any) -> str | None:
+    if not isinstance(config, dict):
+        return None
+    fcc = config.get("functionCallingConfig") or {}
+    mode = str(fcc.get("mode", "")).upper()
+    names = fcc.get("allowedFunctionNames") or []
+    if mode == "ANY":
+        return str(names[0]) if len(names) == 1 else "required"
+    return {"AUTO": "auto", "NONE": "none"}.get(mode)
+
+
+def request_from(body: dict[str, Any], model: str = "") -> Request:
+    """Parse a generateContent body (the model comes from the URL)."""
+    calls: list[ToolCall] = []
+    messages = []
+    for content in body.get("contents") or []:
+        parts = [p for raw in content.get("parts") or [] if (p := _part(raw, calls)) is not None]
+        messages.append(Message("assistant" if content.get("role") == "model" else "user", parts))
+    system = body.get("systemInstruction") or {}
+    tools = [
+        Tool(str(fd.get("name", "")), str(fd.get("description") or ""),
+             fd.get("parametersJsonSchema") or fd.get("parameters") or {})
+        for tool in body.get("tools") or []
+        for fd in tool.get("functionDeclarations") or []
+    ]  # fmt: skip
+    config = body.get("generationConfig") or {}
+    for name in body.keys() - {"contents", "systemInstruction", "tools", "toolConfig",
+                               "generationConfig"}:  # fmt: skip
+        dropped("canonical", name)
+    return Request(
+        model=model,
+        messages=messages,
+        system=[str(p["text"]) for p in system.get("parts") or [] if "text" in p],
+        tools=tools,
+        tool_choice=_tool_choice(body.get("toolConfig")),
+        max_tokens=config.get("maxOutputTokens"),
+        temperature=config.get("temperature"),
+        top_p=config.get("topP"),
+        top_k=config.get("topK"),
+        stop=list(config.get("stopSequences") or []),
+        json_output=config.get("responseMimeType") == "application/json",
+    )
+
+
+def _schema(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {k: _schema(v) for k, v in schema.items() if k not in _SCHEMA_DROP}
+
+
+def _part_out(part: Part, names: dict[str, str]) -> dict[str, Any] | None:
+    if isinstance(part, Text):
+        return {"text": part.text} if part.text else None
+    if isinstance(part, Media):
+        if part.url:
+            return {"fileData": {"mimeType": part.media_type, "fileUri": part.url}}
+        return {"inlineData": {"mimeType": part.media_type, "data": part.data}}
+    if isinstance(part, ToolCall):
+        names[part.id] = part.name
+        out: dict[str, Any] = {"functionCall": {"name": part.name,
+                                                "args": args_object(part.arguments)}}
+        if part.signature:
+            out["thoughtSignature"] = part.signature
+        return out
+    if isinstance(part, ToolResult):
+        text = plain_text(part.content)
+        key = "error" if part.is_error else "result"
+        return {"functionResponse": {"name": part.name or names.get(part.call_id, ""),
+                                     "response": {key: text}}}  # fmt: skip
+    dropped("gemini", "thinking block")
+    return None
+
+
+def request_to(request: Request) -> dict[str, Any]:
+    """Render a canonical request as a generateContent body (no model: it is in the URL)."""
+    names: dict[str, str] = {}
+    system = list(request.system)
+    contents: list[dict[str, Any]] = []
+    for message in request.messages:
+        if message.role == "system":
+            system.extend(p.text for p in message.parts if isinstance(p, Text))
+            continue
+        parts = [o for p in message.parts if (o := _part_out(p, names)) is not None]
+        role = "model" if message.role == "assistant" else "user"
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        elif parts:
+            contents.append({"role": role, "parts": parts})
+    body: dict[str, Any] = {"contents": contents}
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
+    if request.tools:
+        body["tools"] = [{"functionDeclarations": [
+            {"name": t.name, "description": t.description, "parameters": _schema(t.parameters)}
+            if t.parameters.get("properties") else {"name": t.name, "description": t.description}
+            for t in request.tools
+        ]}]  # fmt: skip
+        choice = request.tool_choice
+        if choice is not None:
+            mode = {"auto": "AUTO", "none": "NONE", "required": "ANY"}.get(choice, "ANY")
+            fcc: dict[str, Any] = {"mode": mode}
+            if mode == "ANY" and choice != "required":
+                fcc["allowedFunctionNames"] = [choice]
+            body["toolConfig"] = {"functionCallingConfig": fcc}
+    config = _generation_config(request)
+    if config:
+        body["generationConfig"] = config
+    if request.user:
+        dropped("gemini", "user")
+    return body
+
+
+def _generation_config(request: Request) -> dict[str, Any]:
+    config = {
+        "maxOutputTokens": request.max_tokens,
+        "temperature": request.temperature,
+        "topP": request.top_p,
+        "topK": request.top_k,
+        "stopSequences": request.stop or None,
+        "responseMimeType": "application/json" if request.json_output else None,
+    }
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def usage_from(meta: Any) -> Usage:
+    if not isinstance(meta, dict):
+        return Usage()
+    cached = as_int(meta.get("cachedContentTokenCount"))
+    return Usage(
+        input_tokens=max(as_int(meta.get("promptTokenCount")) - cached, 0),
+        output_tokens=as_int(meta.get("candidatesTokenCount"))
+        + as_int(meta.get("thoughtsTokenCount")),
+        cache_read_tokens=cached,
+    )
+
+
+def usage_to(usage: Usage) -> dict[str, int]:
+    prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+    out = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": usage.output_tokens,
+        "totalTokenCount": prompt + usage.output_tokens,
+    }
+    if usage.cache_read_tokens:
+        out["cachedContentTokenCount"] = usage.cache_read_tokens
+    return out
+
+
+def finish_from(candidate: dict[str, Any], body: dict[str, Any], has_calls: bool) -> Finish | None:
+    """The canonical finish of a candidate (a blocked prompt is a content filter)."""
+    feedback = body.get("promptFeedback")
+    if isinstance(feedback, dict) and feedback.get("blockReason"):
+        return "content_filter"
+    reason = candidate.get("finishReason")
+    if reason is None:
+        return None
+    finish = FINISH_REASONS.get(str(reason), "stop")
+    return "tool_calls" if finish == "stop" and has_calls else finish
+
+
+def response_from(body: dict[str, Any]) -> Response:
+    candidates = body.get("candidates") or [{}]
+    candidate = candidates[0] if isinstance(candidates[0], dict) else {}
+    calls: list[ToolCall] = []
+    raw_parts = (candidate.get("content") or {}).get("parts") or []
+    parts = [p for raw in raw_parts if (p := _part(raw, calls)) is not None]
+    return Response(
+        str(body.get("responseId", "")), str(body.get("modelVersion", "")), parts,
+        finish_from(candidate, body, bool(calls)) or "stop", usage_from(body.get("usageMetadata")),
+    )  # fmt: skip
+
+
+def finish_reason(finish: Finish | None) -> str:
+    return {"length": "MAX_TOKENS", "content_filter": "SAFETY"}.get(finish or "stop", "STOP")
+
+
+def response_to(response: Response) -> dict[str, Any]:
+    names: dict[str, str] = {}
+    parts = [o for p in response.parts if (o := _part_out(p, names)) is not None]
+    return {
+        "candidates": [
+            {"content": {"role": "model", "parts": parts or [{"text": ""}]},
+             "finishReason": finish_reason(response.finish), "index": 0}
+        ],
+        "usageMetadata": usage_to(response.usage),
+        "modelVersion": response.model,
+        "responseId": response.id,
+    }  # fmt: skip
+

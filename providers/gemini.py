@@ -1,0 +1,108 @@
+"""The Gemini API adapter (``x-goog-api-key``, ``generateContent``, ``alt=sse`` streams).
+
+``base_url`` is the API root (``https://generativelanguage.googleapis.com``); ``/v1beta``
+is added unless the path already names a version. The model goes in the URL. Gemini in:
+the body passes through untouched. ``count_tokens`` is exact (``:countTokens``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yarl import URL
+
+from providers import dialect_gemini
+from providers.adapter import HttpAdapter, check_base_url
+from providers.errors import UpstreamServerError
+from providers.http import ClientPool
+from providers.relay import GeminiPassthrough, SseStream
+from providers.translate import (
+    parse_request,
+    render_response,
+    stream_translator,
+    to_upstream_request,
+)
+from providers.types import Dialect, ProviderConfig, Reply
+
+__all__ = ["GEMINI_DEFAULT_BASE_URL", "GeminiProvider"]
+
+GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+_VERSIONS = ("/v1beta", "/v1", "/v1alpha")
+
+
+class GeminiProvider(HttpAdapter):
+    """Talks to the Gemini API; see ``providers.types.Provider``."""
+
+    dialect: Dialect = "gemini"
+
+    def __init__(self, config: ProviderConfig, pool: ClientPool) -> None:
+        super().__init__(config, pool)
+        root = check_base_url(config.base_url or GEMINI_DEFAULT_BASE_URL, config.key)
+        path = root.path.rstrip("/")
+        if not path.endswith(_VERSIONS):
+            path += "/v1beta"
+        self._root = root.with_path(path)
+        headers = {"Content-Type": "application/json"}
+        if config.api_key:
+            headers["x-goog-api-key"] = config.api_key
+        headers.update(config.extra_headers)
+        self._headers = headers
+        self._urls: dict[tuple[str, str], URL] = {}
+
+    def _url(self, model: str, action: str) -> URL:
+        found = self._urls.get((model, action))
+        if found is None:
+            name = model.removeprefix("models/")
+            found = self._root.with_path(f"{self._root.path}/models/{name}:{action}")
+            if action == "streamGenerateContent":
+                found = found.with_query(alt="sse")
+            self._urls[(model, action)] = found
+        return found
+
+    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str) -> Reply:
+        """POST ``generateContent``; translate the answer unless the client speaks Gemini."""
+        payload = to_upstream_request(inbound, "gemini", body, model, self.config)
+        raw = await self._exchange(self._url(model, "generateContent"), payload)
+        response = dialect_gemini.response_from(self._json(raw))
+        if inbound == "gemini":
+            return Reply(raw, response.usage)
+        response.model = response.model or model
+        return Reply(render_response(inbound, response), response.usage)
+
+    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str) -> SseStream:
+        """POST ``streamGenerateContent?alt=sse``; returns once the upstream answered 2xx."""
+        key = self.config.key
+        handler = (
+            GeminiPassthrough(key)
+            if inbound == "gemini"
+            else stream_translator(inbound, "gemini", model, request=body, provider=key)
+        )
+        payload = to_upstream_request(inbound, "gemini", body, model, self.config)
+        resp = await self._open(self._url(model, "streamGenerateContent"), payload)
+        return SseStream(resp, provider=key, inbound=inbound, handler=handler)
+
+    async def embed(self, body: dict[str, Any], model: str) -> Reply:
+        """Not offered through this adapter (Gemini embeddings use another API shape)."""
+        raise UpstreamServerError(
+            f"provider {self.config.key!r} (gemini) does not serve OpenAI embeddings",
+            provider=self.config.key,
+            status=400,
+        )
+
+    async def count_tokens(self, body: dict[str, Any], model: str) -> int:
+        """Exact: the Anthropic body is translated and counted by ``:countTokens``."""
+        request = parse_request("anthropic", body)
+        request.model = model
+        inner = dialect_gemini.request_to(request)
+        inner.pop("generationConfig", None)
+        inner.pop("toolConfig", None)
+        payload = {"generateContentRequest": {"model": f"models/{model}", **inner}}
+        data = self._json(await self._exchange(self._url(model, "countTokens"), payload))
+        tokens = data.get("totalTokens")
+        if not isinstance(tokens, int):
+            raise UpstreamServerError(
+                f"upstream {self.config.key!r} answered countTokens without totalTokens",
+                provider=self.config.key,
+            )
+        return tokens
+

@@ -1,0 +1,161 @@
+"""``SseStream``: relays an upstream SSE response through a ``StreamTranslator``.
+
+Used by the Anthropic and Gemini adapters for every inbound dialect: a cross-dialect
+translator, or one of the pass-through handlers here, which forward each event as it
+came and only look inside the few events that carry usage or an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+
+import aiohttp
+import orjson
+
+from providers import dialect_anthropic, dialect_gemini
+from providers.error_format import error_event
+from providers.errors import ProviderError
+from providers.http import translate_client_error, upstream_error
+from providers.sse import SSEDecoder, SSEEvent, encode_event
+from providers.stream_decode import anthropic_error
+from providers.translate import StreamTranslator
+from providers.types import Dialect, Usage
+
+__all__ = ["AnthropicPassthrough", "GeminiPassthrough", "SseStream"]
+
+
+class AnthropicPassthrough:
+    """Anthropic to Anthropic: events are re-framed unchanged; usage is read on the side."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.usage = Usage()
+
+    def feed(self, event: SSEEvent) -> list[bytes]:
+        name = event.event
+        if name == "error":
+            raise anthropic_error(self.provider, event.data)
+        if name in ("message_start", "message_delta"):
+            self._usage(event.data)
+        return [encode_event(event.data, event=name)]
+
+    def _usage(self, data: bytes) -> None:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        raw = obj.get("usage") or (obj.get("message") or {}).get("usage")
+        if not isinstance(raw, dict):
+            return
+        now = dialect_anthropic.usage_from(raw)
+        self.usage = Usage(
+            input_tokens=now.input_tokens or self.usage.input_tokens,
+            output_tokens=now.output_tokens or self.usage.output_tokens,
+            cache_read_tokens=now.cache_read_tokens or self.usage.cache_read_tokens,
+            cache_write_tokens=now.cache_write_tokens or self.usage.cache_write_tokens,
+        )
+
+    def finish(self) -> list[bytes]:
+        return []
+
+
+class GeminiPassthrough:
+    """Gemini to Gemini: chunks go out as they came; errors and usage are read."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.usage = Usage()
+
+    def feed(self, event: SSEEvent) -> list[bytes]:
+        data = event.data
+        if b'"error"' in data[:40]:
+            obj = orjson.loads(data)
+            err = obj.get("error") if isinstance(obj, dict) else None
+            if isinstance(err, dict):
+                code = err.get("code")
+                status = code if isinstance(code, int) and 400 <= code < 600 else 502
+                raise upstream_error(self.provider, status, data)
+        if b'"usageMetadata"' in data:
+            obj = orjson.loads(data)
+            self.usage = dialect_gemini.usage_from(obj.get("usageMetadata"))
+        return [b"data: " + data + b"\n\n"]
+
+    def finish(self) -> list[bytes]:
+        return []
+
+
+class SseStream:
+    """An open upstream SSE stream, translated for the inbound dialect (``Stream``)."""
+
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        *,
+        provider: str,
+        inbound: Dialect,
+        handler: StreamTranslator,
+    ) -> None:
+        self.usage = Usage()
+        self.failed = False
+        self._resp = resp
+        self._provider = provider
+        self._host = resp.url.host or ""
+        self._inbound = inbound
+        self._handler = handler
+        self._closed = False
+        self._gen: AsyncGenerator[bytes, None] | None = None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._gen is None:
+            self._gen = self._relay()
+        return self._gen
+
+    async def aclose(self) -> None:
+        """Close the upstream response (aborting it if unfinished); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._resp.close()
+        if self._gen is not None:
+            # RuntimeError: the generator runs in another task; the closed socket ends it.
+            with contextlib.suppress(RuntimeError):
+                await self._gen.aclose()
+
+    async def _relay(self) -> AsyncGenerator[bytes, None]:
+        decoder = SSEDecoder()
+        handler = self._handler
+        clean = False
+        try:
+            while True:
+                chunk = await self._read()
+                frames = [
+                    frame
+                    for event in (decoder.feed(chunk) if chunk else decoder.flush())
+                    for frame in handler.feed(event)
+                ]
+                if frames:
+                    yield b"".join(frames)
+                if not chunk:
+                    break
+            tail = handler.finish()
+            if tail:
+                yield b"".join(tail)
+            clean = True
+        except ProviderError as exc:
+            if self._closed:
+                return  # closed on purpose (the client left): nobody to tell
+            self.failed = True
+            yield error_event(self._inbound, exc.status, exc.message)
+        finally:
+            self.usage = handler.usage
+            if clean:
+                self._resp.release()
+            else:
+                self._resp.close()
+
+    async def _read(self) -> bytes:
+        try:
+            return await self._resp.content.readany()
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise translate_client_error(self._provider, exc, self._host) from exc

@@ -1,0 +1,70 @@
+"""The Vertex AI adapter: Vertex's OpenAI-compatible endpoint with Google credentials.
+
+``base_url`` is the endpoint root, e.g.
+``https://us-central1-aiplatform.googleapis.com/v1/projects/<p>/locations/us-central1/endpoints/openapi``;
+when empty it is built for the credentials' project in the ``global`` location. Models are
+named as Vertex names them (``google/gemini-2.5-flash``). The bearer token comes from
+``GoogleToken`` (service-account JSON or application default credentials).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from providers.errors import InvalidConfig
+from providers.google_token import GoogleToken
+from providers.http import ClientPool
+from providers.openai import OpenAIProvider
+from providers.openai_stream import OpenAIStream
+from providers.openai_wire import endpoints
+from providers.types import Dialect, ProviderConfig, Reply
+
+__all__ = ["VERTEX_DEFAULT_BASE_URL", "VertexProvider"]
+
+VERTEX_DEFAULT_BASE_URL = (
+    "https://aiplatform.googleapis.com/v1/projects/{project}/locations/global/endpoints/openapi"
+)
+
+
+class VertexProvider(OpenAIProvider):
+    """Vertex AI through its OpenAI-compatible chat endpoint."""
+
+    def __init__(self, config: ProviderConfig, pool: ClientPool) -> None:
+        placeholder = VERTEX_DEFAULT_BASE_URL.format(project="_")
+        super().__init__(replace(config, base_url=config.base_url or placeholder), pool)
+        self.config = config
+        self._auth = GoogleToken(config.credentials_file, provider=config.key)
+        self._resolved = bool(config.base_url)
+        self._headers = {"Content-Type": "application/json", **config.extra_headers}
+
+    async def _ensure(self) -> None:
+        if self._resolved:
+            return
+        project = await self._auth.project()
+        if not project:
+            raise InvalidConfig(
+                f"providers.{self.config.key}.base_url: the credentials name no project; "
+                "set base_url to the Vertex OpenAI endpoint",
+                provider=self.config.key,
+            )
+        base = VERTEX_DEFAULT_BASE_URL.format(project=project)
+        self._chat_url, self._embed_url = endpoints(base, provider=self.config.key)
+        self._resolved = True
+
+    async def _request_headers(self) -> Mapping[str, str]:
+        token = await self._auth.token()
+        return {**self._headers, "Authorization": f"Bearer {token}"}
+
+    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str) -> Reply:
+        await self._ensure()
+        return await super().complete(inbound, body, model)
+
+    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str) -> OpenAIStream:
+        await self._ensure()
+        return await super().open_stream(inbound, body, model)
+
+    async def embed(self, body: dict[str, Any], model: str) -> Reply:
+        await self._ensure()
+        return await super().embed(body, model)

@@ -1,0 +1,45 @@
+"""A fake Anthropic Messages API (``/v1/messages``, ``/v1/messages/count_tokens``).
+
+Same server, script and recording as ``FakeUpstream``; the default answers are
+Anthropic's: a text message (streamed with ``event:`` lines when ``stream`` is true) and
+``{"input_tokens": 42}`` for count_tokens. A request without ``x-api-key`` or
+``anthropic-version`` gets Anthropic's 401/400 error body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fakes.openai_upstream import FakeUpstream, Json, Sse
+from tests.fakes.replies import anthropic_message, anthropic_sse
+
+__all__ = ["AnthropicUpstream"]
+
+
+def _error(status: int, kind: str, message: str) -> Json:
+    return Json({"type": "error", "error": {"type": kind, "message": message}}, status=status)
+
+
+class AnthropicUpstream(FakeUpstream):
+    """``base_url`` is the API root without ``/v1``, as the anthropic SDK takes it."""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _default(self, path: str, body: Any) -> Any:
+        body = body if isinstance(body, dict) else {}
+        headers = self.requests[-1].headers
+        if "x-api-key" not in headers:
+            return _error(401, "authentication_error", "x-api-key header is required")
+        if "anthropic-version" not in headers:
+            return _error(400, "invalid_request_error", "anthropic-version header is required")
+        if path == "/v1/messages/count_tokens":
+            return Json({"input_tokens": 42})
+        if path != "/v1/messages":
+            return _error(404, "not_found_error", f"no route {path}")
+        if not isinstance(body.get("max_tokens"), int):
+            return _error(400, "invalid_request_error", "max_tokens: Field required")
+        if body.get("stream"):
+            return Sse(anthropic_sse("text"))
+        return Json({**anthropic_message("text"), "model": body.get("model", "claude-fake")})

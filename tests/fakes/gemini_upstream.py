@@ -1,0 +1,42 @@
+"""A fake Gemini API (``/v1beta/models/{model}:generateContent`` and friends).
+
+Same server, script and recording as ``FakeUpstream``; default answers are Gemini's:
+a text candidate, an ``alt=sse`` stream (a stream request without ``alt=sse`` is refused,
+as the gateway must always ask for SSE), and ``{"totalTokens": 42}`` for countTokens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fakes.openai_upstream import FakeUpstream, Json, Sse
+from tests.fakes.replies import gemini_chunks, gemini_response
+
+__all__ = ["GeminiUpstream"]
+
+
+def _error(status: int, name: str, message: str) -> Json:
+    return Json({"error": {"code": status, "message": message, "status": name}}, status=status)
+
+
+class GeminiUpstream(FakeUpstream):
+    """``base_url`` is the API root (the adapter adds ``/v1beta``)."""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _default(self, path: str, body: Any) -> Any:
+        last = self.requests[-1]
+        if "x-goog-api-key" not in last.headers:
+            return _error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers")
+        model, _, action = path.removeprefix("/v1beta/models/").partition(":")
+        if action == "countTokens":
+            return Json({"totalTokens": 42})
+        if action == "streamGenerateContent":
+            if last.query.get("alt") != "sse":
+                return _error(400, "INVALID_ARGUMENT", "this fake only streams with alt=sse")
+            return Sse(gemini_chunks("text"))
+        if action == "generateContent":
+            return Json({**gemini_response("text"), "modelVersion": model})
+        return _error(404, "NOT_FOUND", f"no route {path}")

@@ -1,0 +1,91 @@
+"""Fakes for Vertex (OpenAI-compatible endpoint + an OAuth token endpoint) and Azure.
+
+``VertexUpstream`` answers ``POST /token`` like Google's OAuth server (the service-account
+JSON written by ``service_account_file`` points its ``token_uri`` there) and everything
+else like ``FakeUpstream``; it refuses chat requests without the issued bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.fakes.openai_upstream import FakeUpstream, Json
+
+__all__ = ["AzureUpstream", "VertexUpstream", "service_account_file"]
+
+TOKEN = "ya29.fake-vertex-token"
+
+
+class VertexUpstream(FakeUpstream):
+    def __init__(self, *, expires_in: int = 3600) -> None:
+        super().__init__()
+        self.expires_in = expires_in
+        self.tokens_issued = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/projects/proj/locations/us/endpoints/openapi"
+
+    @property
+    def token_uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}/token"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path != "/token":  # tokens never consume the script nor get recorded
+            return await super()._handle(request)
+        form = await request.post()
+        assert form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        self.tokens_issued += 1
+        token = f"{TOKEN}-{self.tokens_issued}"
+        return web.json_response(
+            {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"}
+        )
+
+    def _default(self, path: str, body: Any) -> Any:
+        auth = self.requests[-1].headers.get("Authorization", "")
+        if not auth.startswith(f"Bearer {TOKEN}"):
+            return Json({"error": {"code": 401, "message": "bad token",
+                                   "status": "UNAUTHENTICATED"}}, status=401)
+        return super()._default(path, body)
+
+
+class AzureUpstream(FakeUpstream):
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _default(self, path: str, body: Any) -> Any:
+        last = self.requests[-1]
+        if "api-key" not in last.headers or "api-version" not in last.query:
+            return Json({"error": {"code": "401", "message": "Access denied"}}, status=401)
+        if not path.startswith("/openai/deployments/"):
+            return Json({"error": {"code": "404", "message": "Resource not found"}}, status=404)
+        return super()._default(path, body)
+
+
+def service_account_file(directory: Path, token_uri: str, project: str = "proj") -> Path:
+    """Write a real service-account JSON with a fresh RSA key whose token_uri is a fake."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    info = {
+        "type": "service_account",
+        "project_id": project,
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": f"gw@{project}.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
+    path = directory / "sa.json"
+    path.write_text(json.dumps(info))
+    return path
