@@ -19,19 +19,26 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
-from pysyncobj.batteries import ReplLockManager
-from pysyncobj.dns_resolver import globalDnsResolver
-from pysyncobj.node import TCPNode
-from pysyncobj.tcp_connection import CONNECTION_STATE
-from pysyncobj.transport import TCPTransport
+# pysyncobj's tcp_connection imports a Windows shim that replaces socket.inet_ntop for the
+# whole process, on every platform, with a function that raises; SOCKS5 proxies (which
+# decode bound addresses with inet_ntop) then break in a clustered node. Put it back.
+_INET_NTOP = socket.inet_ntop
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf  # noqa: E402
+from pysyncobj.batteries import ReplLockManager  # noqa: E402
+from pysyncobj.dns_resolver import globalDnsResolver  # noqa: E402
+from pysyncobj.node import TCPNode  # noqa: E402
+from pysyncobj.tcp_connection import CONNECTION_STATE  # noqa: E402
+from pysyncobj.transport import TCPTransport  # noqa: E402
 
-from cluster.errors import ClusterError, LockBusy, NoQuorum
+from cluster.errors import ClusterError, LockBusy, NoQuorum  # noqa: E402
+
+socket.inet_ntop = _INET_NTOP
 
 log = logging.getLogger(__name__)
 
