@@ -33,7 +33,7 @@ def dialect_of(path: str, base: str) -> Dialect:
     rest = path[len(base) :] if base and path.startswith(base) else path
     if rest.startswith("/v1/messages"):
         return "anthropic"
-    if rest.startswith("/v1beta/"):
+    if rest.startswith(("/v1beta/", "/v1/models/")):
         return "gemini"
     return "openai"
 

@@ -44,4 +44,6 @@ async def list_models(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, base: str) -> None:
     app.router.add_post(f"{base}/v1beta/models/{{target:.+}}", generate)
+    # google-genai with a custom base_url defaults to api_version v1; serve both.
+    app.router.add_post(f"{base}/v1/models/{{target:.+}}", generate)
     app.router.add_get(f"{base}/v1beta/models", list_models)

@@ -126,3 +126,10 @@ async def test_genai_sdk_generate_and_stream(upstream: Upstream, node_for: Any) 
     if upstream.kind == "gemini":
         assert upstream.fake.requests[-1].query.get("alt") == "sse"
         assert upstream.fake.requests[-1].path == "/v1beta/models/up-model:streamGenerateContent"
+    async with node_for(upstream) as node:
+        # The SDK's default API version (v1) on a custom base_url works too.
+        client = genai.Client(api_key=node.api_key,
+                              http_options=gtypes.HttpOptions(base_url=node.url))
+        plain = await client.aio.models.generate_content(model="up/up-model", contents="hi")
+        await client.aio.aclose()
+    assert plain.text == TEXT
