@@ -61,7 +61,7 @@ async def heal(gw: GatewayCluster, client: Client, timeout: float = 40.0) -> str
         leader = await agreed_leader(client, gw.nodes, timeout)
         await bus_meshed(client, gw.nodes)
     except (TimeoutError, AssertionError) as exc:
-        raise AssertionError(f"{exc}\nlogs in {gw.workdir}\n{gw.tails()}") from None
+        raise AssertionError(f"{exc}\n{gw.tails()}") from None
     return leader.split(".", 1)[0]
 
 
@@ -71,4 +71,4 @@ def logs_on_failure(gw: GatewayCluster) -> Iterator[None]:
     try:
         yield
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\nlogs in {gw.workdir}\n{gw.tails()}") from None
+        raise AssertionError(f"{exc}\n{gw.tails()}") from None

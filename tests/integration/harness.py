@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -92,6 +93,7 @@ class GatewayNode:
         self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.paused = False
+        self.wrapper: list[str] = []        # e.g. ["ip", "netns", "exec", "ns0"]
         self.write_config()
 
     @property
@@ -113,8 +115,8 @@ class GatewayNode:
         with self.log_path.open("ab") as log:
             log.write(f"---- start {time.strftime('%X')} env={env or {}}\n".encode())
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "node", "serve", "--config", str(self.config_path),
-                 "--name", self.name],
+                [*self.wrapper, sys.executable, "-m", "node", "serve",
+                 "--config", str(self.config_path), "--name", self.name],
                 cwd=REPO, env=clean, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
@@ -243,6 +245,8 @@ class GatewayCluster:
         if self.dns_server is not None:
             self.dns_server.__exit__(None, None, None)
             self.dns_server = None
+        if not os.environ.get("IT_KEEP_LOGS"):          # failures already quote the tails
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def node(self, name: str) -> GatewayNode:
         return next(n for n in self.nodes if n.name == name)
