@@ -125,7 +125,8 @@ class Gateway:
 
     async def refresh(self) -> None:
         """Follow the database: keys always, providers when a stored config changed."""
-        self.keys.replace_all(await self.store.list_api_keys())
+        generation = self.keys.generation
+        self.keys.replace_all(await self.store.list_api_keys(), if_generation=generation)
         stored = await self._stored_providers()
         if stored != self._stored_snapshot:
             await self._reload_providers(stored)

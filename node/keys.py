@@ -56,10 +56,17 @@ class KeyIndex:
     def __init__(self, records: Iterable[ApiKeyRecord] = ()) -> None:
         self._by_hash: dict[str, ApiKeyRecord] = {}
         self._hash_of: dict[str, str] = {}
+        # Bumped by every change, so a slow full reload can tell that a notice (say, a
+        # revocation) landed while it was reading and must not overwrite it.
+        self.generation = 0
         for record in records:
             self.put(record)
 
     def put(self, record: ApiKeyRecord) -> None:
+        self.generation += 1
+        self._put(record)
+
+    def _put(self, record: ApiKeyRecord) -> None:
         old = self._hash_of.get(record.id)
         if old is not None:
             self._by_hash.pop(old, None)
@@ -67,15 +74,22 @@ class KeyIndex:
         self._hash_of[record.id] = record.key_hash
 
     def remove(self, key_id: str) -> None:
+        self.generation += 1
         digest = self._hash_of.pop(key_id, None)
         if digest is not None:
             self._by_hash.pop(digest, None)
 
-    def replace_all(self, records: Iterable[ApiKeyRecord]) -> None:
+    def replace_all(self, records: Iterable[ApiKeyRecord], *, if_generation: int | None = None
+                    ) -> bool:
+        """Swap in a full reload; with ``if_generation``, only if nothing changed since."""
+        if if_generation is not None and if_generation != self.generation:
+            return False
+        self.generation += 1
         self._by_hash.clear()
         self._hash_of.clear()
         for record in records:
-            self.put(record)
+            self._put(record)
+        return True
 
     def __len__(self) -> int:
         return len(self._by_hash)
