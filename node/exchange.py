@@ -19,6 +19,7 @@ from node.state import GATEWAY, START, UPSTREAM_SECONDS
 from providers import Dialect, Stream, Usage, check_request
 from store import ApiKeyRecord, UsageRecord
 
+JSON_STREAM_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-cache"}
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -68,8 +69,13 @@ async def serve(
     *,
     stream: bool,
     key: ApiKeyRecord,
+    json_array: bool = False,
 ) -> web.StreamResponse:
-    """Route one chat-style exchange to its provider and answer in the inbound dialect."""
+    """Route one chat-style exchange to its provider and answer in the inbound dialect.
+
+    ``json_array``: deliver the stream as one JSON array written element by element (Gemini's
+    ``streamGenerateContent`` without ``alt=sse``) instead of SSE.
+    """
     gateway = request.app[GATEWAY]
     check_request(dialect, body)
     route = gateway.catalog.resolve(model_name)
@@ -94,22 +100,28 @@ async def serve(
     if not stream:
         _account(request, key, route.provider_key, route.model, reply.usage, reply.status)
         return web.Response(body=reply.body, status=reply.status, content_type="application/json")
-    return await _relay(request, upstream, key, route.provider_key, route.model)
+    return await _relay(request, upstream, key, route.provider_key, route.model, json_array)
 
 
 async def _relay(
-    request: web.Request, upstream: Stream, key: ApiKeyRecord, provider: str, model: str
+    request: web.Request, upstream: Stream, key: ApiKeyRecord, provider: str, model: str,
+    json_array: bool,
 ) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    response = web.StreamResponse(headers=SSE_HEADERS)
+    response = web.StreamResponse(headers=JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
     began = time.perf_counter()
     events = size = 0
+    first = True
     try:
         await response.prepare(request)
         async for chunk in upstream:
+            if json_array:
+                chunk, first = _as_array_items(chunk, first)
             await response.write(chunk)
             events += chunk.count(b"\n\n")
             size += len(chunk)
+        if json_array:
+            await response.write(b"[]" if first else b"]")
     finally:
         # Runs on client disconnect (the handler is cancelled) too: abort the upstream.
         await upstream.aclose()
@@ -120,6 +132,17 @@ async def _relay(
         _account(request, key, provider, model, upstream.usage, status)
     await response.write_eof()
     return response
+
+
+def _as_array_items(chunk: bytes, first: bool) -> tuple[bytes, bool]:
+    """SSE ``data:`` events -> elements of a JSON array (``[`` before the first one)."""
+    out: list[bytes] = []
+    for frame in chunk.split(b"\n\n"):
+        for line in frame.splitlines():
+            if line.startswith(b"data:"):
+                out.append((b"[" if first else b",\r\n") + line[5:].strip())
+                first = False
+    return b"".join(out), first
 
 
 def _status_of(exc: BaseException) -> int:

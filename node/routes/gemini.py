@@ -24,7 +24,11 @@ async def generate(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object")
-    return await serve(request, "gemini", body, model, stream=_ACTIONS[action], key=key)
+    stream = _ACTIONS[action]
+    # Without alt=sse, Google streams one JSON array whose elements arrive as they are made.
+    json_array = stream and request.query.get("alt") != "sse"
+    return await serve(request, "gemini", body, model, stream=stream, key=key,
+                       json_array=json_array)
 
 
 async def list_models(request: web.Request) -> web.Response:

@@ -97,3 +97,29 @@ async def test_base_path_prefixes_everything() -> None:
                 model="demo/mock-1", messages=[{"role": "user", "content": "x"}]
             )
         assert alias.choices[0].message.content == reply.choices[0].message.content
+
+
+async def test_gemini_stream_without_alt_sse_is_a_json_array(node: Node) -> None:
+    import aiohttp
+    import orjson
+
+    body = {"contents": [{"role": "user", "parts": [{"text": "hello array"}]}],
+            "generationConfig": {"maxOutputTokens": 4}}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{node.url}/v1beta/models/demo/mock-1:streamGenerateContent",
+            json=body, headers={"x-goog-api-key": node.api_key},
+        ) as resp:
+            assert resp.status == 200 and resp.content_type == "application/json"
+            items = orjson.loads(await resp.read())
+        async with session.post(
+            f"{node.url}/v1beta/models/demo/mock-1:streamGenerateContent?alt=sse",
+            json=body, headers={"x-goog-api-key": node.api_key},
+        ) as resp:
+            assert resp.content_type == "text/event-stream"
+            events = [orjson.loads(line[5:]) for line in (await resp.read()).splitlines()
+                      if line.startswith(b"data:")]
+    assert isinstance(items, list) and items == events
+    text = "".join(p.get("text", "") for item in items
+                   for p in item["candidates"][0]["content"]["parts"])
+    assert text.split() == ["Mock", "reply", "to:", "hello"]
