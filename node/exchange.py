@@ -19,6 +19,7 @@ from node.state import GATEWAY, START, UPSTREAM_SECONDS
 from providers import Dialect, Stream, Usage, check_request
 from store import ApiKeyRecord, UsageRecord
 
+ANTHROPIC_HEADERS = ("anthropic-beta", "anthropic-version")
 JSON_STREAM_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-cache"}
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -48,6 +49,14 @@ def authenticate(request: web.Request) -> ApiKeyRecord:
         raise Unauthorized("Invalid API key (unknown, disabled or expired)")
     gateway.metrics.auth_result("allowed")
     return record
+
+
+def client_headers(request: web.Request, dialect: Dialect) -> dict[str, str] | None:
+    """The client headers an adapter may forward upstream (Anthropic's version and betas)."""
+    if dialect != "anthropic":
+        return None
+    found = {name: request.headers[name] for name in ANTHROPIC_HEADERS if name in request.headers}
+    return found or None
 
 
 async def read_json(request: web.Request) -> Any:
@@ -86,10 +95,11 @@ async def serve(
     provider = route.provider
     sent = time.perf_counter()
     try:
+        headers = client_headers(request, dialect)
         if not stream:
-            reply = await provider.complete(dialect, body, route.model)
+            reply = await provider.complete(dialect, body, route.model, headers=headers)
         else:
-            upstream = await provider.open_stream(dialect, body, route.model)
+            upstream = await provider.open_stream(dialect, body, route.model, headers=headers)
     except Exception as exc:
         _upstream_failed(request, route.provider_key, exc, sent)
         _account(request, key, route.provider_key, route.model, Usage(), _status_of(exc))

@@ -48,10 +48,13 @@ class HttpAdapter:
         return self._headers
 
     async def _post(
-        self, url: URL, payload: dict[str, Any], limits: aiohttp.ClientTimeout
+        self, url: URL, payload: dict[str, Any], limits: aiohttp.ClientTimeout,
+        extra: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
         route = self._pool.route(self.config.proxy)
         headers = await self._request_headers()
+        if extra:
+            headers = {**headers, **extra}
         if route.proxy_headers and url.scheme == "http":
             # aiohttp sends proxy_headers only on CONNECT; a plain-http forward request
             # must carry Proxy-Authorization itself.
@@ -68,9 +71,10 @@ class HttpAdapter:
         await raise_for_status(self.config.key, resp)
         return resp
 
-    async def _open(self, url: URL, payload: dict[str, Any]) -> aiohttp.ClientResponse:
+    async def _open(self, url: URL, payload: dict[str, Any],
+                    extra: Mapping[str, str] | None = None) -> aiohttp.ClientResponse:
         """POST a stream request; a 2xx JSON answer (no stream) is refused as an error."""
-        resp = await self._post(url, payload, self._stream_timeout)
+        resp = await self._post(url, payload, self._stream_timeout, extra)
         if resp.content_type == "application/json":
             await self._refuse_json_stream(resp)
         return resp
@@ -89,8 +93,9 @@ class HttpAdapter:
             provider=self.config.key,
         )
 
-    async def _exchange(self, url: URL, payload: dict[str, Any]) -> bytes:
-        resp = await self._post(url, payload, self._timeout)
+    async def _exchange(self, url: URL, payload: dict[str, Any],
+                        extra: Mapping[str, str] | None = None) -> bytes:
+        resp = await self._post(url, payload, self._timeout, extra)
         try:
             with map_client_errors(self.config.key, url.host or ""):
                 raw = await resp.read()

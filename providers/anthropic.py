@@ -16,13 +16,22 @@ from providers.errors import UpstreamServerError
 from providers.http import ClientPool
 from providers.relay import AnthropicPassthrough, SseStream
 from providers.translate import render_response, stream_translator, to_upstream_request
-from providers.types import Dialect, ProviderConfig, Reply
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 
 __all__ = ["ANTHROPIC_DEFAULT_BASE_URL", "AnthropicProvider"]
 
 ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 _COUNTED = ("messages", "system", "tools", "tool_choice", "thinking")
+# Headers an Anthropic client sets that change what the API accepts (betas such as context
+# management) or how it answers; forwarded when the client itself speaks Anthropic.
+FORWARDED = ("anthropic-beta", "anthropic-version")
+
+
+def _forwarded(inbound: Dialect, headers: ClientHeaders) -> dict[str, str] | None:
+    if inbound != "anthropic" or not headers:
+        return None
+    return {name: headers[name] for name in FORWARDED if headers.get(name)} or None
 
 
 class AnthropicProvider(HttpAdapter):
@@ -50,19 +59,23 @@ class AnthropicProvider(HttpAdapter):
     def _body(self, inbound: Dialect, body: dict[str, Any], model: str) -> dict[str, Any]:
         return to_upstream_request(inbound, "anthropic", body, model, self.config)
 
-    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str) -> Reply:
+    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str,
+        *, headers: ClientHeaders = None,
+    ) -> Reply:
         """POST one Messages request; translate the answer unless the client speaks Anthropic."""
         payload = self._body(inbound, body, model)
         if payload.get("stream"):
             payload = {**payload, "stream": False}
-        raw = await self._exchange(self._messages_url, payload)
+        raw = await self._exchange(self._messages_url, payload, _forwarded(inbound, headers))
         response = dialect_anthropic.response_from(self._json(raw))
         if inbound == "anthropic":
             return Reply(raw, response.usage)
         response.model = response.model or model
         return Reply(render_response(inbound, response), response.usage)
 
-    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str) -> SseStream:
+    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str,
+        *, headers: ClientHeaders = None,
+    ) -> SseStream:
         """POST a streamed Messages request; returns once the upstream answered 2xx."""
         key = self.config.key
         handler = (
@@ -73,7 +86,7 @@ class AnthropicProvider(HttpAdapter):
         payload = self._body(inbound, body, model)
         if payload.get("stream") is not True:
             payload = {**payload, "stream": True}
-        resp = await self._open(self._messages_url, payload)
+        resp = await self._open(self._messages_url, payload, _forwarded(inbound, headers))
         return SseStream(resp, provider=key, inbound=inbound, handler=handler)
 
     async def embed(self, body: dict[str, Any], model: str) -> Reply:
@@ -84,10 +97,12 @@ class AnthropicProvider(HttpAdapter):
             status=400,
         )
 
-    async def count_tokens(self, body: dict[str, Any], model: str) -> int:
+    async def count_tokens(self, body: dict[str, Any], model: str,
+                           *, headers: ClientHeaders = None) -> int:
         """Exact: asks the upstream's ``/v1/messages/count_tokens``."""
         payload = {"model": model, **{k: body[k] for k in _COUNTED if k in body}}
-        data = self._json(await self._exchange(self._count_url, payload))
+        extra = _forwarded("anthropic", headers)
+        data = self._json(await self._exchange(self._count_url, payload, extra))
         tokens = data.get("input_tokens")
         if not isinstance(tokens, int):
             raise UpstreamServerError(

@@ -22,7 +22,7 @@ from providers.translate import (
     stream_translator,
     to_upstream_request,
 )
-from providers.types import Dialect, ProviderConfig, Reply
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 
 __all__ = ["GEMINI_DEFAULT_BASE_URL", "GeminiProvider"]
 
@@ -59,7 +59,9 @@ class GeminiProvider(HttpAdapter):
             self._urls[(model, action)] = found
         return found
 
-    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str) -> Reply:
+    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str,
+        *, headers: ClientHeaders = None,
+    ) -> Reply:
         """POST ``generateContent``; translate the answer unless the client speaks Gemini."""
         payload = to_upstream_request(inbound, "gemini", body, model, self.config)
         raw = await self._exchange(self._url(model, "generateContent"), payload)
@@ -69,7 +71,9 @@ class GeminiProvider(HttpAdapter):
         response.model = response.model or model
         return Reply(render_response(inbound, response), response.usage)
 
-    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str) -> SseStream:
+    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str,
+        *, headers: ClientHeaders = None,
+    ) -> SseStream:
         """POST ``streamGenerateContent?alt=sse``; returns once the upstream answered 2xx."""
         key = self.config.key
         handler = (
@@ -89,7 +93,8 @@ class GeminiProvider(HttpAdapter):
             status=400,
         )
 
-    async def count_tokens(self, body: dict[str, Any], model: str) -> int:
+    async def count_tokens(self, body: dict[str, Any], model: str,
+                           *, headers: ClientHeaders = None) -> int:
         """Exact: the Anthropic body is translated and counted by ``:countTokens``."""
         request = parse_request("anthropic", body)
         request.model = model

@@ -50,7 +50,7 @@ from providers.translate import (
     stream_translator,
     to_upstream_request,
 )
-from providers.types import Dialect, ProviderConfig, Reply, Usage
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, Usage
 
 __all__ = ["MockProvider", "MockStream"]
 
@@ -106,7 +106,9 @@ class MockProvider:
             return body
         return to_upstream_request(inbound, "openai", body, model, self.config)
 
-    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str) -> Reply:
+    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str,
+        *, headers: ClientHeaders = None,
+    ) -> Reply:
         """Answer at once (or after a ``mock:slow`` delay)."""
         request = self._openai_body(inbound, body, model)
         hook = await self._hook(request)
@@ -120,7 +122,9 @@ class MockProvider:
             raw = from_upstream_response(inbound, "openai", raw, model)
         return Reply(raw, reply.usage)
 
-    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str) -> MockStream:
+    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str,
+        *, headers: ClientHeaders = None,
+    ) -> MockStream:
         """Return a stream of the same answer in OpenAI chunk format."""
         translator = None
         if inbound != "openai":
@@ -151,7 +155,8 @@ class MockProvider:
         raw, usage = embeddings(body, model)
         return Reply(raw, usage)
 
-    async def count_tokens(self, body: dict[str, Any], model: str) -> int:
+    async def count_tokens(self, body: dict[str, Any], model: str,
+                           *, headers: ClientHeaders = None) -> int:
         """Words in ``system`` and all messages, as the mock counts tokens."""
         return count_words(body)
 

@@ -24,7 +24,7 @@ from providers.openai_wire import (
 )
 from providers.tokens import estimate_tokens
 from providers.translate import from_upstream_response, stream_translator, to_upstream_request
-from providers.types import Dialect, ProviderConfig, Reply
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 
 __all__ = ["OpenAIProvider"]
 
@@ -49,7 +49,9 @@ class OpenAIProvider(HttpAdapter):
         """The chat-completions URL for ``model`` (Azure puts the deployment in it)."""
         return self._chat_url
 
-    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str) -> Reply:
+    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str,
+        *, headers: ClientHeaders = None,
+    ) -> Reply:
         """POST one non-streamed chat completion; the upstream body is returned as-is."""
         payload = completion_body(self._upstream_body(inbound, body, model))
         raw = await self._exchange(self._chat_target(model), payload)
@@ -58,7 +60,9 @@ class OpenAIProvider(HttpAdapter):
             raw = from_upstream_response(inbound, "openai", raw, model, self.config.key)
         return Reply(raw, usage)
 
-    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str) -> OpenAIStream:
+    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str,
+        *, headers: ClientHeaders = None,
+    ) -> OpenAIStream:
         """POST a streamed chat completion; returns only once the upstream answered 2xx."""
         translator = None
         if inbound != "openai":
@@ -83,7 +87,8 @@ class OpenAIProvider(HttpAdapter):
     def _embed_target(self, model: str) -> URL:
         return self._embed_url
 
-    async def count_tokens(self, body: dict[str, Any], model: str) -> int:
+    async def count_tokens(self, body: dict[str, Any], model: str,
+                           *, headers: ClientHeaders = None) -> int:
         """Estimate input tokens; OpenAI-compatible APIs have no counting endpoint."""
         return estimate_tokens(body)
 

@@ -8,9 +8,13 @@ from typing import Any, Literal, Protocol
 
 from providers.errors import InvalidConfig
 
-__all__ = ["Dialect", "Provider", "ProviderConfig", "Reply", "Stream", "Usage"]
+__all__ = ["ClientHeaders", "Dialect", "Provider", "ProviderConfig", "Reply", "Stream", "Usage"]
 
 Dialect = Literal["openai", "anthropic", "gemini"]
+
+ClientHeaders = Mapping[str, str] | None
+"""Request headers of the inbound client that an adapter may forward (e.g. Anthropic's
+``anthropic-beta`` and ``anthropic-version`` on same-dialect pass-through)."""
 """A wire dialect: how a request, a response and a stream are shaped."""
 
 _PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://", "socks4://")
@@ -99,11 +103,15 @@ class Provider(Protocol):
     config: ProviderConfig
     dialect: Dialect
 
-    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str) -> Reply:
+    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str,
+        *, headers: ClientHeaders = None,
+    ) -> Reply:
         """Run one non-streamed exchange; raises ProviderError subclasses."""
         ...
 
-    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str) -> Stream:
+    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str,
+        *, headers: ClientHeaders = None,
+    ) -> Stream:
         """Open a stream; raises (never returns) when the upstream answers non-2xx."""
         ...
 
@@ -111,6 +119,7 @@ class Provider(Protocol):
         """Run an OpenAI-dialect embeddings request."""
         ...
 
-    async def count_tokens(self, body: dict[str, Any], model: str) -> int:
+    async def count_tokens(self, body: dict[str, Any], model: str,
+                           *, headers: ClientHeaders = None) -> int:
         """Count (or estimate) the input tokens of an Anthropic-dialect body."""
         ...

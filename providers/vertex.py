@@ -19,7 +19,7 @@ from providers.http import ClientPool
 from providers.openai import OpenAIProvider
 from providers.openai_stream import OpenAIStream
 from providers.openai_wire import endpoints
-from providers.types import Dialect, ProviderConfig, Reply
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 
 __all__ = ["VERTEX_DEFAULT_BASE_URL", "VertexProvider"]
 
@@ -57,11 +57,15 @@ class VertexProvider(OpenAIProvider):
         token = await self._auth.token()
         return {**self._headers, "Authorization": f"Bearer {token}"}
 
-    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str) -> Reply:
+    async def complete(self, inbound: Dialect, body: dict[str, Any], model: str,
+        *, headers: ClientHeaders = None,
+    ) -> Reply:
         await self._ensure()
         return await super().complete(inbound, body, model)
 
-    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str) -> OpenAIStream:
+    async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str,
+        *, headers: ClientHeaders = None,
+    ) -> OpenAIStream:
         await self._ensure()
         return await super().open_stream(inbound, body, model)
 

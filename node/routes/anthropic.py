@@ -8,7 +8,7 @@ import orjson
 from aiohttp import web
 
 from node.errors import BadRequest, Forbidden
-from node.exchange import authenticate, read_json, serve
+from node.exchange import authenticate, client_headers, read_json, serve
 from node.keys import model_allowed
 from node.state import GATEWAY
 
@@ -41,7 +41,8 @@ async def count_tokens(request: web.Request) -> web.Response:
         raise Forbidden(
             f"This API key may not use '{route.provider_key}/{route.model}'", param="model"
         )
-    tokens = await route.provider.count_tokens(body, route.model)
+    tokens = await route.provider.count_tokens(
+        body, route.model, headers=client_headers(request, "anthropic"))
     return web.Response(
         body=orjson.dumps({"input_tokens": tokens}), content_type="application/json"
     )

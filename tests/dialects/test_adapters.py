@@ -54,6 +54,27 @@ async def test_anthropic_passthrough_is_faithful_except_model() -> None:
     assert stream.usage.output_tokens == 5 and stream.usage.input_tokens == 11
 
 
+async def test_anthropic_client_headers_reach_an_anthropic_upstream_only() -> None:
+    """Claude Code's betas (e.g. context management) must reach Anthropic (C-3)."""
+    beta = "claude-code-20250219,context-management-2025-06-27"
+    client = {"anthropic-beta": beta, "anthropic-version": "2023-06-01", "x-other": "no"}
+    async with AnthropicUpstream() as fake:
+        pool = ClientPool()
+        provider = build_provider(ProviderConfig(key="a", type="anthropic",
+                                                 base_url=fake.base_url, api_key="k"), pool)
+        await provider.complete("anthropic", CLAUDE_BODY, "c", headers=client)
+        stream = await provider.open_stream("anthropic", {**CLAUDE_BODY, "stream": True}, "c",
+                                            headers=client)
+        _ = [chunk async for chunk in stream]
+        await provider.complete("openai", {"model": "x", "messages": [
+            {"role": "user", "content": "hi"}]}, "c", headers=client)
+        await pool.aclose()
+    first, second, translated = fake.requests
+    assert first.headers["anthropic-beta"] == beta and second.headers["anthropic-beta"] == beta
+    assert "x-other" not in first.headers
+    assert "anthropic-beta" not in translated.headers  # an OpenAI client's turn: no betas
+
+
 async def test_claude_code_only_fields_never_reach_other_upstreams(tmp_path: Path) -> None:
     for kind in ("openai", "gemini"):
         fake, settings = await open_upstream(kind, tmp_path)
