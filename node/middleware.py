@@ -19,7 +19,8 @@ from cluster import ClusterError, LockBusy, NoQuorum
 from node.errors import RequestError
 from node.state import DIALECT, GATEWAY, START, UPSTREAM_SECONDS
 from providers import Dialect, ProviderError, error_body
-from store import ConcurrentRotation, NotFound, StaleKey, StoreError, StoreUnavailable
+from store import Conflict as StoreConflict
+from store import NotFound, StaleKey, StoreError, StoreUnavailable
 
 log = structlog.get_logger("node.http")
 
@@ -55,7 +56,7 @@ def render_error(exc: BaseException, dialect: Dialect) -> web.Response:
     if isinstance(exc, ProviderError):
         headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
         return _error_response(dialect, exc.status, exc.message, headers=headers)
-    if isinstance(exc, ConcurrentRotation | LockBusy):
+    if isinstance(exc, StoreConflict | LockBusy):
         return _error_response(dialect, 409, str(exc))
     if isinstance(exc, NoQuorum):
         return _error_response(dialect, 503, str(exc))

@@ -14,6 +14,9 @@ from ..errors import Conflict, StoreError, StoreUnavailable
 from ..records import StoreConfig
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+LOCK_TIMEOUT = "10s"
+IDLE_IN_TRANSACTION_TIMEOUT = "30s"
+_LOCK_NOT_AVAILABLE = "55P03"
 _WRITE = "at_write"
 
 
@@ -26,15 +29,21 @@ async def translated(action: str) -> AsyncIterator[None]:
         raise
     except exc.IntegrityError as err:
         raise Conflict(f"{action}: {err.orig}") from err
-    except (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError,
-            exc.TimeoutError, OSError) as err:
-        raise StoreUnavailable(f"{action}: the database is unavailable ({err})") from err
     except exc.DBAPIError as err:
-        if err.connection_invalidated:
-            raise StoreUnavailable(f"{action}: the database connection was lost") from err
+        if _sqlstate(err) == _LOCK_NOT_AVAILABLE:
+            raise Conflict(f"{action}: another node holds the rows; try again") from err
+        if isinstance(err, exc.OperationalError | exc.InterfaceError) or err.connection_invalidated:
+            raise StoreUnavailable(f"{action}: the database is unavailable ({err.orig})") from err
         raise StoreError(f"{action}: {err.orig}") from err
+    except (exc.DisconnectionError, exc.TimeoutError, OSError) as err:
+        raise StoreUnavailable(f"{action}: the database is unavailable ({err})") from err
     except exc.SQLAlchemyError as err:
         raise StoreError(f"{action}: {err}") from err
+
+
+def _sqlstate(err: exc.DBAPIError) -> str | None:
+    code = getattr(err.orig, "sqlstate", None) or getattr(err.orig, "pgcode", None)
+    return code if isinstance(code, str) else None
 
 
 def postgres_url(dsn: str) -> sa.URL:
@@ -53,7 +62,15 @@ def make_engine(config: StoreConfig, *, node_id: str) -> AsyncEngine:
             pool_recycle=config.conn_max_lifetime, connect_args={"timeout": 30})
         _sqlite_events(engine)
         return engine
-    server_settings = {"application_name": f"at-gateway:{node_id}"[:63]}
+    server_settings = {
+        "application_name": f"at-gateway:{node_id}"[:63],
+        # A node that is paused (SIGSTOP, a frozen VM) or partitioned mid-transaction must not
+        # hold its row locks forever: the server ends such a session, its transaction rolls
+        # back, and the resumable rotation picks up from the last committed step. Waiters give
+        # up after LOCK_TIMEOUT and answer "busy" instead of hanging an admin call.
+        "idle_in_transaction_session_timeout": IDLE_IN_TRANSACTION_TIMEOUT,
+        "lock_timeout": LOCK_TIMEOUT,
+    }
     if config.schema:
         # check_names() already limited the schema to a plain identifier; quote it anyway.
         server_settings["search_path"] = f'"{config.schema}"'

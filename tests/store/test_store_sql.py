@@ -101,3 +101,42 @@ async def test_unreachable_database_is_store_unavailable(
         bad = sql_config_for(datasource="/nonexistent-dir/sub/at.db")
     with pytest.raises(StoreUnavailable):
         await opener(bad)
+
+
+async def test_postgres_sessions_cannot_hold_locks_forever(opener: Opener,
+                                                           sql_config_for: StoreFactory) -> None:
+    """A paused node must not block rotations cluster-wide: every pooled Postgres session
+    gives up waiting for a lock and is ended when idle inside a transaction."""
+    config = sql_config_for()
+    if config.kind != "postgres":
+        return
+    store = await opener(config)
+    engine = store._engine  # type: ignore[attr-defined]
+    async with engine.connect() as conn:
+        lock = (await conn.execute(sa.text("SHOW lock_timeout"))).scalar()
+        idle = (await conn.execute(sa.text("SHOW idle_in_transaction_session_timeout"))).scalar()
+    assert (lock, idle) == ("10s", "30s")
+    await store.close()
+
+
+async def test_a_held_row_lock_makes_a_rotation_busy_not_hung(opener: Opener,
+                                                              sql_config_for: StoreFactory) -> None:
+    config = sql_config_for()
+    if config.kind != "postgres":
+        return
+    from store import Conflict
+
+    store = await opener(config)
+    other = await opener(config)
+    engine = store._engine  # type: ignore[attr-defined]
+    prefix = config.table_prefix
+    async with engine.connect() as holder:
+        await holder.execute(sa.text("SET lock_timeout = '1s'"))
+        await holder.execute(sa.text(f"SELECT * FROM {prefix}key_state FOR UPDATE"))
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(Conflict):
+            await other.rotate_key()
+        assert asyncio.get_running_loop().time() - started < 15
+        await holder.rollback()
+    await other.close()
+    await store.close()
