@@ -191,13 +191,20 @@ def main() -> int:
         up_port, gw_port = free_port(), free_port()
         nginx = start_nginx(workdir, up_port)
         try:
+            bare_port = free_port()
+            bare = subprocess.Popen(
+                [sys.executable, "-m", "tests.bench.bare", f"http://127.0.0.1:{up_port}",
+                 str(bare_port)])
             gateway, key = start_gateway(workdir, gw_port, up_port, args.translated)
             try:
+                _wait_port(bare_port)
                 results = run_matrix(workdir, up_port, gw_port, gateway.pid, key, levels,
-                                     args.seconds, args.translated)
+                                     args.seconds, args.translated, (bare_port, bare.pid))
             finally:
                 gateway.send_signal(signal.SIGTERM)
                 gateway.wait(30)
+                bare.kill()
+                bare.wait(10)
         finally:
             nginx.send_signal(signal.SIGQUIT)
             nginx.wait(10)
@@ -212,13 +219,17 @@ def main() -> int:
 def run_matrix(
     workdir: Path, up: int, gw: int, pid: int, key: str, levels: list[int], seconds: float,
     translated: bool,
+    bare: tuple[int, int],
 ) -> list[Result]:
     direct = f"http://127.0.0.1:{up}"
     gateway = f"http://127.0.0.1:{gw}"
+    forwarder = f"http://127.0.0.1:{bare[0]}/v1/chat/completions"
     cases = [
         ("direct", "JSON", f"{direct}/json/v1/chat/completions", "m", False, None),
+        ("bare aiohttp forwarder", "JSON", forwarder, "m", False, bare[1]),
         ("gateway", "JSON", f"{gateway}/v1/chat/completions", "json/m", False, pid),
         ("direct", "SSE", f"{direct}/sse/v1/chat/completions", "m", True, None),
+        ("bare aiohttp forwarder", "SSE", forwarder, "m", True, bare[1]),
         ("gateway", "SSE", f"{gateway}/v1/chat/completions", "sse/m", True, pid),
         (
             "gateway, OpenAI in -> Anthropic out",
@@ -238,7 +249,7 @@ def run_matrix(
         ),
     ]
     if not translated:
-        cases = cases[:4]
+        cases = cases[:6]
     results = []
     for target, kind, url, model, stream, measured in cases:
         body = {**CHAT, "model": model, "stream": stream}
