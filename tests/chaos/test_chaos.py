@@ -1,4 +1,4 @@
-"""Chaos scenarios against the three-node compose cluster (issue 5, item 4).
+"""Chaos scenarios against the three-node compose cluster.
 
 Each scenario starts from a healthy cluster, injects its fault through the Docker CLI while
 bounded gateway traffic runs (``Load``: 12 requests/s, at most 1,500 and 120 s), ends the fault,

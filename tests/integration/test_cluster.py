@@ -1,4 +1,4 @@
-"""Three real nodes on one Postgres, found through DNS (a headless Service): issue 4 item 6.
+"""Three real nodes on one Postgres, found through DNS (a headless Service).
 
 The tests share one cluster (module fixture) and run in file order; each first heals the
 cluster (resume, restart, wait for a leader and a connected bus) so it also passes alone.
