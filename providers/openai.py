@@ -14,7 +14,7 @@ from yarl import URL
 from providers.adapter import HttpAdapter
 from providers.const import OPENAI_DEFAULT_BASE_URL
 from providers.http import ClientPool
-from providers.openai_stream import OpenAIStream
+from providers.openai_stream import open_openai_stream
 from providers.openai_wire import (
     completion_body,
     endpoints,
@@ -22,6 +22,7 @@ from providers.openai_wire import (
     streaming_body,
     with_model,
 )
+from providers.relay import SseStream
 from providers.tokens import estimate_tokens
 from providers.translate import from_upstream_response, stream_translator, to_upstream_request
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
@@ -62,7 +63,7 @@ class OpenAIProvider(HttpAdapter):
 
     async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str,
         *, headers: ClientHeaders = None,
-    ) -> OpenAIStream:
+    ) -> SseStream:
         """POST a streamed chat completion; returns only once the upstream answered 2xx."""
         translator = None
         if inbound != "openai":
@@ -71,7 +72,7 @@ class OpenAIProvider(HttpAdapter):
             )
         payload, strip = streaming_body(self._upstream_body(inbound, body, model))
         resp = await self._open(self._chat_target(model), payload)
-        return OpenAIStream(
+        return open_openai_stream(
             resp,
             provider=self.config.key,
             inbound=inbound,

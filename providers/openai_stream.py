@@ -1,4 +1,4 @@
-"""An open OpenAI-compatible SSE stream, relayed event by event.
+"""OpenAI-compatible SSE streams: what is done per event (``SseStream`` runs the loop).
 
 Per event the relay does byte checks only; JSON is parsed just for the rare events that
 carry a real ``usage`` object or an ``error`` key.
@@ -6,21 +6,18 @@ carry a real ``usage`` object or an ``error`` key.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
-
 import aiohttp
 import orjson
 
-from providers.error_format import error_event
-from providers.errors import ProviderError, UpstreamServerError
-from providers.http import translate_client_error, upstream_error
+from providers.errors import UpstreamServerError
+from providers.http import upstream_error
 from providers.openai_wire import openai_usage
-from providers.sse import SSEDecoder, SSEEvent, encode_event
+from providers.relay import SseStream
+from providers.sse import SSEEvent, encode_event
 from providers.translate import StreamTranslator
 from providers.types import Dialect, Usage
 
-__all__ = ["OpenAIStream"]
+__all__ = ["OpenAIEvents", "open_openai_stream"]
 
 _DONE = b"data: [DONE]\n\n"
 
@@ -36,92 +33,35 @@ def _braced(data: bytes) -> bool:
     return data[:1] == b"{" and data[-1:] == b"}"
 
 
-class OpenAIStream:
-    """Relays an upstream chat-completions stream; see ``providers.types.Stream``.
+class OpenAIEvents:
+    """The per-event work of an OpenAI-compatible stream, run by ``SseStream``.
 
-    ``strip_usage``: the gateway asked for ``include_usage`` on the client's behalf, so
-    the usage-only chunk (``choices == []``) is recorded but not relayed.
+    Pass-through (no ``translator``): events are re-framed unchanged; only those carrying a
+    real ``usage`` or an ``error`` are parsed. ``strip_usage``: the gateway asked for
+    ``include_usage`` on the client's behalf, so the usage-only chunk (``choices == []``) is
+    recorded but not relayed. ``done`` turns True at ``[DONE]``, where the relay stops.
     """
 
-    def __init__(
-        self,
-        resp: aiohttp.ClientResponse,
-        *,
-        provider: str,
-        inbound: Dialect,
-        strip_usage: bool,
-        translator: StreamTranslator | None = None,
-    ) -> None:
+    def __init__(self, provider: str, *, strip_usage: bool,
+                 translator: StreamTranslator | None = None) -> None:
         self.usage = Usage()
-        self.failed = False
-        self._resp = resp
+        self.done = False
         self._provider = provider
-        self._host = resp.url.host or ""
-        self._inbound = inbound
         self._strip = strip_usage
         self._translator = translator
-        self._done = False
-        self._closed = False
-        self._gen: AsyncGenerator[bytes, None] | None = None
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._gen is None:
-            self._gen = self._relay()
-        return self._gen
+    def feed(self, event: SSEEvent) -> list[bytes]:
+        return self._on_event(event)
 
-    async def aclose(self) -> None:
-        """Close the upstream response (aborting it if unfinished); idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._resp.close()
-        if self._gen is not None:
-            # RuntimeError: the generator runs in another task; the closed socket ends it.
-            with contextlib.suppress(RuntimeError):
-                await self._gen.aclose()
-
-    async def _relay(self) -> AsyncGenerator[bytes, None]:
-        decoder = SSEDecoder()
-        clean = False
-        try:
-            while True:
-                chunk = await self._read()
-                # Everything one upstream read completes goes out as one write: a socket
-                # write per event would cost a syscall each.
-                batch: list[bytes] = []
-                for event in decoder.feed(chunk) if chunk else decoder.flush():
-                    batch += self._on_event(event)
-                    if self._done:
-                        break
-                if batch:
-                    yield b"".join(batch)
-                if self._done or not chunk:
-                    break
-            if self._translator is not None and not self._done:
-                for out in self._translator.finish():
-                    yield out
-            clean = True
-        except ProviderError as exc:
-            if self._closed:
-                return  # closed on purpose (the client left): nobody to tell, not a failure
-            self.failed = True
-            yield error_event(self._inbound, exc.status, exc.message)
-        finally:
-            if clean:
-                self._resp.release()
-            else:
-                self._resp.close()
-
-    async def _read(self) -> bytes:
-        try:
-            return await self._resp.content.readany()
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise translate_client_error(self._provider, exc, self._host) from exc
+    def finish(self) -> list[bytes]:
+        if self._translator is None or self.done:
+            return []
+        return self._translator.finish()
 
     def _on_event(self, event: SSEEvent) -> list[bytes]:
         data = event.data
         if data == b"[DONE]":
-            self._done = True
+            self.done = True
             return [_DONE] if self._translator is None else self._translator.finish()
         # Byte checks only: a JSON object starts with "{" and ends with "}" (what lies
         # between is parsed only when usage or an error is in it).
@@ -176,3 +116,10 @@ class OpenAIStream:
         if isinstance(usage, dict):
             self.usage = openai_usage(usage)
         return self._strip and not obj.get("choices")
+
+
+def open_openai_stream(resp: aiohttp.ClientResponse, *, provider: str, inbound: Dialect,
+                       strip_usage: bool, translator: StreamTranslator | None) -> SseStream:
+    """Relay an OpenAI-compatible stream for ``inbound`` (translated unless it is OpenAI)."""
+    handler = OpenAIEvents(provider, strip_usage=strip_usage, translator=translator)
+    return SseStream(resp, provider=provider, inbound=inbound, handler=handler)

@@ -129,14 +129,20 @@ class SseStream:
         try:
             while True:
                 chunk = await self._read()
-                frames = [
-                    frame
-                    for event in (decoder.feed(chunk) if chunk else decoder.flush())
-                    for frame in handler.feed(event)
-                ]
+                # Everything one upstream read completes goes out as one write: a socket
+                # write per event would cost a syscall each.
+                frames: list[bytes] = []
+                done = False
+                for event in decoder.feed(chunk) if chunk else decoder.flush():
+                    frames += handler.feed(event)
+                    # A handler may mark the end of the stream (OpenAI's [DONE]) before the
+                    # upstream closes it: stop there instead of waiting.
+                    done = getattr(handler, "done", False)
+                    if done:
+                        break
                 if frames:
                     yield b"".join(frames)
-                if not chunk:
+                if done or not chunk:
                     break
             tail = handler.finish()
             if tail:

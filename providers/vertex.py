@@ -17,8 +17,8 @@ from providers.errors import InvalidConfig
 from providers.google_token import GoogleToken
 from providers.http import ClientPool
 from providers.openai import OpenAIProvider
-from providers.openai_stream import OpenAIStream
 from providers.openai_wire import endpoints
+from providers.relay import SseStream
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 
 __all__ = ["VERTEX_DEFAULT_BASE_URL", "VertexProvider"]
@@ -65,7 +65,7 @@ class VertexProvider(OpenAIProvider):
 
     async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str,
         *, headers: ClientHeaders = None,
-    ) -> OpenAIStream:
+    ) -> SseStream:
         await self._ensure()
         return await super().open_stream(inbound, body, model)
 
