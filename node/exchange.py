@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from node.catalog import Route
 from node.errors import BadRequest, Forbidden, Unauthorized
 from node.keys import model_allowed
 from node.state import GATEWAY, START, UPSTREAM_SECONDS
@@ -59,6 +60,37 @@ def client_headers(request: web.Request, dialect: Dialect) -> dict[str, str] | N
     return found or None
 
 
+def json_response(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+async def read_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object (400 for anything else)."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object")
+    return body
+
+
+def allowed_route(request: web.Request, key: ApiKeyRecord, model_name: str) -> Route:
+    """Resolve ``model_name`` (404 if unknown) and check the key may use it (403)."""
+    route = request.app[GATEWAY].catalog.resolve(model_name)
+    if not model_allowed(key, route.provider_key, route.model):
+        raise Forbidden(
+            f"This API key may not use '{route.provider_key}/{route.model}'", param="model"
+        )
+    return route
+
+
+def visible_models(request: web.Request, key: ApiKeyRecord) -> list[tuple[str, str]]:
+    """(``provider/model`` id, provider key) of every model the key may use."""
+    return [
+        (model_id, provider_key)
+        for model_id, provider_key, _ in request.app[GATEWAY].catalog.model_ids()
+        if model_allowed(key, provider_key, model_id.split("/", 1)[1])
+    ]
+
+
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON; 413 past ``server.max_body_bytes``, 400 if malformed."""
     raw = await request.read()
@@ -87,11 +119,7 @@ async def serve(
     """
     gateway = request.app[GATEWAY]
     check_request(dialect, body)
-    route = gateway.catalog.resolve(model_name)
-    if not model_allowed(key, route.provider_key, route.model):
-        raise Forbidden(
-            f"This API key may not use '{route.provider_key}/{route.model}'", param="model"
-        )
+    route = allowed_route(request, key, model_name)
     provider = route.provider
     sent = time.perf_counter()
     try:

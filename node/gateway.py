@@ -81,18 +81,10 @@ class Gateway:
 
     async def load(self) -> None:
         """Read providers, keys and the admin token hash into memory (once, at start)."""
-        stored = await self._stored_providers()
-        self._stored_snapshot = stored
-        usable: dict[str, Mapping[str, Any]] = {}
-        for key, config in stored.items():
-            # One broken stored provider must not stop the node: it is reported, not served.
-            try:
-                self.catalog.load({}, {key: config})
-                usable[key] = config
-            except (ConfigError, ProviderError) as exc:
-                self.broken_providers[key] = str(exc)
-                log.error("stored provider is invalid", provider=key, error=str(exc))
-        self.catalog.load(self.settings.providers, usable)
+        self.catalog.load(self.settings.providers, {})
+        # Stored providers override YAML ones, one at a time: a broken one is reported and not
+        # served, and does not stop the node.
+        await self._reload_providers(await self._stored_providers())
         self.keys.replace_all(await self.store.list_api_keys())
         if not self.admin_token_sha256:
             self.admin_token_sha256 = await self.store.get_setting(ADMIN_TOKEN_SETTING) or ""

@@ -11,14 +11,13 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from node.admin_auth import require_admin
 from node.catalog import provider_public
 from node.config import parse_provider, to_plain
 from node.errors import BadRequest, ConfigError, Conflict, ModelNotFound
-from node.exchange import read_json
+from node.exchange import json_response, read_json, read_object
 from node.keys import DISPLAY_PREFIX_LEN, hash_key, new_key, new_key_id
 from node.rotation import rotate
 from node.state import GATEWAY
@@ -28,17 +27,6 @@ from store import ApiKeyRecord
 # secret is sent (type, base_url, proxy) changes; otherwise the caller must send them again.
 _SECRETS = ("api_key", "extra_headers", "credentials_file")
 _DESTINATION = ("type", "base_url", "proxy")
-
-
-def _json(data: object, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object")
-    return body
 
 
 async def _announce(request: web.Request, kind: str, item: str) -> dict[str, bool]:
@@ -58,7 +46,7 @@ async def list_providers(request: web.Request) -> web.Response:
     entries = gateway.catalog.entries()
     data = [{"key": key, **provider_public(entries[key])} for key in sorted(entries)]
     broken = [{"key": k, "error": e} for k, e in sorted(gateway.broken_providers.items())]
-    return _json({"data": data, "invalid": broken})
+    return json_response({"data": data, "invalid": broken})
 
 
 async def get_provider(request: web.Request) -> web.Response:
@@ -67,7 +55,7 @@ async def get_provider(request: web.Request) -> web.Response:
     entry = request.app[GATEWAY].catalog.get(key)
     if entry is None:
         raise ModelNotFound(f"No provider '{key}'")
-    return _json({"key": key, **provider_public(entry)})
+    return json_response({"key": key, **provider_public(entry)})
 
 
 def _validated(key: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +69,7 @@ def _validated(key: str, config: dict[str, Any]) -> dict[str, Any]:
 
 async def create_provider(request: web.Request) -> web.Response:
     await require_admin(request)
-    body = await _body(request)
+    body = await read_object(request)
     key = body.pop("key", None)
     if not isinstance(key, str):
         raise BadRequest("'key' is required", param="key")
@@ -94,7 +82,7 @@ async def create_provider(request: web.Request) -> web.Response:
 async def put_provider(request: web.Request) -> web.Response:
     await require_admin(request)
     key = request.match_info["key"]
-    body = await _body(request)
+    body = await read_object(request)
     body.pop("key", None)
     gateway = request.app[GATEWAY]
     current = await gateway.store.get_provider(key)
@@ -132,7 +120,7 @@ async def _save(
     acks = await _announce(request, "provider", key)
     entry = gateway.catalog.get(key)
     assert entry is not None
-    return _json({"key": key, **provider_public(entry), "peers": acks}, status)
+    return json_response({"key": key, **provider_public(entry), "peers": acks}, status)
 
 
 async def delete_provider(request: web.Request) -> web.Response:
@@ -145,7 +133,7 @@ async def delete_provider(request: web.Request) -> web.Response:
         raise ModelNotFound(f"No provider '{key}'")
     await gateway.reload_provider(key)
     acks = await _announce(request, "provider", key)
-    return _json({"deleted": key, "peers": acks})
+    return json_response({"deleted": key, "peers": acks})
 
 
 # -- gateway keys ------------------------------------------------------------------------
@@ -203,7 +191,7 @@ def _fields(body: dict[str, Any], base: ApiKeyRecord) -> ApiKeyRecord:
 
 async def create_token(request: web.Request) -> web.Response:
     await require_admin(request)
-    body = await _body(request)
+    body = await read_object(request)
     secret = new_key()
     blank = ApiKeyRecord(
         id=new_key_id(), name="key", key_hash=hash_key(secret),
@@ -215,13 +203,14 @@ async def create_token(request: web.Request) -> web.Response:
     await gateway.store.create_api_key(record)
     gateway.keys.put(record)
     acks = await _announce(request, "api_key", record.id)
-    return _json({**_key_public(record), "key": secret, "peers": acks}, 201)
+    return json_response({**_key_public(record), "key": secret, "peers": acks}, 201)
 
 
 async def list_tokens(request: web.Request) -> web.Response:
     await require_admin(request)
     records = await request.app[GATEWAY].store.list_api_keys()
-    return _json({"data": [_key_public(r) for r in sorted(records, key=lambda r: r.created_at)]})
+    ordered = sorted(records, key=lambda r: r.created_at)
+    return json_response({"data": [_key_public(r) for r in ordered]})
 
 
 async def _existing(request: web.Request) -> ApiKeyRecord:
@@ -234,17 +223,17 @@ async def _existing(request: web.Request) -> ApiKeyRecord:
 
 async def get_token(request: web.Request) -> web.Response:
     await require_admin(request)
-    return _json(_key_public(await _existing(request)))
+    return json_response(_key_public(await _existing(request)))
 
 
 async def update_token(request: web.Request) -> web.Response:
     await require_admin(request)
-    record = _fields(await _body(request), await _existing(request))
+    record = _fields(await read_object(request), await _existing(request))
     gateway = request.app[GATEWAY]
     await gateway.store.update_api_key(record)
     gateway.keys.put(record)
     acks = await _announce(request, "api_key", record.id)
-    return _json({**_key_public(record), "peers": acks})
+    return json_response({**_key_public(record), "peers": acks})
 
 
 async def delete_token(request: web.Request) -> web.Response:
@@ -255,7 +244,7 @@ async def delete_token(request: web.Request) -> web.Response:
         raise ModelNotFound(f"No API key '{key_id}'")
     gateway.keys.remove(key_id)
     acks = await _announce(request, "api_key", key_id)
-    return _json({"deleted": key_id, "peers": acks})
+    return json_response({"deleted": key_id, "peers": acks})
 
 
 # -- settings, usage, cluster --------------------------------------------------------------
@@ -269,7 +258,7 @@ async def rotate_key(request: web.Request) -> web.Response:
     passphrase = body.get("encryption_key")
     if passphrase is not None and not isinstance(passphrase, str):
         raise BadRequest("'encryption_key' must be a string", param="encryption_key")
-    return _json(await rotate(request.app[GATEWAY], passphrase))
+    return json_response(await rotate(request.app[GATEWAY], passphrase))
 
 
 def _time(request: web.Request, name: str) -> datetime | None:
@@ -290,15 +279,15 @@ async def usage(request: web.Request) -> web.Response:
     rows = await gateway.store.usage_summary(
         since=_time(request, "since"), until=_time(request, "until")
     )
-    return _json({"data": rows})
+    return json_response({"data": rows})
 
 
 async def cluster(request: web.Request) -> web.Response:
     await require_admin(request)
     gateway = request.app[GATEWAY]
     if gateway.cluster is None:
-        return _json({"enabled": False, "self": {"key_version": gateway.store.key_version}})
-    return _json({"enabled": True, **gateway.cluster.status()})
+        return json_response({"enabled": False, "self": {"key_version": gateway.store.key_version}})
+    return json_response({"enabled": True, **gateway.cluster.status()})
 
 
 def add_routes(app: web.Application, base: str) -> None:

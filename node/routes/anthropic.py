@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from aiohttp import web
 
-from node.errors import BadRequest, Forbidden
-from node.exchange import authenticate, client_headers, read_json, serve
-from node.keys import model_allowed
-from node.state import GATEWAY
+from node.errors import BadRequest
+from node.exchange import (
+    allowed_route,
+    authenticate,
+    client_headers,
+    json_response,
+    read_object,
+    serve,
+)
 
 
 async def _message_body(request: web.Request) -> tuple[dict[str, Any], str]:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object")
+    body = await read_object(request)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("model: Field required", param="model")
@@ -36,16 +38,10 @@ async def count_tokens(request: web.Request) -> web.Response:
     """Exact when the upstream is Anthropic; otherwise the provider's documented estimate."""
     key = authenticate(request)
     body, model = await _message_body(request)
-    route = request.app[GATEWAY].catalog.resolve(model)
-    if not model_allowed(key, route.provider_key, route.model):
-        raise Forbidden(
-            f"This API key may not use '{route.provider_key}/{route.model}'", param="model"
-        )
+    route = allowed_route(request, key, model)
     tokens = await route.provider.count_tokens(
         body, route.model, headers=client_headers(request, "anthropic"))
-    return web.Response(
-        body=orjson.dumps({"input_tokens": tokens}), content_type="application/json"
-    )
+    return json_response({"input_tokens": tokens})
 
 
 def add_routes(app: web.Application, base: str) -> None:

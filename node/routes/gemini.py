@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
-import orjson
 from aiohttp import web
 
 from node.errors import BadRequest
-from node.exchange import authenticate, read_json, serve
-from node.keys import model_allowed
-from node.state import GATEWAY
+from node.exchange import (
+    authenticate,
+    json_response,
+    read_object,
+    serve,
+    visible_models,
+)
 
 _ACTIONS = {"generateContent": False, "streamGenerateContent": True}
 
@@ -21,9 +24,7 @@ async def generate(request: web.Request) -> web.StreamResponse:
         raise BadRequest(
             "Expected models/{model}:generateContent or models/{model}:streamGenerateContent"
         )
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object")
+    body = await read_object(request)
     stream = _ACTIONS[action]
     # Without alt=sse, Google streams one JSON array whose elements arrive as they are made.
     json_array = stream and request.query.get("alt") != "sse"
@@ -33,17 +34,15 @@ async def generate(request: web.Request) -> web.StreamResponse:
 
 async def list_models(request: web.Request) -> web.Response:
     key = authenticate(request)
-    gateway = request.app[GATEWAY]
     models = [
         {
             "name": f"models/{model_id}",
             "displayName": model_id,
             "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
         }
-        for model_id, provider_key, _ in gateway.catalog.model_ids()
-        if model_allowed(key, provider_key, model_id.split("/", 1)[1])
+        for model_id, _ in visible_models(request, key)
     ]
-    return web.Response(body=orjson.dumps({"models": models}), content_type="application/json")
+    return json_response({"models": models})
 
 
 def add_routes(app: web.Application, base: str) -> None:

@@ -5,19 +5,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from aiohttp import web
 
-from node.errors import BadRequest, Forbidden
-from node.exchange import authenticate, read_json, serve
-from node.keys import model_allowed
+from node.errors import BadRequest
+from node.exchange import (
+    allowed_route,
+    authenticate,
+    json_response,
+    read_object,
+    serve,
+    visible_models,
+)
 from node.state import GATEWAY, UPSTREAM_SECONDS
-
-
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object")
-    return body
 
 
 def _model(body: dict[str, Any]) -> str:
@@ -29,7 +28,7 @@ def _model(body: dict[str, Any]) -> str:
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     key = authenticate(request)
-    body = _object(await read_json(request))
+    body = await read_object(request)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise BadRequest("'stream' must be a boolean", param="stream")
@@ -38,13 +37,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def embeddings(request: web.Request) -> web.StreamResponse:
     key = authenticate(request)
-    body = _object(await read_json(request))
+    body = await read_object(request)
     gateway = request.app[GATEWAY]
-    route = gateway.catalog.resolve(_model(body))
-    if not model_allowed(key, route.provider_key, route.model):
-        raise Forbidden(
-            f"This API key may not use '{route.provider_key}/{route.model}'", param="model"
-        )
+    route = allowed_route(request, key, _model(body))
     if not isinstance(body.get("input"), str | list):
         raise BadRequest("'input' must be a string or an array", param="input")
     sent = time.perf_counter()
@@ -58,16 +53,12 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
 
 async def list_models(request: web.Request) -> web.Response:
     key = authenticate(request)
-    gateway = request.app[GATEWAY]
-    created = int(gateway.started)
+    created = int(request.app[GATEWAY].started)
     data = [
         {"id": model_id, "object": "model", "created": created, "owned_by": provider_key}
-        for model_id, provider_key, _ in gateway.catalog.model_ids()
-        if model_allowed(key, provider_key, model_id.split("/", 1)[1])
+        for model_id, provider_key in visible_models(request, key)
     ]
-    return web.Response(
-        body=orjson.dumps({"object": "list", "data": data}), content_type="application/json"
-    )
+    return json_response({"object": "list", "data": data})
 
 
 def add_routes(app: web.Application, base: str) -> None:

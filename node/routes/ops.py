@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import time
 
-import orjson
 from aiohttp import web
 
+from node.exchange import json_response
 from node.state import GATEWAY
 from node.version import VERSION
 from store import StoreError
-
-
-def _json(data: object, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
 async def health(request: web.Request) -> web.Response:
     """Liveness: the process serves HTTP. Never depends on the store or the cluster."""
     gateway = request.app[GATEWAY]
     uptime = round(time.time() - gateway.started, 3)
-    return _json({"status": "ok", "version": VERSION, "uptime_seconds": uptime})
+    return json_response({"status": "ok", "version": VERSION, "uptime_seconds": uptime})
 
 
 async def ready(request: web.Request) -> web.Response:
@@ -46,7 +42,8 @@ async def ready(request: web.Request) -> web.Response:
     checks["providers"] = len(gateway.catalog.entries())
     if gateway.broken_providers:
         checks["broken_providers"] = sorted(gateway.broken_providers)
-    return _json({"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503)
+    status = "ready" if ok else "not ready"
+    return json_response({"status": status, "checks": checks}, 200 if ok else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
