@@ -7,8 +7,9 @@ usage goes to an in-memory queue that is flushed in the background.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -20,6 +21,7 @@ from node.state import GATEWAY, START, UPSTREAM_SECONDS
 from providers import Dialect, Stream, Usage, check_request
 from store import ApiKeyRecord, UsageRecord
 
+T = TypeVar("T")
 ANTHROPIC_HEADERS = ("anthropic-beta", "anthropic-version")
 JSON_STREAM_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-cache"}
 SSE_HEADERS = {
@@ -117,27 +119,17 @@ async def serve(
     ``json_array``: deliver the stream as one JSON array written element by element (Gemini's
     ``streamGenerateContent`` without ``alt=sse``) instead of SSE.
     """
-    gateway = request.app[GATEWAY]
     check_request(dialect, body)
     route = allowed_route(request, key, model_name)
     provider = route.provider
-    sent = time.perf_counter()
-    try:
-        headers = client_headers(request, dialect)
-        if not stream:
-            reply = await provider.complete(dialect, body, route.model, headers=headers)
-        else:
-            upstream = await provider.open_stream(dialect, body, route.model, headers=headers)
-    except Exception as exc:
-        _upstream_failed(request, route.provider_key, exc, sent)
-        _account(request, key, route.provider_key, route.model, Usage(), _status_of(exc))
-        raise
-    waited = time.perf_counter() - sent
-    request[UPSTREAM_SECONDS] = waited
-    gateway.metrics.upstream_done(route.provider_key, 200, waited)
+    headers = client_headers(request, dialect)
     if not stream:
-        _account(request, key, route.provider_key, route.model, reply.usage, reply.status)
+        reply = await upstream_call(
+            request, key, route, provider.complete(dialect, body, route.model, headers=headers))
+        account(request, key, route.provider_key, route.model, reply.usage, reply.status)
         return web.Response(body=reply.body, status=reply.status, content_type="application/json")
+    upstream = await upstream_call(
+        request, key, route, provider.open_stream(dialect, body, route.model, headers=headers))
     return await _relay(request, upstream, key, route.provider_key, route.model, json_array)
 
 
@@ -167,7 +159,7 @@ async def _relay(
         status = 502 if upstream.failed else 200
         if upstream.failed:
             gateway.metrics.upstream_error(provider, "mid_stream")
-        _account(request, key, provider, model, upstream.usage, status)
+        account(request, key, provider, model, upstream.usage, status)
     await response.write_eof()
     return response
 
@@ -187,16 +179,29 @@ def _status_of(exc: BaseException) -> int:
     return int(getattr(exc, "status", 500))
 
 
-def _upstream_failed(request: web.Request, provider: str, exc: BaseException, sent: float) -> None:
+async def upstream_call(
+    request: web.Request, key: ApiKeyRecord, route: Route, call: Awaitable[T]
+) -> T:
+    """Await one upstream call: time it (excluded from the overhead header) and count it;
+    a failure is counted and accounted, then raised for the error middleware."""
     metrics = request.app[GATEWAY].metrics
-    status = _status_of(exc)
-    if hasattr(exc, "provider"):
-        metrics.upstream_done(provider, status, time.perf_counter() - sent)
-        metrics.upstream_error(provider, type(exc).__name__)
-    request[UPSTREAM_SECONDS] = time.perf_counter() - sent
+    sent = time.perf_counter()
+    try:
+        result = await call
+    except Exception as exc:
+        waited = request[UPSTREAM_SECONDS] = time.perf_counter() - sent
+        status = _status_of(exc)
+        if hasattr(exc, "provider"):
+            metrics.upstream_done(route.provider_key, status, waited)
+            metrics.upstream_error(route.provider_key, type(exc).__name__)
+        account(request, key, route.provider_key, route.model, Usage(), status)
+        raise
+    waited = request[UPSTREAM_SECONDS] = time.perf_counter() - sent
+    metrics.upstream_done(route.provider_key, 200, waited)
+    return result
 
 
-def _account(
+def account(
     request: web.Request, key: ApiKeyRecord, provider: str, model: str, usage: Usage, status: int
 ) -> None:
     gateway = request.app[GATEWAY]

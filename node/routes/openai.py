@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
 
 from node.errors import BadRequest
 from node.exchange import (
+    account,
     allowed_route,
     authenticate,
     json_response,
     read_object,
     serve,
+    upstream_call,
     visible_models,
 )
-from node.state import GATEWAY, UPSTREAM_SECONDS
+from node.state import GATEWAY
 
 
 def _model(body: dict[str, Any]) -> str:
@@ -38,16 +39,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def embeddings(request: web.Request) -> web.StreamResponse:
     key = authenticate(request)
     body = await read_object(request)
-    gateway = request.app[GATEWAY]
     route = allowed_route(request, key, _model(body))
     if not isinstance(body.get("input"), str | list):
         raise BadRequest("'input' must be a string or an array", param="input")
-    sent = time.perf_counter()
-    reply = await route.provider.embed(body, route.model)
-    request[UPSTREAM_SECONDS] = time.perf_counter() - sent
-    gateway.metrics.upstream_done(route.provider_key, reply.status, request[UPSTREAM_SECONDS])
-    gateway.metrics.tokens_used(key.id, f"{route.provider_key}/{route.model}",
-                                reply.usage.input_tokens, 0)
+    reply = await upstream_call(request, key, route, route.provider.embed(body, route.model))
+    account(request, key, route.provider_key, route.model, reply.usage, reply.status)
     return web.Response(body=reply.body, status=reply.status, content_type="application/json")
 
 
