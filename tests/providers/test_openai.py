@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from typing import Any
 
 import orjson
 import pytest
@@ -12,37 +10,18 @@ import pytest
 from providers import (
     ClientPool,
     InvalidConfig,
-    Provider,
     ProviderConfig,
     UpstreamRateLimited,
     Usage,
     build_provider,
 )
 from providers.openai_wire import endpoints, find_usage
-from tests.fakes.frames import collect_events
 from tests.fakes.openai_upstream import (
     FakeUpstream,
     Json,
     chat_completion,
 )
-
-ConfigFor = Callable[..., ProviderConfig]
-BODY: dict[str, Any] = {
-    "model": "up/alias",
-    "messages": [{"role": "user", "content": "Hi"}],
-    "temperature": 0.2,
-    "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
-    "metadata": {"anything": ["passes", 1, None]},
-}
-
-
-def provider(pool: ClientPool, config: ProviderConfig) -> Provider:
-    return build_provider(config, pool)
-
-
-async def collect(stream: Any) -> list[bytes]:
-    return await collect_events(stream)
-
+from tests.providers.openai_cases import BODY, ConfigFor
 
 # --- base_url normalisation -------------------------------------------------------------
 
@@ -92,7 +71,7 @@ async def test_complete_rewrites_only_model(
     upstream_answer = chat_completion(model="served-model", cached_tokens=4)
     fake.push(Json(upstream_answer))
     original = copy.deepcopy(BODY)
-    reply = await provider(pool, config_for()).complete("openai", BODY, "real-model")
+    reply = await build_provider(config_for(), pool).complete("openai", BODY, "real-model")
     assert original == BODY  # the caller's dict is untouched
     sent = fake.requests[0]
     assert sent.path == "/v1/chat/completions"
@@ -104,12 +83,12 @@ async def test_complete_rewrites_only_model(
 
 async def test_headers(pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor) -> None:
     config = config_for(extra_headers={"X-Tenant": "t1", "OpenAI-Organization": "org"})
-    await provider(pool, config).complete("openai", BODY, "m")
+    await build_provider(config, pool).complete("openai", BODY, "m")
     headers = fake.requests[0].headers
     assert headers["Authorization"] == "Bearer sk-test"
     assert headers["Content-Type"] == "application/json"
     assert (headers["X-Tenant"], headers["OpenAI-Organization"]) == ("t1", "org")
-    await provider(pool, config_for(api_key="")).complete("openai", BODY, "m")
+    await build_provider(config_for(api_key=""), pool).complete("openai", BODY, "m")
     assert "Authorization" not in fake.requests[1].headers  # e.g. Ollama
 
 
@@ -117,7 +96,7 @@ async def test_complete_turns_stream_off(
     pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
 ) -> None:
     body = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
-    await provider(pool, config_for()).complete("openai", body, "m")
+    await build_provider(config_for(), pool).complete("openai", body, "m")
     sent = fake.requests[0].body
     assert sent["stream"] is False
     assert "stream_options" not in sent
@@ -126,7 +105,7 @@ async def test_complete_turns_stream_off(
 async def test_other_dialects_are_translated(
     pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
 ) -> None:
-    adapter = provider(pool, config_for())
+    adapter = build_provider(config_for(), pool)
     body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
     reply = await adapter.complete("anthropic", body, "m")
     assert orjson.loads(reply.body)["content"][0]["text"] == "Hello from the fake."
@@ -140,7 +119,7 @@ async def test_other_dialects_are_translated(
 async def test_embed_and_count_tokens(
     pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
 ) -> None:
-    adapter = provider(pool, config_for())
+    adapter = build_provider(config_for(), pool)
     reply = await adapter.embed({"model": "up/e", "input": "hello"}, "text-embedding-3-small")
     assert fake.requests[0].path == "/v1/embeddings"
     assert fake.requests[0].body == {"model": "text-embedding-3-small", "input": "hello"}
@@ -164,7 +143,7 @@ def test_find_usage_reads_only_the_tail() -> None:
 async def test_error_answers_keep_the_connection(
     pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
 ) -> None:
-    adapter = provider(pool, config_for())
+    adapter = build_provider(config_for(), pool)
     for _ in range(3):
         fake.push(Json({"error": {"message": "slow"}}, 429))
         with pytest.raises(UpstreamRateLimited):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -12,7 +11,6 @@ import pytest
 
 from providers import (
     ClientPool,
-    Provider,
     ProviderConfig,
     UpstreamClientError,
     UpstreamRateLimited,
@@ -32,24 +30,7 @@ from tests.fakes.openai_upstream import (
     Sse,
     chat_chunks,
 )
-
-ConfigFor = Callable[..., ProviderConfig]
-BODY: dict[str, Any] = {
-    "model": "up/alias",
-    "messages": [{"role": "user", "content": "Hi"}],
-    "temperature": 0.2,
-    "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
-    "metadata": {"anything": ["passes", 1, None]},
-}
-
-
-def provider(pool: ClientPool, config: ProviderConfig) -> Provider:
-    return build_provider(config, pool)
-
-
-async def collect(stream: Any) -> list[bytes]:
-    return await collect_events(stream)
-
+from tests.providers.openai_cases import BODY, ConfigFor
 
 # --- streams ----------------------------------------------------------------------------
 
@@ -57,8 +38,8 @@ async def collect(stream: Any) -> list[bytes]:
 async def test_stream_asks_for_usage_and_strips_it(
     pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
 ) -> None:
-    stream = await provider(pool, config_for()).open_stream("openai", BODY, "m")
-    chunks = await collect(stream)
+    stream = await build_provider(config_for(), pool).open_stream("openai", BODY, "m")
+    chunks = await collect_events(stream)
     sent = fake.requests[0].body
     assert sent == {**BODY, "model": "m", "stream": True, "stream_options": {"include_usage": True}}
     assert chunks[-1] == b"data: [DONE]\n\n"
@@ -75,8 +56,8 @@ async def test_stream_keeps_usage_chunk_the_client_asked_for(
     pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
 ) -> None:
     body = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
-    stream = await provider(pool, config_for()).open_stream("openai", body, "m")
-    chunks = await collect(stream)
+    stream = await build_provider(config_for(), pool).open_stream("openai", body, "m")
+    chunks = await collect_events(stream)
     assert fake.requests[0].body == {**body, "model": "m"}
     usage_chunk = orjson.loads(chunks[-2][6:])
     assert usage_chunk["choices"] == [] and usage_chunk["usage"]["completion_tokens"] == 4
@@ -99,8 +80,8 @@ async def test_stream_relays_frames_and_keeps_other_stream_options(
         )
     )
     body = {**BODY, "stream_options": {"continuous_usage_stats": False}}
-    stream = await provider(pool, config_for()).open_stream("openai", body, "m")
-    chunks = await collect(stream)
+    stream = await build_provider(config_for(), pool).open_stream("openai", body, "m")
+    chunks = await collect_events(stream)
     assert fake.requests[0].body["stream_options"] == {
         "continuous_usage_stats": False,
         "include_usage": True,
@@ -141,7 +122,7 @@ async def test_upstream_failures_map_to_errors(
     streamed: bool,
 ) -> None:
     fake.push(action)
-    adapter = provider(pool, config_for())
+    adapter = build_provider(config_for(), pool)
     with pytest.raises(exc) as caught:
         if streamed:
             await adapter.open_stream("openai", BODY, "m")
@@ -163,12 +144,12 @@ async def test_2xx_body_that_is_not_json(
 ) -> None:
     fake.push(Raw(b"<html>login page</html>", 200, "text/html"))
     with pytest.raises(UpstreamServerError, match="not JSON"):
-        await provider(pool, config_for()).complete("openai", BODY, "m")
+        await build_provider(config_for(), pool).complete("openai", BODY, "m")
 
 
 async def test_hang_times_out(pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor) -> None:
     fake.push(Hang(), Hang())
-    adapter = provider(pool, config_for(timeout=0.3))
+    adapter = build_provider(config_for(timeout=0.3), pool)
     with pytest.raises(UpstreamTimeout, match="'up'"):
         await adapter.complete("openai", BODY, "m")
     with pytest.raises(UpstreamTimeout):
@@ -239,8 +220,8 @@ async def test_mid_stream_failure_becomes_error_event(
     text: str,
 ) -> None:
     fake.push(sse)
-    stream = await provider(pool, config_for()).open_stream("openai", BODY, "m")
-    chunks = await collect(stream)
+    stream = await build_provider(config_for(), pool).open_stream("openai", BODY, "m")
+    chunks = await collect_events(stream)
     _assert_failed_with(chunks, stream, status_type, text)
 
 
@@ -248,8 +229,8 @@ async def test_silence_mid_stream_times_out(
     pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
 ) -> None:
     fake.push(Sse(chat_chunks(["a", "b"]), delay=0.5))
-    stream = await provider(pool, config_for(timeout=0.2)).open_stream("openai", BODY, "m")
-    chunks = await collect(stream)
+    stream = await build_provider(config_for(timeout=0.2), pool).open_stream("openai", BODY, "m")
+    chunks = await collect_events(stream)
     _assert_failed_with(chunks, stream, "timeout", "did not answer in time")
 
 
@@ -257,7 +238,7 @@ async def test_aclose_aborts_the_upstream(
     pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
 ) -> None:
     fake.push(Sse(chat_chunks(["w"] * 50), delay=0.05))
-    stream = await provider(pool, config_for()).open_stream("openai", BODY, "m")
+    stream = await build_provider(config_for(), pool).open_stream("openai", BODY, "m")
     iterator = aiter(stream)
     first = await anext(iterator)
     assert b'"role":"assistant"' in first
@@ -271,10 +252,10 @@ async def test_aclose_aborts_the_upstream(
 async def test_clean_stream_returns_connection_to_pool(
     pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
 ) -> None:
-    adapter = provider(pool, config_for())
+    adapter = build_provider(config_for(), pool)
     for _ in range(3):
         stream = await adapter.open_stream("openai", BODY, "m")
-        await collect(stream)
+        await collect_events(stream)
         await stream.aclose()
     await adapter.complete("openai", BODY, "m")
     assert fake.disconnects == 0
@@ -286,14 +267,14 @@ async def test_json_answer_to_a_stream_request_is_an_error(
 ) -> None:
     fake.push(Json({"error": {"message": "quota gone"}}))
     with pytest.raises(UpstreamServerError, match="stream request with JSON: quota gone"):
-        await provider(pool, config_for()).open_stream("openai", BODY, "m")
+        await build_provider(config_for(), pool).open_stream("openai", BODY, "m")
 
 
 async def test_aclose_from_another_task_ends_iteration_quietly(
     pool: ClientPool, fake: FakeUpstream, config_for: ConfigFor
 ) -> None:
     fake.push(Sse(chat_chunks(["w"] * 50), delay=0.05))
-    stream = await provider(pool, config_for()).open_stream("openai", BODY, "m")
+    stream = await build_provider(config_for(), pool).open_stream("openai", BODY, "m")
     received: list[bytes] = []
 
     async def consume() -> None:
