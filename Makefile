@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip wheel
+	$(BIN)/pip install -q --upgrade pip wheel 'setuptools>=77'
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
