@@ -52,7 +52,7 @@ async def _forward(request: web.Request, forward: ForwardAuth) -> None:
     headers.setdefault("X-Forwarded-Proto", request.scheme)
     headers.setdefault("X-Forwarded-Host", request.host)
     headers.setdefault("X-Forwarded-Uri", request.path_qs)
-    session = request.app[GATEWAY].pool.route().session
+    session = request.app[GATEWAY].admin_http()
     try:
         async with session.request(
             forward.request_method,

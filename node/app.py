@@ -71,6 +71,7 @@ async def _node_ctx(
         yield
         await gateway.drain_tasks()
         await gateway.usage.close()
+        await gateway.close_admin_http()
     finally:
         if injected_store is None:
             await store.close()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
+import aiohttp
 import structlog
 
 from node.bootstrap import ADMIN_TOKEN_SETTING
@@ -55,6 +56,19 @@ class Gateway:
         self.stale_key = False
         self._stored_snapshot: dict[str, Mapping[str, Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._admin_http: aiohttp.ClientSession | None = None
+
+    def admin_http(self) -> aiohttp.ClientSession:
+        """A session for forward-auth calls; upstream calls use the lean ``pool`` instead."""
+        if self._admin_http is None:
+            # trust_env off: HTTP_PROXY must not silently reroute an auth decision.
+            self._admin_http = aiohttp.ClientSession(trust_env=False)
+        return self._admin_http
+
+    async def close_admin_http(self) -> None:
+        if self._admin_http is not None:
+            await self._admin_http.close()
+            self._admin_http = None
 
     def spawn(self, work: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
         """Run ``work`` in a task the node owns (kept alive until done, awaited at shutdown)."""

@@ -20,7 +20,7 @@ from providers.errors import (
     UpstreamUnreachable,
 )
 from providers.factory import build_provider
-from providers.http import ClientPool
+from providers.client import ClientPool
 from providers.types import Dialect, Provider, ProviderConfig, Reply, Stream, Usage
 
 __all__ = [

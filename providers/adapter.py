@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
-import aiohttp
 import orjson
 from yarl import URL
 
 from providers.const import ERROR_BODY_LIMIT
 from providers.errors import InvalidConfig, UpstreamServerError
-from providers.http import ClientPool, error_message, map_client_errors, raise_for_status
+from providers.client import ClientPool, Target
+from providers.connection import UpstreamResponse
+from providers.http import error_message, raise_for_status
 from providers.types import Dialect, ProviderConfig
 
 __all__ = ["HttpAdapter", "check_base_url"]
+
+TARGET_CACHE_LIMIT: Final = 256
 
 
 def check_base_url(base_url: str, provider: str) -> URL:
@@ -37,56 +40,56 @@ class HttpAdapter:
         self.config = config
         self._pool = pool
         self._headers: Mapping[str, str] = {"Content-Type": "application/json"}
-        self._timeout = aiohttp.ClientTimeout(total=config.timeout, connect=config.connect_timeout)
-        # A stream may run for long; bound the silence between reads, not the total.
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=None, connect=config.connect_timeout, sock_read=config.timeout
-        )
+        # Request heads are encoded once per URL, on first use (subclasses set _headers
+        # after this constructor, and Vertex learns its URL only from its credentials).
+        self._targets: dict[URL, Target] = {}
 
-    async def _request_headers(self) -> Mapping[str, str]:
-        """The headers of one upstream request (Vertex adds a fresh token here)."""
-        return self._headers
+    async def _request_headers(self) -> Mapping[str, str] | None:
+        """Headers that change per request (Vertex's fresh token); None for most."""
+        return None
+
+    def _target(self, url: URL) -> Target:
+        target = self._targets.get(url)
+        if target is None:
+            if len(self._targets) >= TARGET_CACHE_LIMIT:
+                self._targets.clear()  # Gemini has a URL per model: stay bounded
+            target = self._targets[url] = self._pool.target(
+                self.config.key, url, self._headers, self.config.proxy)
+        return target
 
     async def _post(
-        self, url: URL, payload: dict[str, Any], limits: aiohttp.ClientTimeout,
+        self, url: URL, payload: dict[str, Any], *, stream: bool,
         extra: Mapping[str, str] | None = None,
-    ) -> aiohttp.ClientResponse:
-        route = self._pool.route(self.config.proxy)
-        headers = await self._request_headers()
-        if extra:
-            headers = {**headers, **extra}
-        if route.proxy_headers and url.scheme == "http":
-            # aiohttp sends proxy_headers only on CONNECT; a plain-http forward request
-            # must carry Proxy-Authorization itself.
-            headers = {**headers, **route.proxy_headers}
-        with map_client_errors(self.config.key, url.host or ""):
-            resp = await route.session.post(
-                url,
-                data=orjson.dumps(payload),
-                headers=headers,
-                timeout=limits,
-                proxy=route.proxy,
-                proxy_headers=route.proxy_headers,
-            )
-        await raise_for_status(self.config.key, resp)
+    ) -> UpstreamResponse:
+        dynamic = await self._request_headers()
+        if dynamic:
+            extra = {**dynamic, **extra} if extra else dynamic
+        config = self.config
+        # A stream may run for long: bound the silence between reads, not the total.
+        resp = await self._pool.request(
+            self._target(url), orjson.dumps(payload), extra,
+            connect_timeout=config.connect_timeout,
+            total=None if stream else config.timeout,
+            idle=config.timeout if stream else None,
+        )
+        await raise_for_status(resp)
         return resp
 
     async def _open(self, url: URL, payload: dict[str, Any],
-                    extra: Mapping[str, str] | None = None) -> aiohttp.ClientResponse:
+                    extra: Mapping[str, str] | None = None) -> UpstreamResponse:
         """POST a stream request; a 2xx JSON answer (no stream) is refused as an error."""
-        resp = await self._post(url, payload, self._stream_timeout, extra)
+        resp = await self._post(url, payload, stream=True, extra=extra)
         if resp.content_type == "application/json":
             await self._refuse_json_stream(resp)
         return resp
 
-    async def _refuse_json_stream(self, resp: aiohttp.ClientResponse) -> None:
+    async def _refuse_json_stream(self, resp: UpstreamResponse) -> None:
         """A 2xx JSON answer to a stream request is an error (or a server ignoring
         ``stream``); either way there is no stream to relay."""
         try:
-            with map_client_errors(self.config.key, resp.url.host or ""):
-                raw = await resp.content.read(ERROR_BODY_LIMIT)
+            raw = await resp.read(ERROR_BODY_LIMIT)
         finally:
-            resp.close()
+            resp.release()
         detail = error_message(raw) or "no detail"
         raise UpstreamServerError(
             f"upstream {self.config.key!r} answered a stream request with JSON: {detail}",
@@ -95,10 +98,9 @@ class HttpAdapter:
 
     async def _exchange(self, url: URL, payload: dict[str, Any],
                         extra: Mapping[str, str] | None = None) -> bytes:
-        resp = await self._post(url, payload, self._timeout, extra)
+        resp = await self._post(url, payload, stream=False, extra=extra)
         try:
-            with map_client_errors(self.config.key, url.host or ""):
-                raw = await resp.read()
+            raw = await resp.read()
         finally:
             resp.release()
         if raw.lstrip()[:1] != b"{":

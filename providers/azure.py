@@ -13,7 +13,7 @@ from yarl import URL
 
 from providers.adapter import check_base_url
 from providers.errors import InvalidConfig
-from providers.http import ClientPool
+from providers.client import ClientPool
 from providers.openai import OpenAIProvider
 from providers.types import ProviderConfig
 
@@ -46,20 +46,20 @@ class AzureProvider(OpenAIProvider):
             headers["api-key"] = config.api_key
         headers.update(config.extra_headers)
         self._headers = headers
-        self._targets: dict[tuple[str, str], URL] = {}
+        self._urls: dict[tuple[str, str], URL] = {}
 
-    def _target(self, model: str, action: str) -> URL:
-        found = self._targets.get((model, action))
+    def _url(self, model: str, action: str) -> URL:
+        found = self._urls.get((model, action))
         if found is None:
             base = self._path if self._fixed else f"{self._path}/openai/deployments/{model}"
             found = self._root.with_path(f"{base}/{action}").with_query(
                 {"api-version": self._version}
             )
-            self._targets[(model, action)] = found
+            self._urls[(model, action)] = found
         return found
 
     def _chat_target(self, model: str) -> URL:
-        return self._target(model, "chat/completions")
+        return self._url(model, "chat/completions")
 
     def _embed_target(self, model: str) -> URL:
-        return self._target(model, "embeddings")
+        return self._url(model, "embeddings")

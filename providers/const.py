@@ -17,5 +17,5 @@ ERROR_BODY_LIMIT: Final = 64 * 1024
 ERROR_MESSAGE_LIMIT: Final = 500
 """Longest upstream error text passed on to a client."""
 
-DNS_CACHE_SECONDS: Final = 300
 KEEPALIVE_SECONDS: Final = 30.0
+USER_AGENT: Final = "at-gateway"

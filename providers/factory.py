@@ -9,7 +9,7 @@ from providers.azure import AzureProvider
 from providers.const import PROVIDER_TYPES
 from providers.errors import InvalidConfig
 from providers.gemini import GeminiProvider
-from providers.http import ClientPool
+from providers.client import ClientPool
 from providers.mock import MockProvider
 from providers.openai import OpenAIProvider
 from providers.types import Provider, ProviderConfig

@@ -34,7 +34,8 @@ from providers.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
-from providers.http import ClientPool, upstream_error
+from providers.client import ClientPool
+from providers.http import upstream_error
 from providers.mock_text import (
     answer,
     chunks,

@@ -13,7 +13,7 @@ from yarl import URL
 
 from providers.adapter import HttpAdapter
 from providers.const import OPENAI_DEFAULT_BASE_URL
-from providers.http import ClientPool
+from providers.client import ClientPool
 from providers.openai_stream import open_openai_stream
 from providers.openai_wire import (
     completion_body,

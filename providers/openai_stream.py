@@ -6,9 +6,9 @@ carry a real ``usage`` object or an ``error`` key.
 
 from __future__ import annotations
 
-import aiohttp
 import orjson
 
+from providers.connection import UpstreamResponse
 from providers.errors import UpstreamServerError
 from providers.http import upstream_error
 from providers.openai_wire import openai_usage
@@ -118,7 +118,7 @@ class OpenAIEvents:
         return self._strip and not obj.get("choices")
 
 
-def open_openai_stream(resp: aiohttp.ClientResponse, *, provider: str, inbound: Dialect,
+def open_openai_stream(resp: UpstreamResponse, *, provider: str, inbound: Dialect,
                        strip_usage: bool, translator: StreamTranslator | None) -> SseStream:
     """Relay an OpenAI-compatible stream for ``inbound`` (translated unless it is OpenAI)."""
     handler = OpenAIEvents(provider, strip_usage=strip_usage, translator=translator)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 
-import aiohttp
 import orjson
 
 from providers import dialect_anthropic, dialect_gemini
 from providers.error_format import error_event
 from providers.errors import ProviderError
-from providers.http import translate_client_error, upstream_error
+from providers.connection import UpstreamResponse
+from providers.http import upstream_error
 from providers.sse import SSEDecoder, SSEEvent, encode_event
 from providers.stream_decode import anthropic_error
 from providers.translate import StreamTranslator
@@ -90,7 +90,7 @@ class SseStream:
 
     def __init__(
         self,
-        resp: aiohttp.ClientResponse,
+        resp: UpstreamResponse,
         *,
         provider: str,
         inbound: Dialect,
@@ -100,7 +100,6 @@ class SseStream:
         self.failed = False
         self._resp = resp
         self._provider = provider
-        self._host = resp.url.host or ""
         self._inbound = inbound
         self._handler = handler
         self._closed = False
@@ -128,7 +127,7 @@ class SseStream:
         clean = False
         try:
             while True:
-                chunk = await self._read()
+                chunk = await self._resp.readany()
                 # Everything one upstream read completes goes out as one write: a socket
                 # write per event would cost a syscall each.
                 frames: list[bytes] = []
@@ -159,9 +158,3 @@ class SseStream:
                 self._resp.release()
             else:
                 self._resp.close()
-
-    async def _read(self) -> bytes:
-        try:
-            return await self._resp.content.readany()
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise translate_client_error(self._provider, exc, self._host) from exc

@@ -15,7 +15,7 @@ from typing import Any
 
 from providers.errors import InvalidConfig
 from providers.google_token import GoogleToken
-from providers.http import ClientPool
+from providers.client import ClientPool
 from providers.openai import OpenAIProvider
 from providers.openai_wire import endpoints
 from providers.relay import SseStream
@@ -55,7 +55,7 @@ class VertexProvider(OpenAIProvider):
 
     async def _request_headers(self) -> Mapping[str, str]:
         token = await self._auth.token()
-        return {**self._headers, "Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {token}"}
 
     async def complete(self, inbound: Dialect, body: dict[str, Any], model: str,
         *, headers: ClientHeaders = None,

@@ -6,6 +6,7 @@ auth, routing, metrics or accounting. ``python -m tests.bench.bare UPSTREAM PORT
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import aiohttp
@@ -47,6 +48,8 @@ def main() -> None:
     app[UPSTREAM] = upstream
     app.router.add_post("/v1/chat/completions", forward)
     app.cleanup_ctx.append(session_ctx)
+    # wrk hangs up mid-stream at the end of each run; that is not worth a traceback.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     uvloop.install()
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 

@@ -15,6 +15,7 @@ OpenAI: a fixed chat completion (streamed when asked, with the usage chunk when
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,7 +158,8 @@ def chat_chunks(
 class FakeUpstream:
     """The fake server; ``base_url`` is its API root (``http://127.0.0.1:<port>/v1``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.requests: list[Recorded] = []
         self.script: deque[Any] = deque()
         self.disconnects = 0
@@ -173,7 +175,8 @@ class FakeUpstream:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/v1"
 
     def push(self, *responses: Any) -> None:
         """Queue responses for the next requests, in order."""
@@ -184,7 +187,7 @@ class FakeUpstream:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
         await site.start()
         self.port = self._runner.addresses[0][1]
         return self

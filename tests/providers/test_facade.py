@@ -71,16 +71,6 @@ def test_config_is_checked_when_built(field: str, value: object) -> None:
         ProviderConfig(key="k", type="openai", **{field: value})  # type: ignore[arg-type]
 
 
-async def test_pool_close_is_idempotent() -> None:
-    pool = ClientPool()
-    session = pool.route("").session
-    await pool.aclose()
-    await pool.aclose()
-    assert session.closed
-    with pytest.raises(RuntimeError):
-        pool.route("http://127.0.0.1:1")
-
-
 def test_modules_import_in_a_fresh_interpreter() -> None:
     """Catches import cycles; the package's __init__ is always imported first anyway."""
     names = ["providers"] + [f"providers.{p.stem}" for p in sorted(PACKAGE.glob("*.py"))]

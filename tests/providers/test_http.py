@@ -1,55 +1,15 @@
-"""Exception translation at the boundary, and upstream error messages."""
+"""Upstream error answers: their status mapping and the message found in their body."""
 
 from __future__ import annotations
 
-import aiohttp
 import pytest
-from aiohttp.client_reqrep import ConnectionKey
 
 from providers import (
-    ProviderError,
     UpstreamClientError,
     UpstreamRateLimited,
     UpstreamServerError,
-    UpstreamTimeout,
-    UpstreamUnreachable,
 )
-from providers.http import map_client_errors, upstream_error
-
-
-def _key() -> ConnectionKey:
-    return ConnectionKey("api.example.com", 443, True, True, None, None, None)
-
-
-@pytest.mark.parametrize(
-    ("exc", "expected", "text"),
-    [
-        (TimeoutError(), UpstreamTimeout, "did not answer in time"),
-        (aiohttp.ServerTimeoutError("read"), UpstreamTimeout, "did not answer in time"),
-        (
-            aiohttp.ClientConnectorError(_key(), ConnectionRefusedError(111, "Connection refused")),
-            UpstreamUnreachable,
-            "Connection refused",
-        ),
-        (aiohttp.ClientOSError(104, "reset"), UpstreamUnreachable, "cannot reach"),
-        (aiohttp.ServerDisconnectedError(), UpstreamUnreachable, "closed the connection"),
-        (aiohttp.ClientPayloadError("cut"), UpstreamUnreachable, "dropped the connection"),
-        (ConnectionResetError(), UpstreamUnreachable, "cannot reach"),
-    ],
-)
-def test_map_client_errors(exc: BaseException, expected: type[ProviderError], text: str) -> None:
-    with pytest.raises(expected) as caught, map_client_errors("p", "api.example.com"):
-        raise exc
-    assert caught.value.__cause__ is exc
-    assert "'p'" in caught.value.message and "api.example.com" in caught.value.message
-    assert text in caught.value.message
-
-
-def test_map_client_errors_passes_others() -> None:
-    with pytest.raises(UpstreamRateLimited), map_client_errors("p"):
-        raise UpstreamRateLimited("x")
-    with pytest.raises(KeyError), map_client_errors("p"):
-        raise KeyError("not ours")
+from providers.http import upstream_error
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from providers import ClientPool, InvalidConfig, ProviderConfig, UpstreamUnreach
 from tests.fakes.frames import collect_events
 from tests.fakes.openai_upstream import FakeUpstream
 from tests.fakes.proxies import HttpProxy, Socks5Proxy
+from tests.fakes.tls import loopback_tls
 
 ConfigFor = Callable[..., ProviderConfig]
 BODY: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
@@ -59,14 +60,39 @@ async def test_socks5_wrong_password_is_unreachable(
     assert fake.requests == []
 
 
-async def test_direct_and_proxied_routes_are_shared(pool: ClientPool) -> None:
-    direct = pool.route("")
-    assert pool.route("") is direct
-    http = pool.route("http://127.0.0.1:9")
-    assert http.session is direct.session and str(http.proxy) == "http://127.0.0.1:9"
-    socks = pool.route("socks5://127.0.0.1:9")
-    assert socks.session is not direct.session
-    assert pool.route("socks5://127.0.0.1:9") is socks
+@pytest.mark.parametrize("kind", ["direct", "http", "socks5"])
+async def test_https_upstream_direct_and_through_proxies(
+    config_for: ConfigFor, kind: str
+) -> None:
+    """TLS to the upstream, also inside a CONNECT tunnel or a SOCKS5 connection: the proxy
+    sees only the target's address, the upstream checks nothing but gets the request."""
+    server_tls, client_tls = loopback_tls()
+    pool = ClientPool(tls=client_tls)
+    try:
+        async with FakeUpstream(tls=server_tls) as upstream, HttpProxy() as http, \
+                Socks5Proxy() as socks:
+            proxy = {"direct": "", "http": http.url, "socks5": socks.url}[kind]
+            await _exchange(pool, config_for(base_url=upstream.base_url, proxy=proxy))
+            assert upstream.base_url.startswith("https://")
+            assert len(upstream.requests) == 2
+            assert upstream.connections == 1  # the tunnel is kept alive and reused
+            tunnels = {"direct": [], "http": http.targets, "socks5": socks.targets}[kind]
+            assert tunnels == ([] if kind == "direct" else [("127.0.0.1", upstream.port)])
+    finally:
+        await pool.aclose()
+
+
+async def test_untrusted_certificate_is_unreachable(config_for: ConfigFor) -> None:
+    server_tls, _ = loopback_tls()
+    pool = ClientPool()  # the system's trust store does not know the throwaway CA
+    try:
+        async with FakeUpstream(tls=server_tls) as upstream:
+            adapter = build_provider(config_for(base_url=upstream.base_url), pool)
+            with pytest.raises(UpstreamUnreachable, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+                await adapter.complete("openai", BODY, "m")
+            assert upstream.requests == []
+    finally:
+        await pool.aclose()
 
 
 def test_bad_proxy_scheme_is_invalid_config() -> None:

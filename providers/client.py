@@ -1,0 +1,275 @@
+"""``ClientPool``: the upstream HTTP client, with keep-alive pools per origin and proxy.
+
+Every upstream call is a POST of a JSON body, so the client does exactly that and no more:
+a ``Target`` precomputes the request line and the provider's fixed headers once, a request
+is one ``transport.write``, and connections are reused per (proxy, scheme, host, port).
+Routes: direct (http or https), an HTTP proxy (absolute-form requests for http targets, a
+CONNECT tunnel for https ones) and SOCKS4/5 (python-socks). It measured about a third of
+the gateway's CPU per request cheaper than ``aiohttp.ClientSession`` (see the README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import ssl
+from collections.abc import Callable, Mapping
+from typing import Final, NamedTuple
+
+from python_socks import ProxyError, ProxyTimeoutError
+from python_socks.async_.asyncio import Proxy as SocksProxy
+from yarl import URL
+
+from providers.connection import Connection, UpstreamResponse
+from providers.const import KEEPALIVE_SECONDS, USER_AGENT
+from providers.errors import InvalidConfig, UpstreamTimeout, UpstreamUnreachable
+
+__all__ = ["ClientPool", "Target", "encode_headers"]
+
+SOCKS_SCHEMES: Final = ("socks4://", "socks5://", "socks5h://")
+TUNNEL_REPLY_LIMIT: Final = 16 * 1024
+
+
+class Origin(NamedTuple):
+    proxy: str
+    scheme: str
+    host: str
+    port: int
+
+
+class Target:
+    """One upstream URL of one provider, with its request head encoded once."""
+
+    __slots__ = ("head", "host", "origin", "provider", "proxy_url")
+
+    def __init__(self, provider: str, url: URL, headers: Mapping[str, str], proxy: str) -> None:
+        if url.scheme not in ("http", "https") or not url.host:
+            raise InvalidConfig(f"provider {provider!r}: {url} is not an http(s) URL",
+                                provider=provider)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        self.provider = provider
+        self.host = url.host
+        self.origin = Origin(proxy, url.scheme, url.host, port)
+        self.proxy_url = URL(proxy) if proxy else None
+        forward = self.proxy_url is not None and url.scheme == "http" and not _socks(proxy)
+        # Through an HTTP proxy a plain-http request names the whole URL and carries the
+        # proxy's credentials itself; a tunnelled or SOCKS one looks like a direct one.
+        line = str(url.with_user(None).with_fragment(None)) if forward else url.raw_path_qs
+        fixed = {"Host": url.host_port_subcomponent or url.host, "User-Agent": USER_AGENT,
+                 **headers}
+        if forward and self.proxy_url is not None and self.proxy_url.user is not None:
+            fixed["Proxy-Authorization"] = _basic(self.proxy_url)
+        self.head = f"POST {line} HTTP/1.1\r\n".encode("latin-1") + encode_headers(fixed)
+
+
+class ClientPool:
+    """Owns every upstream connection; ``request`` is the one upstream call."""
+
+    def __init__(self, *, keepalive: float = KEEPALIVE_SECONDS,
+                 tls: ssl.SSLContext | None = None) -> None:
+        self._keepalive = keepalive
+        self._tls = tls
+        self._idle: dict[Origin, list[Connection]] = {}
+        self._busy: set[Connection] = set()
+        self._closed = False
+
+    def target(self, provider: str, url: URL, headers: Mapping[str, str],
+               proxy: str = "") -> Target:
+        if proxy:
+            check_proxy(provider, proxy)
+        return Target(provider, url, headers, proxy)
+
+    async def request(
+        self, target: Target, body: bytes, extra: Mapping[str, str] | None = None, *,
+        connect_timeout: float, total: float | None = None, idle: float | None = None,
+    ) -> UpstreamResponse:
+        """POST ``body`` to ``target``; returns once the status and headers arrived.
+
+        ``total`` bounds the whole exchange including the body, ``idle`` each silence
+        while reading. A reused connection the upstream closed just before this request
+        was sent is retried once on a fresh one (nothing reached the upstream then).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + total if total is not None else None
+        data = b"".join((
+            target.head,
+            encode_headers(extra) if extra else b"",
+            b"Content-Length: %d\r\n\r\n" % len(body),
+            body,
+        ))
+        for attempt in (0, 1):
+            conn = self._take(target.origin, loop)
+            if conn is None:
+                conn = await self._connect(target, loop, connect_timeout)
+            response = UpstreamResponse(conn, target.provider, target.host, deadline, idle)
+            self._busy.add(conn)
+            try:
+                conn.send(data, response)
+                await response.wait_headers()
+            except UpstreamUnreachable:
+                conn.abort()
+                if attempt == 0 and conn.reused and not response.status:
+                    continue
+                raise
+            except BaseException:
+                conn.abort()
+                raise
+            finally:
+                self._busy.discard(conn)
+            return response
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        """Close every connection (idempotent); in-flight requests fail as unreachable."""
+        self._closed = True
+        for conns in self._idle.values():
+            for conn in conns:
+                conn.abort()
+        self._idle.clear()
+        for conn in list(self._busy):
+            conn.abort()
+        await asyncio.sleep(0)  # let the transports run connection_lost
+
+    def idle_connections(self) -> int:
+        return sum(len(conns) for conns in self._idle.values())
+
+    def _take(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> Connection | None:
+        conns = self._idle.get(origin)
+        oldest = loop.time() - self._keepalive
+        while conns:
+            conn = conns.pop()
+            if conn.usable and conn.idle_since >= oldest:
+                return conn
+            conn.abort()
+        return None
+
+    def _give_back(self, origin: Origin) -> Callable[[Connection], None]:
+        def give_back(conn: Connection) -> None:
+            if self._closed:
+                conn.abort()
+            else:
+                self._idle.setdefault(origin, []).append(conn)
+        return give_back
+
+    async def _connect(self, target: Target, loop: asyncio.AbstractEventLoop,
+                       timeout: float) -> Connection:
+        if self._closed:
+            raise UpstreamUnreachable(f"provider {target.provider!r}: the gateway is stopping",
+                                      provider=target.provider)
+        origin = target.origin
+        tls = self._tls_context() if origin.scheme == "https" else None
+        where = f"provider {target.provider!r} at {origin.host}"
+        give_back = self._give_back(origin)
+        try:
+            async with asyncio.timeout(timeout):
+                sock = await self._proxied_socket(target, loop) if origin.proxy else None
+                if sock is None:
+                    _, conn = await loop.create_connection(
+                        lambda: Connection(loop, give_back), origin.host, origin.port,
+                        ssl=tls, server_hostname=origin.host if tls else None)
+                else:
+                    _, conn = await loop.create_connection(
+                        lambda: Connection(loop, give_back), sock=sock,
+                        ssl=tls, server_hostname=origin.host if tls else None)
+        except (TimeoutError, ProxyTimeoutError) as exc:
+            raise UpstreamTimeout(f"{where} did not answer in time",
+                                  provider=target.provider) from exc
+        except (OSError, ProxyError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise UpstreamUnreachable(f"cannot connect to {where}: {reason}",
+                                      provider=target.provider) from exc
+        return conn
+
+    async def _proxied_socket(self, target: Target,
+                              loop: asyncio.AbstractEventLoop) -> socket.socket | None:
+        """A socket already through the proxy to the origin; None for a forward proxy."""
+        origin = target.origin
+        proxy = target.proxy_url
+        assert proxy is not None
+        if _socks(origin.proxy):
+            return await SocksProxy.from_url(origin.proxy).connect(origin.host, origin.port)
+        if origin.scheme == "http":
+            return await _plain_socket(loop, proxy.host or "", proxy.port or 80)
+        sock = await _plain_socket(loop, proxy.host or "", proxy.port or 80)
+        try:
+            await _tunnel(loop, sock, origin, proxy)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
+
+
+def check_proxy(provider: str, proxy: str) -> None:
+    url = URL(proxy)
+    if not url.host:
+        raise InvalidConfig(f"providers.{provider}.proxy: {_redact(url)} names no host",
+                            provider=provider)
+
+
+def encode_headers(headers: Mapping[str, str]) -> bytes:
+    """``Name: value`` lines; a CR, LF or NUL anywhere would split the request, so no."""
+    lines = []
+    for name, value in headers.items():
+        line = f"{name}: {value}\r\n"
+        if any(c in line[:-2] for c in "\r\n\0"):
+            raise InvalidConfig(f"header {name!r} holds a line break or NUL")
+        lines.append(line)
+    return "".join(lines).encode("latin-1", "replace")
+
+
+async def _plain_socket(loop: asyncio.AbstractEventLoop, host: str, port: int) -> socket.socket:
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    error: OSError = OSError(f"{host} has no address")
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error
+
+
+async def _tunnel(loop: asyncio.AbstractEventLoop, sock: socket.socket, origin: Origin,
+                  proxy: URL) -> None:
+    """CONNECT through an HTTP proxy; the proxy's reply is read up to its blank line."""
+    authority = f"{origin.host}:{origin.port}"
+    headers = {"Host": authority}
+    if proxy.user is not None:
+        headers["Proxy-Authorization"] = _basic(proxy)
+    await loop.sock_sendall(sock, f"CONNECT {authority} HTTP/1.1\r\n".encode()
+                            + encode_headers(headers) + b"\r\n")
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        # One byte at a time would be slow, but reading past the blank line would eat
+        # TLS bytes; proxies send nothing before the client's ClientHello, so this is safe.
+        data = await loop.sock_recv(sock, TUNNEL_REPLY_LIMIT)
+        if not data or len(reply) > TUNNEL_REPLY_LIMIT:
+            raise ProxyError("the proxy closed the connection during CONNECT")
+        reply += data
+    status_line = reply.split(b"\r\n", 1)[0].decode("latin-1")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or parts[1] != "200":
+        raise ProxyError(f"the proxy refused CONNECT: {status_line}")
+
+
+def _socks(proxy: str) -> bool:
+    return proxy.startswith(SOCKS_SCHEMES)
+
+
+def _basic(proxy: URL) -> str:
+    token = base64.b64encode(f"{proxy.user or ''}:{proxy.password or ''}".encode()).decode()
+    return f"Basic {token}"
+
+
+def _redact(url: URL) -> str:
+    return str(url.with_password("***")) if url.password else str(url)
