@@ -6,6 +6,7 @@ errors with ``error_body`` / ``error_event``. Every failure is a ``ProviderError
 """
 
 from providers.check import check_embedding_request, check_request
+from providers.client import ClientPool
 from providers.const import PROVIDER_TYPES
 from providers.error_format import error_body, error_event
 from providers.errors import (
@@ -20,7 +21,6 @@ from providers.errors import (
     UpstreamUnreachable,
 )
 from providers.factory import build_provider
-from providers.client import ClientPool
 from providers.types import Dialect, Provider, ProviderConfig, Reply, Stream, Usage
 
 __all__ = [

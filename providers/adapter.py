@@ -8,10 +8,10 @@ from typing import Any, Final
 import orjson
 from yarl import URL
 
-from providers.const import ERROR_BODY_LIMIT
-from providers.errors import InvalidConfig, UpstreamServerError
 from providers.client import ClientPool, Target
 from providers.connection import UpstreamResponse
+from providers.const import ERROR_BODY_LIMIT
+from providers.errors import InvalidConfig, UpstreamServerError
 from providers.http import error_message, raise_for_status
 from providers.types import Dialect, ProviderConfig
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from providers import dialect_anthropic
 from providers.adapter import HttpAdapter, check_base_url
-from providers.errors import UpstreamServerError
 from providers.client import ClientPool
+from providers.errors import UpstreamServerError
 from providers.relay import AnthropicPassthrough, SseStream
 from providers.translate import render_response, stream_translator, to_upstream_request
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply

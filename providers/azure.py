@@ -12,8 +12,8 @@ from __future__ import annotations
 from yarl import URL
 
 from providers.adapter import check_base_url
-from providers.errors import InvalidConfig
 from providers.client import ClientPool
+from providers.errors import InvalidConfig
 from providers.openai import OpenAIProvider
 from providers.types import ProviderConfig
 

@@ -153,7 +153,7 @@ class ClientPool:
         return give_back
 
     async def _connect(self, target: Target, loop: asyncio.AbstractEventLoop,
-                       timeout: float) -> Connection:
+                       limit: float) -> Connection:
         if self._closed:
             raise UpstreamUnreachable(f"provider {target.provider!r}: the gateway is stopping",
                                       provider=target.provider)
@@ -162,7 +162,7 @@ class ClientPool:
         where = f"provider {target.provider!r} at {origin.host}"
         give_back = self._give_back(origin)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(limit):
                 sock = await self._proxied_socket(target, loop) if origin.proxy else None
                 if sock is None:
                     _, conn = await loop.create_connection(

@@ -30,8 +30,19 @@ class UpstreamResponse:
     """The status, headers and body of one upstream answer, as they arrive."""
 
     __slots__ = (
-        "_chunks", "_conn", "_decoder", "_deadline", "_done", "_error", "_idle", "_size",
-        "_waiter", "headers", "host", "provider", "status",
+        "_chunks",
+        "_conn",
+        "_deadline",
+        "_decoder",
+        "_done",
+        "_error",
+        "_idle",
+        "_size",
+        "_waiter",
+        "headers",
+        "host",
+        "provider",
+        "status",
     )
 
     def __init__(self, conn: Connection, provider: str, host: str,

@@ -13,8 +13,8 @@ from yarl import URL
 
 from providers import dialect_gemini
 from providers.adapter import HttpAdapter, check_base_url
-from providers.errors import UpstreamServerError
 from providers.client import ClientPool
+from providers.errors import UpstreamServerError
 from providers.relay import GeminiPassthrough, SseStream
 from providers.translate import (
     parse_request,

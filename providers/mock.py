@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from providers.client import ClientPool
 from providers.error_format import error_event
 from providers.errors import (
     ProviderError,
@@ -34,7 +35,6 @@ from providers.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
-from providers.client import ClientPool
 from providers.http import upstream_error
 from providers.mock_text import (
     answer,

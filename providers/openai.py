@@ -12,8 +12,8 @@ from typing import Any
 from yarl import URL
 
 from providers.adapter import HttpAdapter
-from providers.const import OPENAI_DEFAULT_BASE_URL
 from providers.client import ClientPool
+from providers.const import OPENAI_DEFAULT_BASE_URL
 from providers.openai_stream import open_openai_stream
 from providers.openai_wire import (
     completion_body,

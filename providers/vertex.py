@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from providers.client import ClientPool
 from providers.errors import InvalidConfig
 from providers.google_token import GoogleToken
-from providers.client import ClientPool
 from providers.openai import OpenAIProvider
 from providers.openai_wire import endpoints
 from providers.relay import SseStream

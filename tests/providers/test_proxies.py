@@ -88,7 +88,7 @@ async def test_untrusted_certificate_is_unreachable(config_for: ConfigFor) -> No
     try:
         async with FakeUpstream(tls=server_tls) as upstream:
             adapter = build_provider(config_for(base_url=upstream.base_url), pool)
-            with pytest.raises(UpstreamUnreachable, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+            with pytest.raises(UpstreamUnreachable, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
                 await adapter.complete("openai", BODY, "m")
             assert upstream.requests == []
     finally:
