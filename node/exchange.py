@@ -133,25 +133,36 @@ async def serve(
     return await _relay(request, upstream, key, route.provider_key, route.model, json_array)
 
 
+class _EventStream(web.StreamResponse):
+    """Headers go out with the first chunk instead of on their own: one socket write less
+    per stream (and a single write when the upstream answered in one read)."""
+
+    _send_headers_immediately = False
+
+
 async def _relay(
     request: web.Request, upstream: Stream, key: ApiKeyRecord, provider: str, model: str,
     json_array: bool,
 ) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    response = web.StreamResponse(headers=JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
+    response = _EventStream(headers=JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
     began = time.perf_counter()
     events = size = 0
     first = True
+    last = b""
     try:
         await response.prepare(request)
         async for chunk in upstream:
             if json_array:
                 chunk, first = _as_array_items(chunk, first)
-            await response.write(chunk)
             events += chunk.count(b"\n\n")
             size += len(chunk)
+            if upstream.final:
+                last = chunk
+                break
+            await response.write(chunk)
         if json_array:
-            await response.write(b"[]" if first else b"]")
+            last += b"[]" if first else b"]"
     finally:
         # Runs on client disconnect (the handler is cancelled) too: abort the upstream.
         await upstream.aclose()
@@ -160,7 +171,7 @@ async def _relay(
         if upstream.failed:
             gateway.metrics.upstream_error(provider, "mid_stream")
         account(request, key, provider, model, upstream.usage, status)
-    await response.write_eof()
+    await response.write_eof(last)
     return response
 
 

@@ -109,8 +109,9 @@ class UpstreamResponse:
         self._conn.finished(self)
 
     def close(self) -> None:
-        """Abandon this response and its connection (the upstream sees a disconnect)."""
-        self._conn.abort()
+        """Abandon this response and its connection (the upstream sees a disconnect);
+        a no-op once released, when the connection may already serve another request."""
+        self._conn.abandon(self)
 
     async def _wait(self) -> None:
         loop = self._conn.loop
@@ -123,7 +124,7 @@ class UpstreamResponse:
         try:
             await waiter
         except asyncio.CancelledError:
-            self._conn.abort()  # nobody will read the rest: never reuse this connection
+            self._conn.abandon(self)  # nobody will read the rest: never reuse it
             raise
         finally:
             self._waiter = None
@@ -140,7 +141,7 @@ class UpstreamResponse:
             f"provider {self.provider!r} at {self.host} did not answer in time",
             provider=self.provider,
         ))
-        self._conn.abort()
+        self._conn.abandon(self)
 
     # Called by the connection's parser callbacks.
 
@@ -159,7 +160,7 @@ class UpstreamResponse:
                 data = self._decoder.decompress(data)
             except zlib.error:
                 self.fail(self._broken("a body that does not decompress"))
-                self._conn.abort()
+                self._conn.abandon(self)
                 return
         self._chunks.append(data)
         self._size += len(data)
@@ -220,6 +221,17 @@ class Connection(asyncio.Protocol):
             self._on_idle(self)
         else:
             self.abort()
+
+    def abandon(self, response: UpstreamResponse) -> None:
+        """Drop the connection under ``response``; a reader waiting on it (maybe in another
+        task) wakes with an error instead of hanging."""
+        if response is self._response:
+            self._response = None
+            self.abort()
+            response.fail(UpstreamUnreachable(
+                f"provider {response.provider!r} at {response.host}: the response was closed",
+                provider=response.provider,
+            ))
 
     def abort(self) -> None:
         self._keep_alive = False

@@ -177,6 +177,7 @@ class MockStream:
     ) -> None:
         self.usage = Usage()
         self.failed = False
+        self.final = False  # the mock paces its chunks; it never knows one is the last early
         self._final_usage = usage
         self._payloads = payloads
         self._inbound = inbound

@@ -98,6 +98,7 @@ class SseStream:
     ) -> None:
         self.usage = Usage()
         self.failed = False
+        self.final = False
         self._resp = resp
         self._provider = provider
         self._inbound = inbound
@@ -124,7 +125,7 @@ class SseStream:
     async def _relay(self) -> AsyncGenerator[bytes, None]:
         decoder = SSEDecoder()
         handler = self._handler
-        clean = False
+        released = False
         try:
             while True:
                 chunk = await self._resp.readany()
@@ -139,22 +140,24 @@ class SseStream:
                     done = getattr(handler, "done", False)
                     if done:
                         break
-                if frames:
-                    yield b"".join(frames)
                 if done or not chunk:
                     break
-            tail = handler.finish()
-            if tail:
-                yield b"".join(tail)
-            clean = True
+                if frames:
+                    yield b"".join(frames)
+            frames += handler.finish()
+            # Settle before the last yield: the consumer may stop iterating right there.
+            self.usage = handler.usage
+            self._resp.release()
+            released = True
+            self.final = True
+            yield b"".join(frames)
         except ProviderError as exc:
             if self._closed:
                 return  # closed on purpose (the client left): nobody to tell
             self.failed = True
+            self.final = True
             yield error_event(self._inbound, exc.status, exc.message)
         finally:
             self.usage = handler.usage
-            if clean:
-                self._resp.release()
-            else:
+            if not released:
                 self._resp.close()

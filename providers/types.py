@@ -85,11 +85,14 @@ class Stream(Protocol):
 
     Iterating yields SSE bytes in the inbound dialect. A failure mid-stream is yielded as
     that dialect's SSE error event, then iteration ends and ``failed`` is True; it is
-    never yielded as model text. ``usage`` is complete once iteration ends.
+    never yielded as model text. ``usage`` is complete once iteration ends. ``final`` is
+    True when the chunk just yielded is known to be the last (it may be empty): a consumer
+    may stop there and send it with the end of its own response in one write.
     """
 
     usage: Usage
     failed: bool
+    final: bool
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

@@ -53,6 +53,21 @@ async def test_request_bytes_and_keep_alive(pool: ClientPool, server: RawServer)
     assert b"anthropic-beta: x\r\n" in first and b"anthropic-beta" not in server.requests[1][1]
 
 
+async def test_close_after_release_keeps_the_connection(
+    pool: ClientPool, server: RawServer
+) -> None:
+    """A stream's owner closes it after the relay released it: the pooled connection stays."""
+    server.push(Step(_chunked(b"data: [DONE]\n\n")), Step(OK))
+    target = pool.target("up", URL(server.url), {})
+    resp = await pool.request(target, b"{}", connect_timeout=2.0)
+    assert await resp.read() == b"data: [DONE]\n\n"
+    resp.release()
+    resp.close()
+    assert pool.idle_connections() == 1
+    await _post(pool, server)
+    assert server.connections == 1
+
+
 async def test_chunked_body_is_decoded(pool: ClientPool, server: RawServer) -> None:
     server.push(Step(_chunked(b"data: 1\n\n", b"data: 2\n\n")))
     assert await _post(pool, server) == b"data: 1\n\ndata: 2\n\n"
