@@ -81,6 +81,7 @@ class ServerSection(_Struct, frozen=True):
     log_level: str = "info"
     log_format: str = "auto"
     usage_flush_interval: Duration = Duration(2)
+    stream_keepalive: Duration = Duration(15)
     shutdown_timeout: Duration = Duration(30)
     alan: ClusterSection | None = None
 

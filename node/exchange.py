@@ -16,6 +16,7 @@ from aiohttp import web
 
 from node.catalog import Route
 from node.errors import BadRequest, Forbidden, Unauthorized
+from node.heartbeat import PINGS, Heartbeat
 from node.keys import model_allowed
 from node.state import GATEWAY, START, UPSTREAM_SECONDS
 from providers import Dialect, Stream, Usage, check_request
@@ -130,7 +131,7 @@ async def serve(
         return web.Response(body=reply.body, status=reply.status, content_type="application/json")
     upstream = await upstream_call(
         request, key, route, provider.open_stream(dialect, body, route.model, headers=headers))
-    return await _relay(request, upstream, key, route.provider_key, route.model, json_array)
+    return await _relay(request, upstream, key, route, dialect, json_array)
 
 
 class _EventStream(web.StreamResponse):
@@ -141,17 +142,22 @@ class _EventStream(web.StreamResponse):
 
 
 async def _relay(
-    request: web.Request, upstream: Stream, key: ApiKeyRecord, provider: str, model: str,
+    request: web.Request, upstream: Stream, key: ApiKeyRecord, route: Route, dialect: Dialect,
     json_array: bool,
 ) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
+    provider, model = route.provider_key, route.model
     response = _EventStream(headers=JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
     began = time.perf_counter()
     events = size = 0
     first = True
     last = b""
+    interval = float(gateway.settings.server.stream_keepalive)
+    heartbeat = None
     try:
         await response.prepare(request)
+        if interval > 0 and not json_array:  # a JSON array has no room for pings
+            heartbeat = Heartbeat(response, PINGS[dialect], interval)
         async for chunk in upstream:
             if json_array:
                 chunk, first = _as_array_items(chunk, first)
@@ -161,9 +167,13 @@ async def _relay(
                 last = chunk
                 break
             await response.write(chunk)
+            if heartbeat is not None:
+                heartbeat.wrote()
         if json_array:
             last += b"[]" if first else b"]"
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         # Runs on client disconnect (the handler is cancelled) too: abort the upstream.
         await upstream.aclose()
         gateway.metrics.stream_done(provider, events, size, time.perf_counter() - began)

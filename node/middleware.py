@@ -40,10 +40,11 @@ def dialect_of(path: str, base: str) -> Dialect:
 
 
 def _error_response(dialect: Dialect, status: int, message: str, kind: str | None = None,
-                    headers: dict[str, str] | None = None) -> web.Response:
+                    headers: dict[str, str] | None = None, code: str | None = None,
+                    ) -> web.Response:
     return web.Response(
         status=status,
-        body=error_body(dialect, status, message, kind=kind),
+        body=error_body(dialect, status, message, kind=kind, code=code),
         content_type="application/json",
         headers=headers,
     )
@@ -55,7 +56,7 @@ def render_error(exc: BaseException, dialect: Dialect) -> web.Response:
         return _error_response(dialect, exc.status, exc.message, exc.kind)
     if isinstance(exc, ProviderError):
         headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
-        return _error_response(dialect, exc.status, exc.message, headers=headers)
+        return _error_response(dialect, exc.status, exc.message, headers=headers, code=exc.code)
     if isinstance(exc, StoreConflict | LockBusy):
         return _error_response(dialect, 409, str(exc))
     if isinstance(exc, NoQuorum):

@@ -10,6 +10,7 @@ from providers.client import ClientPool
 from providers.const import PROVIDER_TYPES
 from providers.error_format import error_body, error_event
 from providers.errors import (
+    ContextOverflow,
     InvalidConfig,
     InvalidRequest,
     ProviderError,
@@ -26,6 +27,7 @@ from providers.types import Dialect, Provider, ProviderConfig, Reply, Stream, Us
 __all__ = [
     "PROVIDER_TYPES",
     "ClientPool",
+    "ContextOverflow",
     "Dialect",
     "InvalidConfig",
     "InvalidRequest",

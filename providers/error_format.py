@@ -72,8 +72,10 @@ def error_payload(
     *,
     kind: str | None = None,
     param: str | None = None,
+    code: str | None = None,
 ) -> dict[str, object]:
-    """The error as a dict in ``dialect``'s shape; ``kind`` overrides the type/status name."""
+    """The error as a dict in ``dialect``'s shape; ``kind`` overrides the type/status name,
+    ``code`` OpenAI's ``error.code``."""
     if dialect == "anthropic":
         etype = kind or _ANTHROPIC_TYPES.get(
             status, _fallback(status, "invalid_request_error", "api_error")
@@ -92,7 +94,7 @@ def error_payload(
             "message": message,
             "type": etype,
             "param": param,
-            "code": _OPENAI_CODES.get(status),
+            "code": code or _OPENAI_CODES.get(status),
         }
     }
 
@@ -104,18 +106,20 @@ def error_body(
     *,
     kind: str | None = None,
     param: str | None = None,
+    code: str | None = None,
 ) -> bytes:
     """The JSON error body a client of ``dialect`` expects with HTTP ``status``.
 
     ``kind`` replaces the error type (OpenAI/Anthropic ``type``, Gemini ``status``);
     ``param`` fills OpenAI's ``param`` (the offending field).
     """
-    return orjson.dumps(error_payload(dialect, status, message, kind=kind, param=param))
+    return orjson.dumps(error_payload(dialect, status, message, kind=kind, param=param, code=code))
 
 
-def error_event(dialect: Dialect, status: int, message: str, *, kind: str | None = None) -> bytes:
+def error_event(dialect: Dialect, status: int, message: str, *, kind: str | None = None,
+                code: str | None = None) -> bytes:
     """One complete SSE error event in ``dialect`` (Anthropic adds ``event: error``)."""
-    data = orjson.dumps(error_payload(dialect, status, message, kind=kind))
+    data = orjson.dumps(error_payload(dialect, status, message, kind=kind, code=code))
     if dialect == "anthropic":
         return b"event: error\ndata: " + data + b"\n\n"
     return b"data: " + data + b"\n\n"

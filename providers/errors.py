@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "ContextOverflow",
     "InvalidConfig",
     "InvalidRequest",
     "ProviderError",
@@ -44,6 +45,8 @@ class ProviderError(Exception):
     """
 
     default_status: ClassVar[int] = 502
+    code: ClassVar[str | None] = None
+    """OpenAI's ``error.code`` for this failure, when it has a specific one."""
 
     def __init__(
         self,
@@ -99,6 +102,22 @@ class UpstreamClientError(UpstreamError):
     """The upstream rejected the request with a 4xx; ``status`` is that 4xx."""
 
     default_status: ClassVar[int] = 400
+
+
+class ContextOverflow(UpstreamClientError):
+    """The prompt does not fit the model's context window (always 400 to the client).
+
+    ``prompt_tokens`` and ``limit`` are set when the upstream named them; the message then
+    reads ``prompt is too long: N tokens > M maximum``.
+    """
+
+    code: ClassVar[str | None] = "context_length_exceeded"
+
+    def __init__(self, message: str, *, provider: str = "", upstream_status: int | None = None,
+                 prompt_tokens: int | None = None, limit: int | None = None) -> None:
+        super().__init__(message, provider=provider, status=400, upstream_status=upstream_status)
+        self.prompt_tokens = prompt_tokens
+        self.limit = limit
 
 
 class UpstreamServerError(UpstreamError):

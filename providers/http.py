@@ -3,11 +3,14 @@ own message (OpenAI, Anthropic and Gemini error bodies)."""
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from providers.connection import UpstreamResponse
 from providers.const import ERROR_BODY_LIMIT, ERROR_MESSAGE_LIMIT
 from providers.errors import (
+    ContextOverflow,
     ProviderError,
     UpstreamClientError,
     UpstreamError,
@@ -15,7 +18,7 @@ from providers.errors import (
     UpstreamServerError,
 )
 
-__all__ = ["error_message", "raise_for_status", "upstream_error"]
+__all__ = ["context_overflow", "error_message", "raise_for_status", "upstream_error"]
 
 
 def upstream_error(
@@ -24,6 +27,8 @@ def upstream_error(
     """Build the error for an upstream non-2xx answer, with the upstream's own message."""
     detail = error_message(body) or f"HTTP {status}"
     message = f"upstream {provider!r} answered {status}: {detail}"
+    if status in (400, 413, 422) and _OVERFLOW_HINT.search(detail):
+        return context_overflow(provider, status, detail, message)
     if status == 429:
         return UpstreamRateLimited(
             message, provider=provider, retry_after=retry_after, upstream_status=status
@@ -33,6 +38,32 @@ def upstream_error(
             message, provider=provider, status=status, upstream_status=status
         )
     return UpstreamServerError(message, provider=provider, upstream_status=status)
+
+
+_OVERFLOW_HINT = re.compile(
+    r"context.length|context window|prompt is too long|maximum number of tokens|too many tokens",
+    re.IGNORECASE)
+# (prompt tokens, limit) as each upstream words it; the group names say which is which.
+_OVERFLOW_NUMBERS = (
+    re.compile(r"prompt is too long: (?P<n>\d+) tokens > (?P<m>\d+) maximum"),  # Anthropic
+    re.compile(r"maximum context length is (?P<m>\d+) tokens.*?(?:resulted in|requested) "
+               r"(?P<n>\d+) tokens", re.IGNORECASE | re.DOTALL),  # OpenAI, vLLM
+    re.compile(r"input token count \(?(?P<n>\d+)\)? exceeds the maximum number of tokens "
+               r"allowed \(?(?P<m>\d+)\)?", re.IGNORECASE),  # Gemini
+)
+
+
+def context_overflow(provider: str, status: int, detail: str, message: str) -> ContextOverflow:
+    """A prompt that does not fit: with the numbers known, the message is Anthropic's exact
+    wording, which Claude Code parses to compact its context and retry."""
+    for pattern in _OVERFLOW_NUMBERS:
+        found = pattern.search(detail)
+        if found:
+            tokens, limit = int(found["n"]), int(found["m"])
+            return ContextOverflow(
+                f"prompt is too long: {tokens} tokens > {limit} maximum", provider=provider,
+                upstream_status=status, prompt_tokens=tokens, limit=limit)
+    return ContextOverflow(message, provider=provider, upstream_status=status)
 
 
 async def raise_for_status(resp: UpstreamResponse) -> None:

@@ -156,7 +156,7 @@ class SseStream:
                 return  # closed on purpose (the client left): nobody to tell
             self.failed = True
             self.final = True
-            yield error_event(self._inbound, exc.status, exc.message)
+            yield error_event(self._inbound, exc.status, exc.message, code=exc.code)
         finally:
             self.usage = handler.usage
             if not released:

@@ -121,3 +121,29 @@ async def test_embeddings_pass_through(proxied: Node, upstream: FakeUpstream) ->
     assert status == 200 and data["data"][0]["embedding"] == [0.1, 0.2]
     assert upstream.requests[0].path == "/v1/embeddings"
     assert upstream.requests[0].body == {"model": "emb", "input": "x"}
+
+
+async def test_context_overflow_reaches_each_dialect_in_its_words(
+    proxied: Node, upstream: FakeUpstream
+) -> None:
+    """Claude Code compacts on exactly this wording; OpenAI clients look at the code."""
+    import anthropic
+
+    overflow = {"error": {
+        "message": "This model's maximum context length is 8192 tokens. However, your messages "
+                   "resulted in 9000 tokens.",
+        "type": "invalid_request_error", "code": "context_length_exceeded"}}
+    upstream.push(Json(overflow, 400), Json(overflow, 400))
+    client = anthropic.AsyncAnthropic(base_url=proxied.url, api_key=proxied.api_key,
+                                      max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        await client.messages.create(model="up/fake-model", max_tokens=10,
+                                     messages=[{"role": "user", "content": "hi"}])
+    await client.close()
+    assert caught.value.body == {"type": "error", "error": {
+        "type": "invalid_request_error",
+        "message": "prompt is too long: 9000 tokens > 8192 maximum"}}
+    status, data, _ = await post(proxied, "/v1/chat/completions", BODY)
+    assert status == 400
+    assert data["error"]["code"] == "context_length_exceeded"
+    assert data["error"]["message"] == "prompt is too long: 9000 tokens > 8192 maximum"

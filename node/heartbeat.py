@@ -1,0 +1,65 @@
+"""Keep-alive pings on a stream whose upstream has gone quiet.
+
+Agents treat seconds of byte silence as a stall (Claude Code gives up after about 20 s),
+and buffering proxies cut idle connections; a model thinking for a minute is silent that
+long. A ``Heartbeat`` writes the inbound dialect's ping after each ``interval`` without
+a write. It costs one timer per stream, re-armed only when it fires: the relay just notes
+the time of each write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Final
+
+from aiohttp import web
+
+from providers import Dialect
+
+__all__ = ["Heartbeat"]
+
+PINGS: Final[dict[Dialect, bytes]] = {
+    # Anthropic's own keep-alive event (its SDKs skip it); elsewhere an SSE comment line,
+    # which every SSE parser ignores by the spec.
+    "anthropic": b'event: ping\ndata: {"type": "ping"}\n\n',
+    "openai": b": ping\n\n",
+    "gemini": b": ping\n\n",
+}
+
+
+class Heartbeat:
+    def __init__(self, response: web.StreamResponse, ping: bytes, interval: float) -> None:
+        self._response = response
+        self._ping = ping
+        self._interval = interval
+        self._loop = asyncio.get_running_loop()
+        self.last_write = self._loop.time()
+        self.pings = 0
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(interval, self._tick)
+
+    def wrote(self) -> None:
+        self.last_write = self._loop.time()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def _tick(self) -> None:
+        now = self._loop.time()
+        due = self.last_write + self._interval
+        if now >= due and (self._task is None or self._task.done()):
+            self._task = self._loop.create_task(self._send())
+            self.last_write = now
+            due = now + self._interval
+        self._timer = self._loop.call_at(due, self._tick)
+
+    async def _send(self) -> None:
+        # A client that left makes the write fail; the relay notices on its own write.
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self._response.write(self._ping)
+            self.pings += 1

@@ -1,0 +1,78 @@
+"""Keep-alive pings while the upstream is silent mid-stream, in each inbound dialect."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import anthropic
+import openai
+import pytest
+
+from tests.fakes.openai_upstream import FakeUpstream, Sse, chat_chunks
+from tests.node.harness import Node, running_node, settings_tree
+
+WORDS = ["slow", " thinker"]
+# Each event waits 0.2 s upstream; pings are due after 50 ms of silence.
+SLOW = Sse(chat_chunks(WORDS), delay=0.2)
+
+
+@pytest.fixture
+async def slow_node(upstream: FakeUpstream) -> AsyncIterator[Node]:
+    tree = settings_tree(
+        server={"stream_keepalive": "50ms"},
+        providers={"up": {"type": "openai", "base_url": upstream.base_url, "model": "m"}},
+    )
+    async with running_node(tree) as running:
+        yield running
+
+
+async def _raw(node: Node, path: str, body: dict[str, object]) -> bytes:
+    async with aiohttp.ClientSession() as session, session.post(
+        node.url + path, json=body, headers=node.auth()
+    ) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "text/event-stream"
+        assert resp.headers["X-Accel-Buffering"] == "no"
+        assert "Content-Encoding" not in resp.headers
+        return await resp.read()
+
+
+async def test_openai_stream_gets_comment_pings(slow_node: Node, upstream: FakeUpstream) -> None:
+    upstream.push(SLOW)
+    body = {"model": "up/m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    raw = await _raw(slow_node, "/v1/chat/completions", body)
+    assert raw.count(b": ping\n\n") >= 3
+    assert raw.endswith(b"data: [DONE]\n\n")
+    assert b'"content":"slow"' in raw
+
+
+async def test_anthropic_stream_gets_ping_events(slow_node: Node, upstream: FakeUpstream) -> None:
+    upstream.push(SLOW)
+    body = {"model": "up/m", "stream": True, "max_tokens": 50,
+            "messages": [{"role": "user", "content": "hi"}]}
+    raw = await _raw(slow_node, "/v1/messages", body)
+    assert raw.count(b'event: ping\ndata: {"type": "ping"}\n\n') >= 3
+    assert raw.rstrip().endswith(b'{"type":"message_stop"}')
+
+
+async def test_sdks_ignore_the_pings(slow_node: Node, upstream: FakeUpstream) -> None:
+    upstream.push(SLOW, SLOW)
+    oai = openai.AsyncOpenAI(base_url=slow_node.url + "/v1", api_key=slow_node.api_key)
+    stream = await oai.chat.completions.create(
+        model="up/m", stream=True, messages=[{"role": "user", "content": "hi"}])
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    await oai.close()
+    assert text == "slow thinker"
+    ant = anthropic.AsyncAnthropic(base_url=slow_node.url, api_key=slow_node.api_key)
+    async with ant.messages.stream(model="up/m", max_tokens=50,
+                                   messages=[{"role": "user", "content": "hi"}]) as events:
+        final = await events.get_final_message()
+    await ant.close()
+    assert [block.text for block in final.content if block.type == "text"] == ["slow thinker"]
+
+
+async def test_a_chatty_upstream_gets_no_pings(slow_node: Node, upstream: FakeUpstream) -> None:
+    upstream.push(Sse(chat_chunks(WORDS)))
+    body = {"model": "up/m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    assert b"ping" not in await _raw(slow_node, "/v1/chat/completions", body)
