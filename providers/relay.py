@@ -129,18 +129,24 @@ class SseStream:
         try:
             while True:
                 chunk = await self._resp.readany()
+                # A body that is complete already ends here: its last events then leave with
+                # the end of the client's response, in one write.
+                ended = not chunk or self._resp.complete
+                events = decoder.feed(chunk) if chunk else []
+                if ended:
+                    events += decoder.flush()
                 # Everything one upstream read completes goes out as one write: a socket
                 # write per event would cost a syscall each.
                 frames: list[bytes] = []
                 done = False
-                for event in decoder.feed(chunk) if chunk else decoder.flush():
+                for event in events:
                     frames += handler.feed(event)
                     # A handler may mark the end of the stream (OpenAI's [DONE]) before the
                     # upstream closes it: stop there instead of waiting.
                     done = getattr(handler, "done", False)
                     if done:
                         break
-                if done or not chunk:
+                if done or ended:
                     break
                 if frames:
                     yield b"".join(frames)

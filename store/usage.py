@@ -27,7 +27,7 @@ def utc(moment: datetime) -> datetime:
 
 def day_of(moment: datetime) -> str:
     """The UTC calendar day of a moment, as ``YYYY-MM-DD``."""
-    return utc(moment).strftime("%Y-%m-%d")
+    return utc(moment).date().isoformat()  # strftime costs several times more, per record
 
 
 def summary_row(group: GroupKey, requests: int, input_tokens: int, output_tokens: int,

@@ -19,6 +19,7 @@ def test_exports_are_pinned() -> None:
         [
             "PROVIDER_TYPES",
             "ClientPool",
+            "ContextOverflow",
             "Dialect",
             "InvalidConfig",
             "InvalidRequest",
