@@ -49,6 +49,7 @@ def to_provider_config(key: str, section: ProviderSection) -> ProviderConfig:
         timeout=float(section.timeout),
         connect_timeout=float(section.connect_timeout),
         max_tokens=section.max_tokens,
+        max_output_tokens=section.max_output_tokens,
         credentials_file=section.credentials_file,
     )
 

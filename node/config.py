@@ -98,6 +98,7 @@ class ProviderSection(_Struct, frozen=True):
     timeout: Duration = Duration(600)
     connect_timeout: Duration = Duration(10)
     max_tokens: int = 4096
+    max_output_tokens: int = 0
     credentials_file: str = ""
 
 

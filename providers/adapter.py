@@ -15,9 +15,34 @@ from providers.errors import InvalidConfig, UpstreamServerError
 from providers.http import error_message, raise_for_status
 from providers.types import Dialect, ProviderConfig
 
-__all__ = ["HttpAdapter", "check_base_url"]
+__all__ = ["HttpAdapter", "cap_output_tokens", "check_base_url"]
 
 TARGET_CACHE_LIMIT: Final = 256
+
+
+_OUTPUT_LIMITS: Final[dict[Dialect, tuple[str, ...]]] = {
+    "openai": ("max_tokens", "max_completion_tokens"),
+    "anthropic": ("max_tokens",),
+}
+
+
+def cap_output_tokens(dialect: Dialect, payload: dict[str, Any], cap: int) -> dict[str, Any]:
+    """``payload`` with its output-token limits lowered to ``cap`` (a copy if changed).
+
+    Agents ask for what their usual model allows (Claude Code's fallback asks for 64000);
+    a smaller upstream would refuse the whole request instead of answering shorter.
+    """
+    if dialect == "gemini":
+        config = payload.get("generationConfig")
+        if not isinstance(config, dict):
+            return payload
+        limit = config.get("maxOutputTokens")
+        if isinstance(limit, int) and limit > cap:
+            return {**payload, "generationConfig": {**config, "maxOutputTokens": cap}}
+        return payload
+    over = {name: cap for name in _OUTPUT_LIMITS[dialect]
+            if isinstance(payload.get(name), int) and payload[name] > cap}
+    return {**payload, **over} if over else payload
 
 
 def check_base_url(base_url: str, provider: str) -> URL:
@@ -61,6 +86,8 @@ class HttpAdapter:
         self, url: URL, payload: dict[str, Any], *, stream: bool,
         extra: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
+        if self.config.max_output_tokens:
+            payload = cap_output_tokens(self.dialect, payload, self.config.max_output_tokens)
         dynamic = await self._request_headers()
         if dynamic:
             extra = {**dynamic, **extra} if extra else dynamic

@@ -25,7 +25,9 @@ class ProviderConfig:
     """One provider from at.yaml (or the store), checked when built.
 
     ``base_url`` "" means the type's public default. ``timeout`` bounds one whole
-    non-streamed exchange and the longest silence inside a stream.
+    non-streamed exchange and the longest silence inside a stream. ``max_tokens`` fills
+    in a required output limit the client left out; ``max_output_tokens`` (0: none) caps
+    the one a client asks for, for upstreams with a small output window.
     """
 
     key: str
@@ -40,6 +42,7 @@ class ProviderConfig:
     timeout: float = 600.0
     connect_timeout: float = 10.0
     max_tokens: int = 4096
+    max_output_tokens: int = 0
     credentials_file: str = ""
 
     def __post_init__(self) -> None:
@@ -57,6 +60,8 @@ class ProviderConfig:
             raise bad("connect_timeout", self.connect_timeout, "a positive number of seconds")
         if self.max_tokens < 1:
             raise bad("max_tokens", self.max_tokens, "a positive integer")
+        if self.max_output_tokens < 0:
+            raise bad("max_output_tokens", self.max_output_tokens, "0 (no limit) or more")
         if self.proxy and not self.proxy.startswith(_PROXY_SCHEMES):
             raise bad("proxy", self.proxy, "an http://, https:// or socks5:// URL")
 

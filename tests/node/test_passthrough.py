@@ -147,3 +147,22 @@ async def test_context_overflow_reaches_each_dialect_in_its_words(
     assert status == 400
     assert data["error"]["code"] == "context_length_exceeded"
     assert data["error"]["message"] == "prompt is too long: 9000 tokens > 8192 maximum"
+
+
+async def test_max_output_tokens_caps_an_agents_fallback(upstream: FakeUpstream) -> None:
+    """Claude Code's non-stream fallback asks for 64000 output tokens; a small upstream
+    configured with max_output_tokens gets its own ceiling instead of refusing."""
+    import anthropic
+
+    from tests.node.harness import running_node, settings_tree
+
+    tree = settings_tree(providers={"up": {
+        "type": "openai", "base_url": upstream.base_url, "model": "m",
+        "max_output_tokens": 2048}})
+    async with running_node(tree) as node:
+        client = anthropic.AsyncAnthropic(base_url=node.url, api_key=node.api_key)
+        reply = await client.messages.create(model="up/m", max_tokens=64000, timeout=300,
+                                             messages=[{"role": "user", "content": "hi"}])
+        await client.close()
+    assert reply.content[0].type == "text"
+    assert upstream.requests[0].body["max_tokens"] == 2048
