@@ -10,9 +10,10 @@ Usage follows the Anthropic meaning: ``input_tokens`` excludes cache reads and w
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 import orjson
 
@@ -182,6 +183,48 @@ StreamEvent = Start | TextDelta | ToolStart | ToolDelta | End
 def dropped(target: str, name: str) -> None:
     """Log (at debug) a parameter that has no equivalent on ``target``."""
     log.debug("dropped %r: no equivalent in the %s dialect", name, target)
+
+
+SIGNATURE_MARK: Final = "__sig_"
+"""Separates a tool-call id from the upstream signature it carries (see ``signed_id``)."""
+
+
+def signed_id(call_id: str, signature: str) -> str:
+    """``call_id`` with ``signature`` folded in, for clients that have no field for it.
+
+    Gemini 3 refuses a history whose function calls lost their ``thoughtSignature``; an
+    OpenAI or Anthropic client only echoes the call id back, so the signature rides in the
+    id (base64url keeps it inside Anthropic's ``^[A-Za-z0-9_-]+$``) and nothing is stored
+    on any node: the next turn may land on any replica.
+    """
+    if not signature:
+        return call_id
+    token = base64.urlsafe_b64encode(signature.encode()).rstrip(b"=").decode()
+    return f"{call_id}{SIGNATURE_MARK}{token}"
+
+
+def split_signed_id(call_id: str) -> tuple[str, str]:
+    """(plain id, signature) of an id made by ``signed_id``; (id, "") for any other."""
+    base, mark, token = call_id.partition(SIGNATURE_MARK)
+    if not mark or not token:
+        return call_id, ""
+    try:
+        return base, base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return call_id, ""
+
+
+def unfold_signatures(request: Request) -> Request:
+    """Move signatures folded into tool-call ids back into ``ToolCall.signature``, so that
+    every upstream sees plain ids (OpenAI caps them at 40 characters)."""
+    for message in request.messages:
+        for part in message.parts:
+            if isinstance(part, ToolCall) and SIGNATURE_MARK in part.id:
+                part.id, signature = split_signed_id(part.id)
+                part.signature = part.signature or signature
+            elif isinstance(part, ToolResult) and SIGNATURE_MARK in part.call_id:
+                part.call_id = split_signed_id(part.call_id)[0]
+    return request
 
 
 def new_id(prefix: str, seed: object) -> str:

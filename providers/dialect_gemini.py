@@ -8,7 +8,7 @@ Gemini accepts (``$schema``, ``additionalProperties`` and friends are removed).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -29,6 +29,7 @@ from providers.canonical import (
     dropped,
     new_id,
     plain_text,
+    signed_id,
 )
 from providers.types import Usage
 
@@ -42,6 +43,9 @@ __all__ = [
     "usage_from",
     "usage_to",
 ]
+
+UNSIGNED_CALL: Final = "skip_thought_signature_validator"
+"""The ``thoughtSignature`` Gemini's docs give for calls it did not make itself."""
 
 FINISH_REASONS: dict[str, Finish] = {
     "STOP": "stop",
@@ -72,9 +76,10 @@ def _part(raw: dict[str, Any], calls: list[ToolCall]) -> Part | None:
                      url=str(data.get("fileUri", "")))  # fmt: skip
     if "functionCall" in raw:
         fc = raw["functionCall"]
-        call = ToolCall(str(fc.get("id") or new_id("call_", f"{fc.get('name')}_{len(calls)}")),
-                        str(fc.get("name", "")), args_text(fc.get("args")),
-                        str(raw.get("thoughtSignature", "")))  # fmt: skip
+        signature = str(raw.get("thoughtSignature", ""))
+        base = str(fc.get("id") or new_id("call_", f"{fc.get('name')}_{len(calls)}"))
+        call = ToolCall(signed_id(base, signature), str(fc.get("name", "")),
+                        args_text(fc.get("args")), signature)  # fmt: skip
         calls.append(call)
         return call
     if "functionResponse" in raw:
@@ -156,7 +161,8 @@ def _schema(schema: Any) -> Any:
     return {k: _schema(v) for k, v in schema.items() if k not in _SCHEMA_DROP}
 
 
-def _part_out(part: Part, names: dict[str, str]) -> dict[str, Any] | None:
+def _part_out(part: Part, names: dict[str, str], upstream: bool = False,
+              ) -> dict[str, Any] | None:
     if isinstance(part, Text):
         return {"text": part.text} if part.text else None
     if isinstance(part, Media):
@@ -169,6 +175,10 @@ def _part_out(part: Part, names: dict[str, str]) -> dict[str, Any] | None:
                                                 "args": args_object(part.arguments)}}
         if part.signature:
             out["thoughtSignature"] = part.signature
+        elif upstream:
+            # Gemini 3 refuses a history call without its signature; one made by another
+            # model never had one, and this documented value is how to say so.
+            out["thoughtSignature"] = UNSIGNED_CALL
         return out
     if isinstance(part, ToolResult):
         text = plain_text(part.content)
@@ -188,7 +198,7 @@ def request_to(request: Request) -> dict[str, Any]:
         if message.role == "system":
             system.extend(p.text for p in message.parts if isinstance(p, Text))
             continue
-        parts = [o for p in message.parts if (o := _part_out(p, names)) is not None]
+        parts = [o for p in message.parts if (o := _part_out(p, names, True)) is not None]
         role = "model" if message.role == "assistant" else "user"
         if contents and contents[-1]["role"] == role:
             contents[-1]["parts"].extend(parts)

@@ -24,6 +24,7 @@ from providers.canonical import (
     ToolStart,
     args_text,
     new_id,
+    signed_id,
 )
 from providers.dialect_openai import usage_from as openai_usage
 from providers.errors import UpstreamError, UpstreamServerError
@@ -239,8 +240,9 @@ class GeminiDecoder(Decoder):
                 pos = self.calls
                 self.calls += 1
                 name = str(fc.get("name", ""))
-                out.append(ToolStart(pos, str(fc.get("id") or new_id("call_", f"{name}_{pos}")),
-                                     name))  # fmt: skip
+                base = str(fc.get("id") or new_id("call_", f"{name}_{pos}"))
+                call_id = signed_id(base, str(part.get("thoughtSignature", "")))
+                out.append(ToolStart(pos, call_id, name))
                 out.append(ToolDelta(pos, args_text(fc.get("args"))))
         finish = gemini.finish_from(candidate, obj, self.calls > 0)
         if finish is not None:

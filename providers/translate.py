@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import orjson
 
 from providers import dialect_anthropic, dialect_gemini, dialect_openai
-from providers.canonical import Request, Response
+from providers.canonical import Request, Response, unfold_signatures
 from providers.errors import UpstreamServerError
 from providers.sse import SSEEvent, encode_event
 from providers.stream_decode import AnthropicDecoder, Decoder, GeminiDecoder, OpenAIDecoder
@@ -53,10 +53,12 @@ class StreamTranslator(Protocol):
 def parse_request(dialect: Dialect, body: dict[str, Any], model: str = "") -> Request:
     """The canonical request for an inbound ``body`` (``model`` names Gemini's URL model)."""
     if dialect == "anthropic":
-        return dialect_anthropic.request_from(body)
-    if dialect == "gemini":
-        return dialect_gemini.request_from(body, model)
-    return dialect_openai.request_from(body)
+        request = dialect_anthropic.request_from(body)
+    elif dialect == "gemini":
+        request = dialect_gemini.request_from(body, model)
+    else:
+        request = dialect_openai.request_from(body)
+    return unfold_signatures(request)
 
 
 def render_request(dialect: Dialect, request: Request, config: ProviderConfig) -> dict[str, Any]:
