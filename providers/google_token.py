@@ -15,6 +15,7 @@ from typing import Any
 import google.auth
 import google.auth.exceptions
 import google.auth.transport.requests
+import requests
 from google.oauth2 import service_account
 
 from providers.errors import ProviderError, UpstreamServerError, UpstreamUnreachable
@@ -22,14 +23,16 @@ from providers.errors import ProviderError, UpstreamServerError, UpstreamUnreach
 __all__ = ["GoogleToken"]
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+METADATA_HOSTS = "169.254.169.254,metadata.google.internal,metadata"
 
 
 class GoogleToken:
     """Caches one set of credentials and hands out fresh bearer tokens."""
 
-    def __init__(self, credentials_file: str, *, provider: str) -> None:
+    def __init__(self, credentials_file: str, *, provider: str, proxy: str = "") -> None:
         self._file = credentials_file
         self._provider = provider
+        self._session = _session(proxy)
         self._credentials: Any = None
         self._project = ""
         self._lock = asyncio.Lock()
@@ -49,7 +52,8 @@ class GoogleToken:
             await self._load()
             credentials = self._credentials
             if not credentials.valid:
-                await self._call(credentials.refresh, google.auth.transport.requests.Request())
+                await self._call(credentials.refresh,
+                                 google.auth.transport.requests.Request(self._session))
             return str(credentials.token)
 
     async def _load(self) -> None:
@@ -80,3 +84,14 @@ class GoogleToken:
             f"provider {self._provider!r}: cannot get a Google access token: {detail}",
             provider=self._provider,
         )
+
+
+def _session(proxy: str) -> requests.Session:
+    """The token endpoint is reached like the upstream: through the provider's proxy only
+    (never HTTP_PROXY from the environment), except the link-local metadata server."""
+    session = requests.Session()
+    session.trust_env = False
+    if proxy:
+        # requests spells SOCKS with remote DNS "socks5h" and needs PySocks for any SOCKS.
+        session.proxies = {"http": proxy, "https": proxy, "no_proxy": METADATA_HOSTS}
+    return session

@@ -35,7 +35,7 @@ class VertexProvider(OpenAIProvider):
         placeholder = VERTEX_DEFAULT_BASE_URL.format(project="_")
         super().__init__(replace(config, base_url=config.base_url or placeholder), pool)
         self.config = config
-        self._auth = GoogleToken(config.credentials_file, provider=config.key)
+        self._auth = GoogleToken(config.credentials_file, provider=config.key, proxy=config.proxy)
         self._resolved = bool(config.base_url)
         self._headers = {"Content-Type": "application/json", **config.extra_headers}
 

@@ -191,3 +191,23 @@ async def test_azure_deployment_url_and_key() -> None:
     assert sent.path == "/openai/deployments/gpt-dep/chat/completions"
     assert sent.query == {"api-version": "2024-06-01"}
     assert sent.headers["api-key"] == "az" and "Authorization" not in sent.headers
+
+
+async def test_vertex_token_goes_through_the_provider_proxy(tmp_path: Path) -> None:
+    """The token endpoint sits behind the same egress proxy as the upstream: both the token
+    request (google-auth's own HTTP stack) and the chat request cross the proxy."""
+    from tests.fakes.proxies import HttpProxy
+
+    async with VertexUpstream() as fake, HttpProxy() as proxy:
+        sa = service_account_file(tmp_path, fake.token_uri)
+        pool = ClientPool()
+        config = ProviderConfig(key="v", type="vertex", base_url=fake.base_url,
+                                credentials_file=str(sa),
+                                proxy=proxy.url.replace("http://", "http://u:pw@"))
+        body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+        await build_provider(config, pool).complete("openai", body, "google/gemini-x")
+        await pool.aclose()
+    assert fake.tokens_issued == 1
+    assert len(proxy.auth_headers) == 2  # one connection for the token, one for the chat
+    assert set(proxy.auth_headers) == {"Basic dTpwdw=="}
+    assert fake.requests[0].headers["Authorization"] == "Bearer ya29.fake-vertex-token-1"
