@@ -31,6 +31,7 @@ from providers.canonical import (
     plain_text,
     signed_id,
 )
+from providers.errors import InvalidRequest
 from providers.types import Usage
 
 __all__ = [
@@ -305,3 +306,31 @@ def response_to(response: Response) -> dict[str, Any]:
         "responseId": response.id,
     }  # fmt: skip
 
+
+
+def embed_request(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """An OpenAI embeddings body as ``batchEmbedContents`` (one request per input string)."""
+    items = body.get("input")
+    texts = [items] if isinstance(items, str) else items
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise InvalidRequest("Gemini embeds text: 'input' must be a string or a list of "
+                             "strings (token arrays have no Gemini equivalent)", param="input")
+    name = f"models/{model.removeprefix('models/')}"
+    dims = body.get("dimensions")
+    requests = []
+    for text in texts:
+        one: dict[str, Any] = {"model": name, "content": {"parts": [{"text": text}]}}
+        if isinstance(dims, int):
+            one["outputDimensionality"] = dims
+        requests.append(one)
+    for key in body.keys() - {"input", "model", "dimensions", "encoding_format", "user"}:
+        dropped("gemini", key)
+    return {"requests": requests}
+
+
+def embed_vectors(data: dict[str, Any]) -> list[list[float]]:
+    """The vectors of a ``batchEmbedContents`` answer, in input order."""
+    embeddings = data.get("embeddings")
+    if not isinstance(embeddings, list):
+        return []
+    return [list(e.get("values") or []) for e in embeddings if isinstance(e, dict)]

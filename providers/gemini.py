@@ -15,14 +15,16 @@ from providers import dialect_gemini
 from providers.adapter import HttpAdapter, check_base_url
 from providers.client import ClientPool
 from providers.errors import UpstreamServerError
+from providers.openai_wire import embeddings_body
 from providers.relay import GeminiPassthrough, SseStream
+from providers.tokens import estimate_text_tokens
 from providers.translate import (
     parse_request,
     render_response,
     stream_translator,
     to_upstream_request,
 )
-from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, Usage
 
 __all__ = ["GEMINI_DEFAULT_BASE_URL", "GeminiProvider"]
 
@@ -86,12 +88,19 @@ class GeminiProvider(HttpAdapter):
         return SseStream(resp, provider=key, inbound=inbound, handler=handler)
 
     async def embed(self, body: dict[str, Any], model: str) -> Reply:
-        """Not offered through this adapter (Gemini embeddings use another API shape)."""
-        raise UpstreamServerError(
-            f"provider {self.config.key!r} (gemini) does not serve OpenAI embeddings",
-            provider=self.config.key,
-            status=400,
-        )
+        """OpenAI embeddings through ``batchEmbedContents``; Gemini reports no token counts,
+        so usage is the gateway's estimate."""
+        payload = dialect_gemini.embed_request(body, model)
+        data = self._json(await self._exchange(self._url(model, "batchEmbedContents"), payload))
+        vectors = dialect_gemini.embed_vectors(data)
+        if len(vectors) != len(payload["requests"]):
+            raise UpstreamServerError(
+                f"upstream {self.config.key!r} answered {len(vectors)} embeddings for "
+                f"{len(payload['requests'])} inputs", provider=self.config.key)
+        tokens = estimate_text_tokens(
+            [one["content"]["parts"][0]["text"] for one in payload["requests"]])
+        raw = embeddings_body(vectors, model, tokens, body.get("encoding_format"))
+        return Reply(raw, Usage(input_tokens=tokens))
 
     async def count_tokens(self, body: dict[str, Any], model: str,
                            *, headers: ClientHeaders = None) -> int:

@@ -5,7 +5,6 @@ One token is one whitespace-separated word, for input and output alike.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 import struct
@@ -14,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from providers.openai_wire import embeddings_body
 from providers.types import Usage
 
 __all__ = [
@@ -177,24 +177,13 @@ def embeddings(body: dict[str, Any], model: str) -> tuple[bytes, Usage]:
         items = []
     dims = body.get("dimensions")
     dims = dims if isinstance(dims, int) and 0 < dims <= 4096 else 8
-    as_base64 = body.get("encoding_format") == "base64"
-    data: list[dict[str, Any]] = []
+    vectors: list[list[float]] = []
     tokens = 0
-    for index, item in enumerate(items):
+    for item in items:
         if isinstance(item, str):
             tokens += len(item.split())
         else:
             tokens += len(item) if isinstance(item, list) else 1
-        vector = _vector(orjson.dumps(item), dims)
-        embedding: Any = vector
-        if as_base64:
-            embedding = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
-        data.append({"object": "embedding", "index": index, "embedding": embedding})
-    usage = Usage(input_tokens=tokens)
-    body_out = {
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
-    return orjson.dumps(body_out), usage
+        vectors.append(_vector(orjson.dumps(item), dims))
+    raw = embeddings_body(vectors, model, tokens, body.get("encoding_format"))
+    return raw, Usage(input_tokens=tokens)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import struct
 from typing import Any
 
 import orjson
@@ -121,3 +123,18 @@ def find_usage(raw: bytes) -> Usage:
     except orjson.JSONDecodeError:
         return Usage()
     return openai_usage(data.get("usage") if isinstance(data, dict) else None)
+
+
+def embeddings_body(vectors: list[list[float]], model: str, tokens: int,
+                    encoding_format: object = None) -> bytes:
+    """An OpenAI embeddings response; ``encoding_format="base64"`` packs each vector as
+    little-endian float32, which the openai SDK asks for by default and unpacks itself."""
+    as_base64 = encoding_format == "base64"
+    data = [
+        {"object": "embedding", "index": index,
+         "embedding": base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+         if as_base64 else vector}
+        for index, vector in enumerate(vectors)
+    ]  # fmt: skip
+    return orjson.dumps({"object": "list", "data": data, "model": model,
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})

@@ -22,3 +22,8 @@ def estimate_tokens(body: dict[str, Any]) -> int:
     messages = body.get("messages")
     count = len(messages) if isinstance(messages, list) else 0
     return size // _BYTES_PER_TOKEN + _PER_MESSAGE * count
+
+
+def estimate_text_tokens(texts: list[str]) -> int:
+    """Estimate the tokens of plain texts (embedding inputs), at least 1 each."""
+    return sum(max(1, len(text.encode()) // _BYTES_PER_TOKEN) for text in texts)

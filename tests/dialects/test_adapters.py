@@ -211,3 +211,35 @@ async def test_vertex_token_goes_through_the_provider_proxy(tmp_path: Path) -> N
     assert len(proxy.auth_headers) == 2  # one connection for the token, one for the chat
     assert set(proxy.auth_headers) == {"Basic dTpwdw=="}
     assert fake.requests[0].headers["Authorization"] == "Bearer ya29.fake-vertex-token-1"
+
+
+async def test_openai_embeddings_through_gemini() -> None:
+    """The openai SDK asks for base64 by default; Gemini answers float lists."""
+    import openai
+
+    from tests.node.harness import running_node, settings_tree
+
+    async with GeminiUpstream() as fake:
+        tree = settings_tree(providers={"gem": {
+            "type": "gemini", "base_url": fake.base_url, "api_key": "k",
+            "model": "gemini-embedding-001"}})
+        async with running_node(tree) as node:
+            client = openai.AsyncOpenAI(base_url=node.url + "/v1", api_key=node.api_key)
+            reply = await client.embeddings.create(
+                model="gem/gemini-embedding-001", input=["one", "two words"], dimensions=3)
+            plain = await client.embeddings.create(
+                model="gem/gemini-embedding-001", input="x", encoding_format="float")
+            with pytest.raises(openai.BadRequestError, match="token arrays"):
+                await client.embeddings.create(model="gem/gemini-embedding-001",
+                                               input=[[1, 2, 3]])
+            await client.close()
+    assert [item.embedding for item in reply.data] == [[0.25] * 3, [0.5] * 3]
+    assert reply.usage.prompt_tokens >= 2 and plain.data[0].embedding == [0.25] * 4
+    sent = fake.requests[0]
+    assert sent.path == "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+    assert sent.body == {"requests": [
+        {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "one"}]},
+         "outputDimensionality": 3},
+        {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "two words"}]},
+         "outputDimensionality": 3}]}  # fmt: skip
+    assert len(fake.requests) == 2  # the token-array request never left the gateway

@@ -33,6 +33,15 @@ class GeminiUpstream(FakeUpstream):
         model, _, action = path.removeprefix("/v1beta/models/").partition(":")
         if action == "countTokens":
             return Json({"totalTokens": 42})
+        if action == "batchEmbedContents":
+            # As the API: one vector per request, each request naming this URL's model.
+            requests = body.get("requests") if isinstance(body, dict) else None
+            if not isinstance(requests, list) or any(
+                    r.get("model") != f"models/{model}" for r in requests):
+                return _error(400, "INVALID_ARGUMENT", "requests[].model must match the URL")
+            return Json({"embeddings": [
+                {"values": [0.25 * (i + 1)] * r.get("outputDimensionality", 4)}
+                for i, r in enumerate(requests)]})
         if action == "streamGenerateContent":
             if last.query.get("alt") != "sse":
                 return _error(400, "INVALID_ARGUMENT", "this fake only streams with alt=sse")
