@@ -32,6 +32,7 @@ __all__ = [
     "Text",
     "TextDelta",
     "Thinking",
+    "ThinkingDelta",
     "Tool",
     "ToolCall",
     "ToolDelta",
@@ -97,6 +98,11 @@ class Thinking:
 
     text: str
     raw: dict[str, Any] | None = None
+
+    @property
+    def unsigned(self) -> bool:
+        """Reasoning no Anthropic model signed (so it may go to any other upstream)."""
+        return self.raw is None or self.raw.get("signature") == UNSIGNED_THINKING
 
 
 Part = Text | Media | ToolCall | ToolResult | Thinking
@@ -170,6 +176,13 @@ class ToolDelta(NamedTuple):
     arguments: str
 
 
+class ThinkingDelta(NamedTuple):
+    """A fragment of the model's reasoning; ``signature`` when the upstream signed it."""
+
+    text: str
+    signature: str = ""
+
+
 class End(NamedTuple):
     """The turn is over (cumulative usage)."""
 
@@ -177,13 +190,18 @@ class End(NamedTuple):
     usage: Usage
 
 
-StreamEvent = Start | TextDelta | ToolStart | ToolDelta | End
+StreamEvent = Start | TextDelta | ThinkingDelta | ToolStart | ToolDelta | End
 
 
 def dropped(target: str, name: str) -> None:
     """Log (at debug) a parameter that has no equivalent on ``target``."""
     log.debug("dropped %r: no equivalent in the %s dialect", name, target)
 
+
+UNSIGNED_THINKING: Final = "at-gateway-unsigned"
+"""The signature of reasoning no Anthropic model signed (DeepSeek's ``reasoning_content``,
+Gemini thoughts): Anthropic clients need one on every thinking block, and such a block is
+left out when the conversation goes back to an Anthropic upstream, which would refuse it."""
 
 SIGNATURE_MARK: Final = "__sig_"
 """Separates a tool-call id from the upstream signature it carries (see ``signed_id``)."""

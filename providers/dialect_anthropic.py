@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from providers.canonical import (
+    UNSIGNED_THINKING,
     Finish,
     Media,
     Message,
@@ -171,7 +172,7 @@ def _media_out(media: Media) -> dict[str, Any]:
     return {"type": media.kind, "source": source}
 
 
-def _part_out(part: Part) -> dict[str, Any] | None:
+def _part_out(part: Part, upstream: bool = False) -> dict[str, Any] | None:
     if isinstance(part, Text):
         return {"type": "text", "text": part.text} if part.text else None
     if isinstance(part, Media):
@@ -186,7 +187,17 @@ def _part_out(part: Part) -> dict[str, Any] | None:
         if part.is_error:
             block["is_error"] = True
         return block
-    return part.raw  # a Thinking block: only ever replayed as it came
+    return _thinking_out(part, upstream)
+
+
+def _thinking_out(part: Thinking, upstream: bool) -> dict[str, Any] | None:
+    """A signed block is replayed as it came; reasoning from another upstream is shown to
+    clients with ``UNSIGNED_THINKING`` and never sent to Anthropic, which would refuse it."""
+    if part.raw is not None and not part.unsigned:
+        return part.raw
+    if upstream or not part.text:
+        return None
+    return {"type": "thinking", "thinking": part.text, "signature": UNSIGNED_THINKING}
 
 
 def _messages_out(request: Request) -> tuple[list[str], list[dict[str, Any]]]:
@@ -196,7 +207,7 @@ def _messages_out(request: Request) -> tuple[list[str], list[dict[str, Any]]]:
         if message.role == "system":  # Anthropic has one system prompt: gather them there
             system.extend(p.text for p in message.parts if isinstance(p, Text))
             continue
-        blocks = [b for p in message.parts if (b := _part_out(p)) is not None]
+        blocks = [b for p in message.parts if (b := _part_out(p, True)) is not None]
         if out and out[-1]["role"] == message.role:  # roles must alternate
             out[-1]["content"].extend(blocks)
         else:

@@ -20,6 +20,7 @@ from providers.canonical import (
     Request,
     Response,
     Text,
+    Thinking,
     Tool,
     ToolCall,
     ToolResult,
@@ -64,7 +65,8 @@ _SCHEMA_DROP = frozenset(
 
 def _part(raw: dict[str, Any], calls: list[ToolCall]) -> Part | None:
     if "text" in raw:
-        return None if raw.get("thought") else Text(str(raw["text"]))
+        text = str(raw["text"])
+        return Thinking(text) if raw.get("thought") else Text(text)
     if "inlineData" in raw:
         data = raw["inlineData"]
         mime = str(data.get("mimeType", ""))
@@ -186,6 +188,9 @@ def _part_out(part: Part, names: dict[str, str], upstream: bool = False,
         key = "error" if part.is_error else "result"
         return {"functionResponse": {"name": part.name or names.get(part.call_id, ""),
                                      "response": {key: text}}}  # fmt: skip
+    if isinstance(part, Thinking) and part.text and not upstream:
+        return {"text": part.text, "thought": True}
+    # Gemini reads nothing from thought text it did not sign: never sent upstream.
     dropped("gemini", "thinking block")
     return None
 

@@ -73,7 +73,11 @@ def _content_parts(content: Any) -> list[Part]:
 
 
 def _assistant(message: dict[str, Any]) -> Message:
-    parts = _content_parts(message.get("content"))
+    parts: list[Part] = []
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if reasoning and isinstance(reasoning, str):
+        parts.append(Thinking(reasoning))
+    parts += _content_parts(message.get("content"))
     for call in message.get("tool_calls") or []:
         fn = call.get("function") or {}
         parts.append(
@@ -171,8 +175,12 @@ def _message_out(message: Message, out: list[dict[str, Any]]) -> None:
                  "function": {"name": c.name, "arguments": c.arguments or "{}"}}
                 for c in calls
             ]  # fmt: skip
-        if any(isinstance(p, Thinking) for p in message.parts):
-            dropped("openai", "thinking block")
+        reasoning = "".join(
+            p.text for p in message.parts if isinstance(p, Thinking) and p.unsigned)
+        if reasoning:
+            # Reasoning models that think across tool calls (DeepSeek, Kimi) want their own
+            # reasoning back; a block Claude signed is Claude's and stays out.
+            entry["reasoning_content"] = reasoning
         out.append(entry)
         return
     for result in (p for p in message.parts if isinstance(p, ToolResult)):
@@ -265,6 +273,9 @@ def response_to(response: Response) -> dict[str, Any]:
     text = "".join(p.text for p in response.parts if isinstance(p, Text))
     calls = [p for p in response.parts if isinstance(p, ToolCall)]
     message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
+    reasoning = "".join(p.text for p in response.parts if isinstance(p, Thinking))
+    if reasoning:
+        message["reasoning_content"] = reasoning
     if calls:
         message["tool_calls"] = [
             {"id": c.id, "type": "function",

@@ -20,6 +20,7 @@ from providers.canonical import (
     Start,
     StreamEvent,
     TextDelta,
+    ThinkingDelta,
     ToolDelta,
     ToolStart,
     args_text,
@@ -123,6 +124,10 @@ class OpenAIDecoder(Decoder):
 
     def _choice(self, choice: dict[str, Any], out: list[StreamEvent]) -> None:
         delta = choice.get("delta") or {}
+        # DeepSeek, Qwen, Kimi and vLLM say reasoning_content; OpenRouter says reasoning.
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if reasoning and isinstance(reasoning, str):
+            out.append(ThinkingDelta(reasoning))
         content = delta.get("content")
         if content:
             out.append(TextDelta(content))
@@ -144,7 +149,8 @@ class OpenAIDecoder(Decoder):
 
 
 class AnthropicDecoder(Decoder):
-    """Messages stream events; thinking blocks have no place in other dialects."""
+    """Messages stream events; thinking and its signature become ``ThinkingDelta``s
+    (redacted thinking has no place in other dialects)."""
 
     def __init__(self, provider: str) -> None:
         super().__init__(provider)
@@ -189,6 +195,10 @@ class AnthropicDecoder(Decoder):
         kind = delta.get("type")
         if kind == "text_delta":
             return [TextDelta(str(delta.get("text", "")))]
+        if kind == "thinking_delta":
+            return [ThinkingDelta(str(delta.get("thinking", "")))]
+        if kind == "signature_delta":
+            return [ThinkingDelta("", str(delta.get("signature", "")))]
         if kind == "input_json_delta" and delta.get("partial_json"):
             pos = self._blocks.get(int(obj.get("index", 0)))
             if pos is not None:
@@ -232,9 +242,10 @@ class GeminiDecoder(Decoder):
         candidates = obj.get("candidates") or [{}]
         candidate = candidates[0]
         for part in (candidate.get("content") or {}).get("parts") or ():
-            if "text" in part and not part.get("thought"):
+            if "text" in part:
                 if part["text"]:
-                    out.append(TextDelta(str(part["text"])))
+                    text = str(part["text"])
+                    out.append(ThinkingDelta(text) if part.get("thought") else TextDelta(text))
             elif "functionCall" in part:
                 fc = part["functionCall"]
                 pos = self.calls

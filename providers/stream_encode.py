@@ -6,7 +6,8 @@
 * Anthropic: every frame has ``event:`` and ``data:``; blocks are strictly sequential.
   The first tool call streams live; calls that start while another is open are held
   and sent whole at the end, so interleaved parallel calls keep their own arguments.
-  ``stop_reason`` is ``tool_use`` only when a tool_use block went out.
+  ``stop_reason`` is ``tool_use`` only when a tool_use block went out. Reasoning becomes a
+  thinking block, signed by the upstream or marked ``UNSIGNED_THINKING``.
 * Gemini: text chunks as they come; function calls are whole objects in Gemini, so their
   arguments are gathered and sent with the final chunk (finishReason, usageMetadata).
 """
@@ -21,10 +22,12 @@ import orjson
 from providers import dialect_anthropic as anthropic
 from providers import dialect_gemini as gemini
 from providers.canonical import (
+    UNSIGNED_THINKING,
     End,
     Start,
     StreamEvent,
     TextDelta,
+    ThinkingDelta,
     ToolDelta,
     ToolStart,
     args_object,
@@ -63,6 +66,8 @@ class OpenAIEncoder(Encoder):
     def encode(self, event: StreamEvent) -> list[bytes]:
         if isinstance(event, TextDelta):
             return [self._chunk({"content": event.text})]
+        if isinstance(event, ThinkingDelta):
+            return [self._chunk({"reasoning_content": event.text})] if event.text else []
         if isinstance(event, ToolDelta):
             call = {"index": event.call, "function": {"arguments": event.arguments}}
             return [self._chunk({"tool_calls": [call]})]
@@ -105,6 +110,7 @@ class AnthropicEncoder(Encoder):
         self._live = -1  # the call whose block is open
         self._held: dict[int, list[str]] = {}  # call -> [id, name, fragments...]
         self._tool_blocks = 0
+        self._signature = ""
 
     def encode(self, event: StreamEvent) -> list[bytes]:
         if isinstance(event, TextDelta):
@@ -115,6 +121,8 @@ class AnthropicEncoder(Encoder):
                             {"type": "content_block_delta", "index": self._index,
                              "delta": delta}))  # fmt: skip
             return out
+        if isinstance(event, ThinkingDelta):
+            return self._thinking(event)
         if isinstance(event, ToolDelta):
             return self._tool_delta(event)
         if isinstance(event, ToolStart):
@@ -130,12 +138,35 @@ class AnthropicEncoder(Encoder):
                    "stop_sequence": None, "usage": anthropic.usage_to(event.usage)}  # fmt: skip
         return _sse(b"message_start", {"type": "message_start", "message": message})
 
+    def _thinking(self, event: ThinkingDelta) -> list[bytes]:
+        out: list[bytes] = []
+        if self._open != "thinking":
+            out += self._flush_held()
+            out += self._open_block("thinking", {"type": "thinking", "thinking": "",
+                                                 "signature": ""})
+        if event.text:
+            delta = {"type": "thinking_delta", "thinking": event.text}
+            out.append(_sse(b"content_block_delta", {"type": "content_block_delta",
+                                                     "index": self._index, "delta": delta}))
+        self._signature = event.signature or self._signature
+        return out
+
     def _close(self) -> list[bytes]:
         if self._open is None:
             return []
+        out = []
+        if self._open == "thinking":
+            # Clients require a signed thinking block; the signature comes last, as Anthropic
+            # sends it.
+            delta = {"type": "signature_delta", "signature": self._signature or UNSIGNED_THINKING}
+            out.append(_sse(b"content_block_delta", {"type": "content_block_delta",
+                                                     "index": self._index, "delta": delta}))
+            self._signature = ""
         self._open = None
         self._live = -1
-        return [_sse(b"content_block_stop", {"type": "content_block_stop", "index": self._index})]
+        out.append(_sse(b"content_block_stop", {"type": "content_block_stop",
+                                                "index": self._index}))
+        return out
 
     def _open_block(self, kind: str, block: dict[str, Any]) -> list[bytes]:
         out = self._close()
@@ -206,6 +237,11 @@ class GeminiEncoder(Encoder):
     def encode(self, event: StreamEvent) -> list[bytes]:
         if isinstance(event, TextDelta):
             content = {"role": "model", "parts": [{"text": event.text}]}
+            return [self._chunk({"content": content, "index": 0})]
+        if isinstance(event, ThinkingDelta):
+            if not event.text:
+                return []
+            content = {"role": "model", "parts": [{"text": event.text, "thought": True}]}
             return [self._chunk({"content": content, "index": 0})]
         if isinstance(event, ToolDelta):
             self._calls.setdefault(event.call, ["", ""]).append(event.arguments)

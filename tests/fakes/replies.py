@@ -12,7 +12,7 @@ import orjson
 
 from tests.fakes.openai_upstream import Json, Sse, chat_chunks, chat_completion
 
-__all__ = ["TEXT", "TOOL_ARGS", "TOOL_NAME", "anthropic_sse", "reply"]
+__all__ = ["TEXT", "TOOL_ARGS", "TOOL_NAME", "anthropic_event", "anthropic_sse", "reply"]
 
 TEXT = "Hello from the fake."
 WORDS = ["Hello", " from", " the", " fake."]
@@ -59,37 +59,37 @@ def anthropic_message(kind: str) -> dict[str, Any]:
                       "cache_creation_input_tokens": 0}}
 
 
-def _event(name: str, data: dict[str, Any]) -> bytes:
+def anthropic_event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps({"type": name, **data}) + b"\n\n"
 
 
 def anthropic_sse(kind: str, *, error_after: int | None = None) -> list[Any]:
     message = {**anthropic_message(kind), "content": [], "stop_reason": None}
     message["usage"] = {**message["usage"], "output_tokens": 1}
-    events = [_event("message_start", {"message": message}), _event("ping", {})]
+    events = [anthropic_event("message_start", {"message": message}), anthropic_event("ping", {})]
     if kind == "text":
-        events.append(_event("content_block_start",
+        events.append(anthropic_event("content_block_start",
                              {"index": 0, "content_block": {"type": "text", "text": ""}}))
-        events += [_event("content_block_delta",
+        events += [anthropic_event("content_block_delta",
                           {"index": 0, "delta": {"type": "text_delta", "text": w}})
                    for w in WORDS]
     else:
         block = {"type": "tool_use", "id": "toolu_1", "name": TOOL_NAME, "input": {}}
         args = orjson.dumps(TOOL_ARGS).decode()
-        events.append(_event("content_block_start", {"index": 0, "content_block": block}))
-        events += [_event("content_block_delta",
+        events.append(anthropic_event("content_block_start", {"index": 0, "content_block": block}))
+        events += [anthropic_event("content_block_delta",
                           {"index": 0, "delta": {"type": "input_json_delta",
                                                  "partial_json": args[i:i + 4]}})
                    for i in range(0, len(args), 4)]
     if error_after is not None:
         error = {"error": {"type": "overloaded_error", "message": "Overloaded"}}
-        return [*events[:error_after], _event("error", error)]
-    events.append(_event("content_block_stop", {"index": 0}))
+        return [*events[:error_after], anthropic_event("error", error)]
+    events.append(anthropic_event("content_block_stop", {"index": 0}))
     reason = "tool_use" if kind == "tools" else "end_turn"
-    events.append(_event("message_delta", {"delta": {"stop_reason": reason,
+    events.append(anthropic_event("message_delta", {"delta": {"stop_reason": reason,
                                                      "stop_sequence": None},
                                            "usage": {"output_tokens": 5}}))
-    events.append(_event("message_stop", {}))
+    events.append(anthropic_event("message_stop", {}))
     return events
 
 
