@@ -71,7 +71,7 @@ class ClientPool:
         self._keepalive = keepalive
         self._tls = tls
         self._idle: dict[Origin, list[Connection]] = {}
-        self._busy: set[Connection] = set()
+        self._open: set[Connection] = set()  # idle or not, until the socket closes
         self._closed = False
 
     def target(self, provider: str, url: URL, headers: Mapping[str, str],
@@ -103,7 +103,6 @@ class ClientPool:
             if conn is None:
                 conn = await self._connect(target, loop, connect_timeout)
             response = UpstreamResponse(conn, target.provider, target.host, deadline, idle)
-            self._busy.add(conn)
             try:
                 conn.send(data, response)
                 await response.wait_headers()
@@ -115,19 +114,14 @@ class ClientPool:
             except BaseException:
                 conn.abort()
                 raise
-            finally:
-                self._busy.discard(conn)
             return response
         raise AssertionError("unreachable")
 
     async def aclose(self) -> None:
         """Close every connection (idempotent); in-flight requests fail as unreachable."""
         self._closed = True
-        for conns in self._idle.values():
-            for conn in conns:
-                conn.abort()
         self._idle.clear()
-        for conn in list(self._busy):
+        for conn in list(self._open):
             conn.abort()
         await asyncio.sleep(0)  # let the transports run connection_lost
 
@@ -161,16 +155,20 @@ class ClientPool:
         tls = self._tls_context() if origin.scheme == "https" else None
         where = f"provider {target.provider!r} at {origin.host}"
         give_back = self._give_back(origin)
+
+        def made() -> Connection:
+            return Connection(loop, give_back, self._open.discard)
+
         try:
             async with asyncio.timeout(limit):
                 sock = await self._proxied_socket(target, loop) if origin.proxy else None
                 if sock is None:
                     _, conn = await loop.create_connection(
-                        lambda: Connection(loop, give_back), origin.host, origin.port,
+                        made, origin.host, origin.port,
                         ssl=tls, server_hostname=origin.host if tls else None)
                 else:
                     _, conn = await loop.create_connection(
-                        lambda: Connection(loop, give_back), sock=sock,
+                        made, sock=sock,
                         ssl=tls, server_hostname=origin.host if tls else None)
         except (TimeoutError, ProxyTimeoutError) as exc:
             raise UpstreamTimeout(f"{where} did not answer in time",
@@ -179,6 +177,7 @@ class ClientPool:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise UpstreamUnreachable(f"cannot connect to {where}: {reason}",
                                       provider=target.provider) from exc
+        self._open.add(conn)
         return conn
 
     async def _proxied_socket(self, target: Target,

@@ -184,11 +184,13 @@ class UpstreamResponse:
 
 
 class Connection(asyncio.Protocol):
-    """One keep-alive connection; ``on_idle`` hands it back to its pool when reusable."""
+    """One keep-alive connection; ``on_idle`` hands it back to its pool when reusable,
+    ``on_lost`` tells the pool it is gone."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop,
-                 on_idle: Callable[[Connection], None]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_idle: Callable[[Connection], None],
+                 on_lost: Callable[[Connection], None]) -> None:
         self.loop = loop
+        self._on_lost = on_lost
         self.transport: asyncio.Transport | None = None
         self.idle_since = 0.0
         self.reused = False
@@ -265,6 +267,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self._on_lost(self)
         response = self._response
         if response is None:
             return

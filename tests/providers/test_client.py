@@ -195,6 +195,17 @@ async def test_closed_pool_refuses_and_close_is_idempotent(server: RawServer) ->
         await _post(pool, server)
 
 
+async def test_closing_the_pool_cuts_a_body_in_flight(server: RawServer) -> None:
+    pool = ClientPool()
+    server.push(Step(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"))
+    target = pool.target("up", URL(server.url), {})
+    resp = await pool.request(target, b"{}", connect_timeout=2.0)
+    assert await resp.readany() == b"abc"
+    await pool.aclose()
+    with pytest.raises(UpstreamUnreachable, match="truncated"):
+        await resp.readany()
+
+
 def test_header_values_cannot_split_the_request() -> None:
     with pytest.raises(InvalidConfig, match="line break"):
         encode_headers({"x-evil": "a\r\nHost: elsewhere"})
