@@ -11,31 +11,19 @@ the gateway's CPU per request cheaper than ``aiohttp.ClientSession`` (see the RE
 from __future__ import annotations
 
 import asyncio
-import base64
-import socket
 import ssl
 from collections.abc import Callable, Mapping
-from typing import Final, NamedTuple
 
 from python_socks import ProxyError, ProxyTimeoutError
-from python_socks.async_.asyncio import Proxy as SocksProxy
 from yarl import URL
 
 from providers.connection import Connection, UpstreamResponse
 from providers.const import KEEPALIVE_SECONDS, USER_AGENT
+from providers.dial import Origin, basic_auth, dial, is_socks
 from providers.errors import InvalidConfig, UpstreamTimeout, UpstreamUnreachable
 
 __all__ = ["ClientPool", "Target", "encode_headers"]
 
-SOCKS_SCHEMES: Final = ("socks4://", "socks5://", "socks5h://")
-TUNNEL_REPLY_LIMIT: Final = 16 * 1024
-
-
-class Origin(NamedTuple):
-    proxy: str
-    scheme: str
-    host: str
-    port: int
 
 
 class Target:
@@ -52,14 +40,14 @@ class Target:
         self.host = url.host
         self.origin = Origin(proxy, url.scheme, url.host, port)
         self.proxy_url = URL(proxy) if proxy else None
-        forward = self.proxy_url is not None and url.scheme == "http" and not _socks(proxy)
+        forward = self.proxy_url is not None and url.scheme == "http" and not is_socks(proxy)
         # Through an HTTP proxy a plain-http request names the whole URL and carries the
         # proxy's credentials itself; a tunnelled or SOCKS one looks like a direct one.
         line = str(url.with_user(None).with_fragment(None)) if forward else url.raw_path_qs
         fixed = {"Host": url.host_port_subcomponent or url.host, "User-Agent": USER_AGENT,
                  **headers}
         if forward and self.proxy_url is not None and self.proxy_url.user is not None:
-            fixed["Proxy-Authorization"] = _basic(self.proxy_url)
+            fixed["Proxy-Authorization"] = basic_auth(self.proxy_url)
         self.head = f"POST {line} HTTP/1.1\r\n".encode("latin-1") + encode_headers(fixed)
 
 
@@ -152,7 +140,6 @@ class ClientPool:
             raise UpstreamUnreachable(f"provider {target.provider!r}: the gateway is stopping",
                                       provider=target.provider)
         origin = target.origin
-        tls = self._tls_context() if origin.scheme == "https" else None
         where = f"provider {target.provider!r} at {origin.host}"
         give_back = self._give_back(origin)
 
@@ -161,15 +148,7 @@ class ClientPool:
 
         try:
             async with asyncio.timeout(limit):
-                sock = await self._proxied_socket(target, loop) if origin.proxy else None
-                if sock is None:
-                    _, conn = await loop.create_connection(
-                        made, origin.host, origin.port,
-                        ssl=tls, server_hostname=origin.host if tls else None)
-                else:
-                    _, conn = await loop.create_connection(
-                        made, sock=sock,
-                        ssl=tls, server_hostname=origin.host if tls else None)
+                conn = await dial(loop, origin, target.proxy_url, self._tls_context, made)
         except (TimeoutError, ProxyTimeoutError) as exc:
             raise UpstreamTimeout(f"{where} did not answer in time",
                                   provider=target.provider) from exc
@@ -179,24 +158,6 @@ class ClientPool:
                                       provider=target.provider) from exc
         self._open.add(conn)
         return conn
-
-    async def _proxied_socket(self, target: Target,
-                              loop: asyncio.AbstractEventLoop) -> socket.socket | None:
-        """A socket already through the proxy to the origin; None for a forward proxy."""
-        origin = target.origin
-        proxy = target.proxy_url
-        assert proxy is not None
-        if _socks(origin.proxy):
-            return await SocksProxy.from_url(origin.proxy).connect(origin.host, origin.port)
-        if origin.scheme == "http":
-            return await _plain_socket(loop, proxy.host or "", proxy.port or 80)
-        sock = await _plain_socket(loop, proxy.host or "", proxy.port or 80)
-        try:
-            await _tunnel(loop, sock, origin, proxy)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
@@ -220,54 +181,6 @@ def encode_headers(headers: Mapping[str, str]) -> bytes:
             raise InvalidConfig(f"header {name!r} holds a line break or NUL")
         lines.append(line)
     return "".join(lines).encode("latin-1", "replace")
-
-
-async def _plain_socket(loop: asyncio.AbstractEventLoop, host: str, port: int) -> socket.socket:
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    error: OSError = OSError(f"{host} has no address")
-    for family, kind, proto, _, address in infos:
-        sock = socket.socket(family, kind, proto)
-        sock.setblocking(False)
-        try:
-            await loop.sock_connect(sock, address)
-        except OSError as exc:
-            sock.close()
-            error = exc
-            continue
-        return sock
-    raise error
-
-
-async def _tunnel(loop: asyncio.AbstractEventLoop, sock: socket.socket, origin: Origin,
-                  proxy: URL) -> None:
-    """CONNECT through an HTTP proxy; the proxy's reply is read up to its blank line."""
-    authority = f"{origin.host}:{origin.port}"
-    headers = {"Host": authority}
-    if proxy.user is not None:
-        headers["Proxy-Authorization"] = _basic(proxy)
-    await loop.sock_sendall(sock, f"CONNECT {authority} HTTP/1.1\r\n".encode()
-                            + encode_headers(headers) + b"\r\n")
-    reply = b""
-    while b"\r\n\r\n" not in reply:
-        # One byte at a time would be slow, but reading past the blank line would eat
-        # TLS bytes; proxies send nothing before the client's ClientHello, so this is safe.
-        data = await loop.sock_recv(sock, TUNNEL_REPLY_LIMIT)
-        if not data or len(reply) > TUNNEL_REPLY_LIMIT:
-            raise ProxyError("the proxy closed the connection during CONNECT")
-        reply += data
-    status_line = reply.split(b"\r\n", 1)[0].decode("latin-1")
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or parts[1] != "200":
-        raise ProxyError(f"the proxy refused CONNECT: {status_line}")
-
-
-def _socks(proxy: str) -> bool:
-    return proxy.startswith(SOCKS_SCHEMES)
-
-
-def _basic(proxy: URL) -> str:
-    token = base64.b64encode(f"{proxy.user or ''}:{proxy.password or ''}".encode()).decode()
-    return f"Basic {token}"
 
 
 def _redact(url: URL) -> str:

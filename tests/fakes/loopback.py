@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -11,15 +12,17 @@ __all__ = ["LoopbackServer"]
 
 @dataclass
 class LoopbackServer:
-    """Listens on a free port; ``_serve`` handles one connection, which is closed after.
+    """Listens on a free port (with TLS when ``tls`` is set); ``_serve`` handles one
+    connection, which is closed after.
     Leaving the ``async with`` cancels the connections still open."""
 
     port: int = 0
+    tls: ssl.SSLContext | None = None
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def __aenter__(self) -> Self:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

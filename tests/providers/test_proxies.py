@@ -60,26 +60,59 @@ async def test_socks5_wrong_password_is_unreachable(
     assert fake.requests == []
 
 
-@pytest.mark.parametrize("kind", ["direct", "http", "socks5"])
+@pytest.mark.parametrize("kind", ["direct", "http", "https", "socks5"])
 async def test_https_upstream_direct_and_through_proxies(
     config_for: ConfigFor, kind: str
 ) -> None:
-    """TLS to the upstream, also inside a CONNECT tunnel or a SOCKS5 connection: the proxy
-    sees only the target's address, the upstream checks nothing but gets the request."""
+    """TLS to the upstream, also inside a CONNECT tunnel (itself inside TLS to an https://
+    proxy) or a SOCKS5 connection: the proxy sees only the target's address."""
     server_tls, client_tls = loopback_tls()
     pool = ClientPool(tls=client_tls)
     try:
         async with FakeUpstream(tls=server_tls) as upstream, HttpProxy() as http, \
-                Socks5Proxy() as socks:
-            proxy = {"direct": "", "http": http.url, "socks5": socks.url}[kind]
+                HttpProxy(tls=server_tls) as https, Socks5Proxy() as socks:
+            proxies = {"direct": ("", []), "http": (http.url, http.targets),
+                       "https": (https.url, https.targets), "socks5": (socks.url, socks.targets)}
+            proxy, tunnels = proxies[kind]
             await _exchange(pool, config_for(base_url=upstream.base_url, proxy=proxy))
             assert upstream.base_url.startswith("https://")
+            assert proxy.startswith(f"{kind}://") or kind == "direct"
             assert len(upstream.requests) == 2
             assert upstream.connections == 1  # the tunnel is kept alive and reused
-            tunnels = {"direct": [], "http": http.targets, "socks5": socks.targets}[kind]
             assert tunnels == ([] if kind == "direct" else [("127.0.0.1", upstream.port)])
     finally:
         await pool.aclose()
+
+
+async def test_plain_upstream_through_an_https_proxy(fake: FakeUpstream,
+                                                     config_for: ConfigFor) -> None:
+    server_tls, client_tls = loopback_tls()
+    pool = ClientPool(tls=client_tls)
+    try:
+        async with HttpProxy(tls=server_tls) as proxy:
+            await _exchange(pool, config_for(proxy=proxy.url.replace("//", "//u:pw@")))
+        assert proxy.url.startswith("https://") and set(proxy.auth_headers) == {"Basic dTpwdw=="}
+        assert proxy.targets == [("127.0.0.1", fake.port)] and len(fake.requests) == 2
+    finally:
+        await pool.aclose()
+
+
+def test_tls_inside_tls_under_uvloop(config_for: ConfigFor) -> None:
+    """The node runs on uvloop: a CONNECT tunnel through an https:// proxy works there too."""
+    import uvloop
+
+    async def exchange() -> int:
+        server_tls, client_tls = loopback_tls()
+        pool = ClientPool(tls=client_tls)
+        try:
+            async with FakeUpstream(tls=server_tls) as upstream, \
+                    HttpProxy(tls=server_tls) as proxy:
+                await _exchange(pool, config_for(base_url=upstream.base_url, proxy=proxy.url))
+                return len(upstream.requests)
+        finally:
+            await pool.aclose()
+
+    assert uvloop.run(exchange()) == 2
 
 
 async def test_untrusted_certificate_is_unreachable(config_for: ConfigFor) -> None:
