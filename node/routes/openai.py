@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -48,11 +49,21 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
 
 
 async def list_models(request: web.Request) -> web.Response:
+    """The key's models, in Anthropic's list shape for Anthropic clients (Claude Code's
+    gateway model discovery), in OpenAI's otherwise."""
     key = authenticate(request)
-    created = int(request.app[GATEWAY].started)
+    started = request.app[GATEWAY].started
+    models = visible_models(request, key)
+    if "anthropic-version" in request.headers or "x-api-key" in request.headers:
+        created_at = datetime.fromtimestamp(int(started), UTC).isoformat().replace("+00:00", "Z")
+        listed = [{"type": "model", "id": model_id, "display_name": model_id,
+                   "created_at": created_at} for model_id, _ in models]
+        return json_response({"data": listed, "has_more": False,
+                              "first_id": listed[0]["id"] if listed else None,
+                              "last_id": listed[-1]["id"] if listed else None})
     data = [
-        {"id": model_id, "object": "model", "created": created, "owned_by": provider_key}
-        for model_id, provider_key in visible_models(request, key)
+        {"id": model_id, "object": "model", "created": int(started), "owned_by": provider_key}
+        for model_id, provider_key in models
     ]
     return json_response({"object": "list", "data": data})
 

@@ -123,3 +123,15 @@ async def test_gemini_stream_without_alt_sse_is_a_json_array(node: Node) -> None
     text = "".join(p.get("text", "") for item in items
                    for p in item["candidates"][0]["content"]["parts"])
     assert text.split() == ["Mock", "reply", "to:", "hello"]
+
+
+async def test_anthropic_clients_get_anthropic_model_lists(node: Node) -> None:
+    """Claude Code's gateway model discovery reads Anthropic's list shape (C-30)."""
+    import anthropic
+
+    async with anthropic.AsyncAnthropic(base_url=node.url, api_key=node.api_key) as client:
+        page = await client.models.list()
+    assert [(m.type, m.id, m.display_name) for m in page.data] == [
+        ("model", "demo/mock-1", "demo/mock-1")]
+    assert page.has_more is False and page.first_id == page.last_id == "demo/mock-1"
+    assert page.data[0].created_at.timestamp() == int(node.gateway.started)
