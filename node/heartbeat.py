@@ -20,11 +20,13 @@ from providers import Dialect
 __all__ = ["Heartbeat"]
 
 PINGS: Final[dict[Dialect, bytes]] = {
-    # Anthropic's own keep-alive event (its SDKs skip it); elsewhere an SSE comment line,
-    # which every SSE parser ignores by the spec.
+    # Anthropic's own keep-alive event (its SDKs skip it).
     "anthropic": b'event: ping\ndata: {"type": "ping"}\n\n',
+    # An SSE comment line, which SSE parsers ignore by the spec.
     "openai": b": ping\n\n",
-    "gemini": b": ping\n\n",
+    # google-genai parses every line that is not "data:" as JSON (a comment would break
+    # it); an empty line dispatches nothing, by the spec and in that SDK.
+    "gemini": b"\n",
 }
 
 

@@ -72,6 +72,25 @@ async def test_sdks_ignore_the_pings(slow_node: Node, upstream: FakeUpstream) ->
     assert [block.text for block in final.content if block.type == "text"] == ["slow thinker"]
 
 
+async def test_gemini_sdk_survives_the_pings(slow_node: Node, upstream: FakeUpstream) -> None:
+    """google-genai parses any line that is not ``data:`` as JSON, so a Gemini client's
+    keep-alive is a bare line break (an empty SSE line, which dispatches nothing)."""
+    from google import genai
+    from google.genai import types
+
+    upstream.push(SLOW)
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    raw = await _raw(slow_node, "/v1beta/models/up/m:streamGenerateContent?alt=sse", body)
+    assert b"ping" not in raw and b"}\n\n\n" in raw  # an extra empty line after an event
+    upstream.push(SLOW)
+    client = genai.Client(api_key=slow_node.api_key, http_options=types.HttpOptions(
+        base_url=slow_node.url, api_version="v1beta"))
+    pieces = [chunk.text or "" async for chunk in await client.aio.models.generate_content_stream(
+        model="up/m", contents="hi")]
+    await client.aio.aclose()
+    assert "".join(pieces) == "slow thinker"
+
+
 async def test_a_chatty_upstream_gets_no_pings(slow_node: Node, upstream: FakeUpstream) -> None:
     upstream.push(Sse(chat_chunks(WORDS)))
     body = {"model": "up/m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
