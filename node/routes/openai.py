@@ -54,7 +54,10 @@ async def list_models(request: web.Request) -> web.Response:
     key = authenticate(request)
     started = request.app[GATEWAY].started
     models = visible_models(request, key)
-    if "anthropic-version" in request.headers or "x-api-key" in request.headers:
+    headers = request.headers
+    anthropic = "anthropic-version" in headers or (
+        "x-api-key" in headers and "Authorization" not in headers)
+    if anthropic:
         created_at = datetime.fromtimestamp(int(started), UTC).isoformat().replace("+00:00", "Z")
         listed = [{"type": "model", "id": model_id, "display_name": model_id,
                    "created_at": created_at} for model_id, _ in models]
