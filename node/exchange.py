@@ -6,12 +6,14 @@ usage goes to an in-memory queue that is flushed in the background.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
+import structlog
 from aiohttp import web
 
 from node.catalog import Route
@@ -23,6 +25,7 @@ from providers import Dialect, Stream, Usage, check_request
 from store import ApiKeyRecord, UsageRecord
 
 T = TypeVar("T")
+log = structlog.get_logger("node.exchange")
 ANTHROPIC_HEADERS = ("anthropic-beta", "anthropic-version")
 JSON_STREAM_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-cache"}
 SSE_HEADERS = {
@@ -171,6 +174,10 @@ async def _relay(
                 heartbeat.wrote()
         if json_array:
             last += b"[]" if first else b"]"
+    except ConnectionResetError:
+        # The client hung up while we wrote: not a server error, and nobody to answer.
+        log.debug("client left mid-stream", provider=provider)
+        return response
     finally:
         if heartbeat is not None:
             heartbeat.stop()
@@ -181,7 +188,8 @@ async def _relay(
         if upstream.failed:
             gateway.metrics.upstream_error(provider, "mid_stream")
         account(request, key, provider, model, upstream.usage, status)
-    await response.write_eof(last)
+    with contextlib.suppress(ConnectionResetError):  # the client left as the stream ended
+        await response.write_eof(last)
     return response
 
 

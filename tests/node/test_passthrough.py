@@ -166,3 +166,38 @@ async def test_max_output_tokens_caps_an_agents_fallback(upstream: FakeUpstream)
         await client.close()
     assert reply.content[0].type == "text"
     assert upstream.requests[0].body["max_tokens"] == 2048
+
+
+async def test_client_gone_at_write_is_not_a_server_error(
+    proxied: Node, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that finds the client's socket closing ends the relay quietly: no error
+    log with a stack trace, the upstream is closed, the exchange is still accounted."""
+    from structlog.testing import capture_logs
+
+    from node import exchange
+
+    writes = 0
+    original = exchange._EventStream.write
+
+    async def write(self: exchange._EventStream, data: bytes) -> None:
+        nonlocal writes
+        writes += 1
+        if writes > 1:
+            raise ConnectionResetError("Cannot write to closing transport")
+        await original(self, data)
+
+    monkeypatch.setattr(exchange._EventStream, "write", write)
+    upstream.push(Sse(chat_chunks([f"w{i} " for i in range(50)]), delay=0.01))
+    with capture_logs() as logs:
+        async with aiohttp.ClientSession() as session, session.post(
+            f"{proxied.url}/v1/chat/completions", json={**BODY, "stream": True},
+            headers=proxied.auth(),
+        ) as resp:
+            await asyncio.wait_for(resp.read(), 10)
+    assert writes == 2
+    assert not [e for e in logs if e["log_level"] == "error"], logs
+    await asyncio.wait_for(upstream.disconnected.wait(), 5)
+    await proxied.gateway.usage.flush()
+    (row,) = await proxied.gateway.store.usage_summary(since=None, until=None)
+    assert row["requests"] == 1 and row["model"] == "fake-model"
