@@ -33,6 +33,7 @@ class Entry:
     provider: Provider
     source: str  # "yaml" or "store"
     aliases: Mapping[str, str]  # served name -> upstream model name
+    patterns: tuple[tuple[str, str], ...] = ()  # (name prefix, upstream name or "" = as asked)
 
 
 def to_provider_config(key: str, section: ProviderSection) -> ProviderConfig:
@@ -55,19 +56,27 @@ def to_provider_config(key: str, section: ProviderSection) -> ProviderConfig:
 
 
 def _served_names(section: ProviderSection) -> list[str]:
-    return [entry.split("=", 1)[0].strip() for entry in section.models]
+    return [name for entry in section.models
+            if not (name := entry.split("=", 1)[0].strip()).endswith("*")]
 
 
-def _aliases(section: ProviderSection) -> dict[str, str]:
-    """``models`` entries are ``name`` or ``alias=upstream-model``."""
+def _aliases(section: ProviderSection) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+    """``models`` entries are ``name``, ``alias=upstream-model``, or a pattern ending in
+    ``*`` (``claude-*=deepseek-chat``: every name with that prefix; without ``=`` the name is
+    sent as asked), so an agent's built-in model names need no configuration each."""
     out: dict[str, str] = {}
+    patterns: list[tuple[str, str]] = []
     default = section.model or (MOCK_DEFAULT_MODEL if section.type == "mock" else "")
     if default:
         out[default] = default
     for entry in section.models:
         name, _, upstream = entry.partition("=")
-        out[name.strip()] = (upstream or name).strip()
-    return out
+        name, upstream = name.strip(), upstream.strip()
+        if name.endswith("*"):
+            patterns.append((name[:-1], upstream))
+        else:
+            out[name] = upstream or name
+    return out, tuple(patterns)
 
 
 class Catalog:
@@ -78,6 +87,7 @@ class Catalog:
         self._yaml: dict[str, ProviderSection] = {}
         self._entries: dict[str, Entry] = {}
         self._bare: dict[str, Route] = {}
+        self._patterns: list[tuple[str, str, Entry]] = []  # longest prefix first
 
     def load(
         self, yaml: Mapping[str, ProviderSection], stored: Mapping[str, Mapping[str, Any]]
@@ -102,15 +112,20 @@ class Catalog:
 
     def _build(self, key: str, section: ProviderSection, source: str) -> Entry:
         provider = build_provider(to_provider_config(key, section), self._pool)
-        return Entry(section, provider, source, _aliases(section))
+        aliases, patterns = _aliases(section)
+        return Entry(section, provider, source, aliases, patterns)
 
     def _index(self) -> None:
         bare: dict[str, Route] = {}
+        patterns: list[tuple[str, str, Entry]] = []
         for key in sorted(self._entries):
             entry = self._entries[key]
             for name, upstream in entry.aliases.items():
                 bare.setdefault(name, Route(key, entry.provider, upstream))
+            patterns += [(prefix, key, entry) for prefix, _ in entry.patterns]
         self._bare = bare
+        # Longest prefix wins; between equal prefixes the first provider key in order.
+        self._patterns = sorted(patterns, key=lambda p: -len(p[0]))
 
     def entries(self) -> Mapping[str, Entry]:
         return self._entries
@@ -125,11 +140,16 @@ class Catalog:
         if sep:
             entry = self._entries.get(head)
             if entry is not None:
-                model = entry.aliases.get(tail, tail) if tail else self._default(head, entry)
+                if not tail:
+                    return Route(head, entry.provider, self._default(head, entry))
+                model = entry.aliases.get(tail) or _matched(entry, tail) or tail
                 return Route(head, entry.provider, model)
         route = self._bare.get(name)
         if route is not None:
             return route
+        for prefix, key, entry in self._patterns:
+            if name.startswith(prefix):
+                return Route(key, entry.provider, _matched(entry, name) or name)
         entry = self._entries.get(name)
         if entry is not None:
             return Route(name, entry.provider, self._default(name, entry))
@@ -153,6 +173,17 @@ class Catalog:
             entry = self._entries[key]
             for name in entry.aliases:
                 yield f"{key}/{name}", key, entry.section.type
+
+
+def _matched(entry: Entry, name: str) -> str:
+    """The upstream model of the longest pattern of ``entry`` matching ``name`` ("" if none
+    matches or the pattern keeps the asked name)."""
+    best = ""
+    found = ""
+    for prefix, upstream in entry.patterns:
+        if name.startswith(prefix) and len(prefix) >= len(best):
+            best, found = prefix, upstream or name
+    return found
 
 
 def provider_public(entry: Entry) -> dict[str, Any]:
