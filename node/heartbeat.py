@@ -17,7 +17,10 @@ from aiohttp import web
 
 from providers import Dialect
 
-__all__ = ["Heartbeat"]
+__all__ = ["HEADERS_WITHIN", "PINGS", "Heartbeat"]
+
+HEADERS_WITHIN: Final = 1.0
+"""Seconds a stream's headers may wait for its first chunk before a ping carries them."""
 
 PINGS: Final[dict[Dialect, bytes]] = {
     # Anthropic's own keep-alive event (its SDKs skip it).
@@ -31,15 +34,20 @@ PINGS: Final[dict[Dialect, bytes]] = {
 
 
 class Heartbeat:
+    """Pings ``response`` after each ``interval`` without a write. The first check comes
+    after at most ``HEADERS_WITHIN``: a stream's headers wait for its first chunk (one
+    socket write less), and an upstream still silent by then gets them sent with a ping."""
+
     def __init__(self, response: web.StreamResponse, ping: bytes, interval: float) -> None:
         self._response = response
         self._ping = ping
         self._interval = interval
         self._loop = asyncio.get_running_loop()
-        self.last_write = self._loop.time()
+        self.last_write: float | None = None  # nothing sent yet, not even the headers
         self.pings = 0
         self._task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = self._loop.call_later(interval, self._tick)
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(
+            min(interval, HEADERS_WITHIN), self._tick)
 
     def wrote(self) -> None:
         self.last_write = self._loop.time()
@@ -53,12 +61,12 @@ class Heartbeat:
 
     def _tick(self) -> None:
         now = self._loop.time()
-        due = self.last_write + self._interval
-        if now >= due and (self._task is None or self._task.done()):
+        last = self.last_write
+        idle = self._task is None or self._task.done()
+        if idle and (last is None or now >= last + self._interval):
             self._task = self._loop.create_task(self._send())
-            self.last_write = now
-            due = now + self._interval
-        self._timer = self._loop.call_at(due, self._tick)
+            last = self.last_write = now
+        self._timer = self._loop.call_at((last or now) + self._interval, self._tick)
 
     async def _send(self) -> None:
         # A client that left makes the write fail; the relay notices on its own write.

@@ -91,7 +91,39 @@ async def test_gemini_sdk_survives_the_pings(slow_node: Node, upstream: FakeUpst
     assert "".join(pieces) == "slow thinker"
 
 
-async def test_a_chatty_upstream_gets_no_pings(slow_node: Node, upstream: FakeUpstream) -> None:
-    upstream.push(Sse(chat_chunks(WORDS)))
+async def test_a_chatty_upstream_gets_no_pings(upstream: FakeUpstream) -> None:
+    tree = settings_tree(
+        server={"stream_keepalive": "2s"},
+        providers={"up": {"type": "openai", "base_url": upstream.base_url, "model": "m"}},
+    )
+    upstream.push(Sse(chat_chunks(WORDS), delay=0.05))
     body = {"model": "up/m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    assert b"ping" not in await _raw(slow_node, "/v1/chat/completions", body)
+    async with running_node(tree) as node:
+        raw = await _raw(node, "/v1/chat/completions", body)
+    assert b"ping" not in raw and raw.endswith(b"data: [DONE]\n\n")
+
+
+async def test_headers_do_not_wait_long_for_a_slow_first_chunk(upstream: FakeUpstream) -> None:
+    """Headers ride with the first chunk, but a client never waits more than HEADERS_WITHIN
+    for them: an upstream still thinking by then gets them sent with a ping."""
+    import asyncio
+
+    tree = settings_tree(
+        server={"stream_keepalive": "10s"},
+        providers={"up": {"type": "openai", "base_url": upstream.base_url, "model": "m"}},
+    )
+    events = chat_chunks(["late"])
+    upstream.push(Sse([events[1], "[DONE]"], delay=2.0))  # 2 s of thinking before the text
+    body = {"model": "up/m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    loop = asyncio.get_running_loop()
+    async with running_node(tree) as node, aiohttp.ClientSession() as session:
+        began = loop.time()
+        async with session.post(node.url + "/v1/chat/completions", json=body,
+                                headers=node.auth()) as resp:
+            headers_at = loop.time() - began
+            first = await resp.content.readuntil(b"data: ")
+            data_at = loop.time() - began
+            rest = await resp.read()
+    assert resp.status == 200 and first.startswith(b": ping\n\n")
+    assert headers_at < data_at - 0.5, (headers_at, data_at)
+    assert b'"late"' in rest
