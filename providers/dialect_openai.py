@@ -164,17 +164,18 @@ def _content_out(parts: list[Text | Media]) -> str | list[dict[str, Any]]:
     return [_part_out(p) for p in parts]
 
 
+def _tool_calls_out(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    return [{"id": c.id, "type": "function",
+             "function": {"name": c.name, "arguments": c.arguments or "{}"}} for c in calls]
+
+
 def _message_out(message: Message, out: list[dict[str, Any]]) -> None:
     plain = [p for p in message.parts if isinstance(p, Text | Media)]
     if message.role == "assistant":
         calls = [p for p in message.parts if isinstance(p, ToolCall)]
         entry: dict[str, Any] = {"role": "assistant", "content": plain_text(plain) or None}
         if calls:
-            entry["tool_calls"] = [
-                {"id": c.id, "type": "function",
-                 "function": {"name": c.name, "arguments": c.arguments or "{}"}}
-                for c in calls
-            ]  # fmt: skip
+            entry["tool_calls"] = _tool_calls_out(calls)
         reasoning = "".join(
             p.text for p in message.parts if isinstance(p, Thinking) and p.unsigned)
         if reasoning:
@@ -277,11 +278,7 @@ def response_to(response: Response) -> dict[str, Any]:
     if reasoning:
         message["reasoning_content"] = reasoning
     if calls:
-        message["tool_calls"] = [
-            {"id": c.id, "type": "function",
-             "function": {"name": c.name, "arguments": c.arguments or "{}"}}
-            for c in calls
-        ]  # fmt: skip
+        message["tool_calls"] = _tool_calls_out(calls)
     finish = response.finish or "stop"
     return {
         "id": _chat_id(response.id),
