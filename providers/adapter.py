@@ -13,7 +13,8 @@ from providers.connection import UpstreamResponse
 from providers.const import ERROR_BODY_LIMIT
 from providers.errors import InvalidConfig, UpstreamServerError
 from providers.http import error_message, raise_for_status
-from providers.types import Dialect, ProviderConfig
+from providers.translate import parse_response, render_for
+from providers.types import Dialect, ProviderConfig, Reply
 
 __all__ = ["HttpAdapter", "cap_output_tokens", "check_base_url"]
 
@@ -136,6 +137,14 @@ class HttpAdapter:
                 provider=self.config.key,
             )
         return raw
+
+    def _reply(self, inbound: Dialect, raw: bytes, model: str) -> Reply:
+        """A complete upstream answer for ``inbound``: as it came when the client speaks the
+        upstream's dialect (its usage read on the side), translated otherwise."""
+        response = parse_response(self.dialect, raw, self.config.key)
+        if inbound == self.dialect:
+            return Reply(raw, response.usage)
+        return Reply(render_for(inbound, response, model), response.usage)
 
     def _json(self, raw: bytes) -> dict[str, Any]:
         """A 2xx body parsed; anything but a JSON object is the upstream's failure."""

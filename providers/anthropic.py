@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers import dialect_anthropic
 from providers.adapter import HttpAdapter, check_base_url
 from providers.client import ClientPool
 from providers.errors import UpstreamServerError
 from providers.relay import AnthropicPassthrough, SseStream
-from providers.translate import render_response, stream_translator, to_upstream_request
+from providers.translate import stream_translator, to_upstream_request
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 
 __all__ = ["ANTHROPIC_DEFAULT_BASE_URL", "AnthropicProvider"]
@@ -67,11 +66,7 @@ class AnthropicProvider(HttpAdapter):
         if payload.get("stream"):
             payload = {**payload, "stream": False}
         raw = await self._exchange(self._messages_url, payload, _forwarded(inbound, headers))
-        response = dialect_anthropic.response_from(self._json(raw))
-        if inbound == "anthropic":
-            return Reply(raw, response.usage)
-        response.model = response.model or model
-        return Reply(render_response(inbound, response), response.usage)
+        return self._reply(inbound, raw, model)
 
     async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str,
         *, headers: ClientHeaders = None,

@@ -20,7 +20,6 @@ from providers.relay import GeminiPassthrough, SseStream
 from providers.tokens import estimate_text_tokens
 from providers.translate import (
     parse_request,
-    render_response,
     stream_translator,
     to_upstream_request,
 )
@@ -67,11 +66,7 @@ class GeminiProvider(HttpAdapter):
         """POST ``generateContent``; translate the answer unless the client speaks Gemini."""
         payload = to_upstream_request(inbound, "gemini", body, model, self.config)
         raw = await self._exchange(self._url(model, "generateContent"), payload)
-        response = dialect_gemini.response_from(self._json(raw))
-        if inbound == "gemini":
-            return Reply(raw, response.usage)
-        response.model = response.model or model
-        return Reply(render_response(inbound, response), response.usage)
+        return self._reply(inbound, raw, model)
 
     async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str,
         *, headers: ClientHeaders = None,

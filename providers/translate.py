@@ -26,6 +26,7 @@ __all__ = [
     "from_upstream_response",
     "parse_request",
     "parse_response",
+    "render_for",
     "render_request",
     "render_response",
     "stream_translator",
@@ -123,15 +124,19 @@ def render_response(dialect: Dialect, response: Response) -> bytes:
     return orjson.dumps(_RENDERERS[dialect](response))
 
 
+def render_for(inbound: Dialect, response: Response, model: str) -> bytes:
+    """An upstream's parsed answer as ``inbound``'s body (``model`` when it names none)."""
+    response.model = response.model or model
+    return render_response(inbound, response)
+
+
 def from_upstream_response(
     inbound: Dialect, upstream: Dialect, body: bytes, model: str, provider: str = ""
 ) -> bytes:
     """Return the inbound-dialect body for a complete upstream response body."""
     if inbound == upstream:
         return body
-    response = parse_response(upstream, body, provider)
-    response.model = response.model or model
-    return render_response(inbound, response)
+    return render_for(inbound, parse_response(upstream, body, provider), model)
 
 
 class _Chain:
