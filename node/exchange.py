@@ -150,16 +150,19 @@ async def _relay(
 ) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
     provider, model = route.provider_key, route.model
-    response = _EventStream(headers=JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
+    interval = float(gateway.settings.server.stream_keepalive)
+    pinged = interval > 0 and not json_array  # a JSON array has no room for pings
+    # Headers may wait for the first chunk only where a heartbeat bounds that wait.
+    kind = _EventStream if pinged else web.StreamResponse
+    response = kind(headers=JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
     began = time.perf_counter()
     events = size = 0
     first = True
     last = b""
-    interval = float(gateway.settings.server.stream_keepalive)
     heartbeat = None
     try:
         await response.prepare(request)
-        if interval > 0 and not json_array:  # a JSON array has no room for pings
+        if pinged:
             heartbeat = Heartbeat(response, PINGS[dialect], interval)
         async for chunk in upstream:
             if json_array:

@@ -127,3 +127,27 @@ async def test_headers_do_not_wait_long_for_a_slow_first_chunk(upstream: FakeUps
     assert resp.status == 200 and first.startswith(b": ping\n\n")
     assert headers_at < data_at - 0.5, (headers_at, data_at)
     assert b'"late"' in rest
+
+
+async def test_without_pings_headers_go_out_at_once(upstream: FakeUpstream) -> None:
+    """With pings off nothing would bound the wait, so headers leave when the upstream
+    answers, as soon as the stream opens."""
+    import asyncio
+
+    tree = settings_tree(
+        server={"stream_keepalive": "0s"},
+        providers={"up": {"type": "openai", "base_url": upstream.base_url, "model": "m"}},
+    )
+    upstream.push(Sse([chat_chunks(["late"])[1], "[DONE]"], delay=2.0))
+    body = {"model": "up/m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    loop = asyncio.get_running_loop()
+    async with running_node(tree) as node, aiohttp.ClientSession() as session:
+        began = loop.time()
+        async with session.post(node.url + "/v1/chat/completions", json=body,
+                                headers=node.auth()) as resp:
+            headers_at = loop.time() - began
+            raw = await resp.content.readuntil(b"data: ")
+            data_at = loop.time() - began
+            raw += await resp.read()
+    assert headers_at < data_at - 1.0, (headers_at, data_at)
+    assert b"ping" not in raw and b'"late"' in raw
