@@ -20,7 +20,6 @@ __all__ = ["HttpAdapter", "cap_output_tokens", "check_base_url"]
 
 TARGET_CACHE_LIMIT: Final = 256
 
-
 _OUTPUT_LIMITS: Final[dict[Dialect, tuple[str, ...]]] = {
     "openai": ("max_tokens", "max_completion_tokens"),
     "anthropic": ("max_tokens",),
@@ -87,12 +86,12 @@ class HttpAdapter:
         self, url: URL, payload: dict[str, Any], *, stream: bool,
         extra: Mapping[str, str] | None = None,
     ) -> UpstreamResponse:
-        if self.config.max_output_tokens:
-            payload = cap_output_tokens(self.dialect, payload, self.config.max_output_tokens)
+        config = self.config
+        if config.max_output_tokens:
+            payload = cap_output_tokens(self.dialect, payload, config.max_output_tokens)
         dynamic = await self._request_headers()
         if dynamic:
             extra = {**dynamic, **extra} if extra else dynamic
-        config = self.config
         # A stream may run for long: bound the silence between reads, not the total.
         resp = await self._pool.request(
             self._target(url), orjson.dumps(payload), extra,
