@@ -21,6 +21,7 @@ from node.config import Settings
 from node.errors import ConfigError
 from node.keys import KeyIndex, hash_key, secret_matches
 from node.metrics import Metrics
+from node.serve.finished import Accounting, FinishedHook
 from providers import ClientPool, ProviderError
 from store import DecryptError, StaleKey, Store, UsageWriter
 
@@ -45,6 +46,8 @@ class Gateway:
             lambda: {"written": self.usage.written, "dropped": self.usage.dropped,
                      "failures": self.usage.failures},
         )
+        # Called once per finished exchange (node.serve.finished): usage accounting first.
+        self.finished_hooks: list[FinishedHook] = [Accounting(self.metrics, self.usage)]
         self.started = time.time()
         self.admin_token_sha256 = (
             hash_key(settings.server.admin_token) if settings.server.admin_token else ""

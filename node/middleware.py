@@ -17,7 +17,7 @@ from aiohttp import web
 
 from cluster import ClusterError, LockBusy, NoQuorum
 from node.errors import RequestError
-from node.state import DIALECT, GATEWAY, START, UPSTREAM_SECONDS
+from node.state import DIALECT, GATEWAY, REQUEST_ID, START, UPSTREAM_SECONDS
 from providers import Dialect, ProviderError, error_body
 from store import Conflict as StoreConflict
 from store import NotFound, StaleKey, StoreError, StoreUnavailable
@@ -25,7 +25,7 @@ from store import NotFound, StaleKey, StoreError, StoreUnavailable
 log = structlog.get_logger("node.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-REQUEST_ID = "x-request-id"
+REQUEST_ID_HEADER = "x-request-id"
 OVERHEAD = "x-at-overhead-ms"
 _MAX_REQUEST_ID = 128
 
@@ -41,10 +41,10 @@ def dialect_of(path: str, base: str) -> Dialect:
 
 def _error_response(dialect: Dialect, status: int, message: str, kind: str | None = None,
                     headers: dict[str, str] | None = None, code: str | None = None,
-                    ) -> web.Response:
+                    param: str | None = None) -> web.Response:
     return web.Response(
         status=status,
-        body=error_body(dialect, status, message, kind=kind, code=code),
+        body=error_body(dialect, status, message, kind=kind, code=code, param=param),
         content_type="application/json",
         headers=headers,
     )
@@ -53,10 +53,11 @@ def _error_response(dialect: Dialect, status: int, message: str, kind: str | Non
 def render_error(exc: BaseException, dialect: Dialect) -> web.Response:
     """Map every package's exception tree onto a status and the dialect's error JSON."""
     if isinstance(exc, RequestError):
-        return _error_response(dialect, exc.status, exc.message, exc.kind)
+        return _error_response(dialect, exc.status, exc.message, exc.kind, param=exc.param)
     if isinstance(exc, ProviderError):
         headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
-        return _error_response(dialect, exc.status, exc.message, headers=headers, code=exc.code)
+        return _error_response(dialect, exc.status, exc.message, headers=headers, code=exc.code,
+                               param=getattr(exc, "param", None))
     if isinstance(exc, StoreConflict | LockBusy):
         return _error_response(dialect, 409, str(exc))
     if isinstance(exc, NoQuorum):
@@ -87,11 +88,12 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     start = time.perf_counter()
     request[START] = start
     request[UPSTREAM_SECONDS] = 0.0
-    incoming = request.headers.get(REQUEST_ID, "")
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = (
         incoming if 0 < len(incoming) <= _MAX_REQUEST_ID and incoming.isprintable()
         else f"{random.getrandbits(96):024x}"  # an id, not a secret: no CSPRNG needed
     )
+    request[REQUEST_ID] = request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     gateway = request.app[GATEWAY]
@@ -116,7 +118,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         if status >= 500 or status == 413:
             log.warning("request failed", method=request.method, path=request.path,
                         status=status)
-    response.headers[REQUEST_ID] = request_id
+    response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
 
@@ -127,10 +129,10 @@ async def add_headers(request: web.Request, response: web.StreamResponse) -> Non
         return
     overhead = time.perf_counter() - start - request[UPSTREAM_SECONDS]
     response.headers[OVERHEAD] = f"{overhead * 1000:.3f}"
-    if REQUEST_ID not in response.headers:
+    if REQUEST_ID_HEADER not in response.headers:
         bound = structlog.contextvars.get_contextvars().get("request_id")
         if bound:
-            response.headers[REQUEST_ID] = str(bound)
+            response.headers[REQUEST_ID_HEADER] = str(bound)
     resource = request.match_info.route.resource
     if resource is not None:
         request.app[GATEWAY].metrics.overhead_seen(resource.canonical, overhead)

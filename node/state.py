@@ -13,5 +13,6 @@ if TYPE_CHECKING:
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 START = web.RequestKey("start", float)
+REQUEST_ID = web.RequestKey("request_id", str)
 UPSTREAM_SECONDS = web.RequestKey("upstream_seconds", float)
 DIALECT: web.RequestKey[Dialect] = web.RequestKey("dialect")

@@ -60,7 +60,11 @@ class ApiKeyRecord:
 
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
-    """One finished gateway exchange."""
+    """One finished gateway exchange.
+
+    Token counts follow one rule for every dialect: ``input_tokens`` is the input not served
+    from a cache; cache reads and cache writes are counted apart (they are priced apart).
+    """
 
     at: datetime
     key_id: str
@@ -70,6 +74,8 @@ class UsageRecord:
     output_tokens: int
     status: int
     latency_ms: float
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,14 +30,19 @@ def day_of(moment: datetime) -> str:
     return utc(moment).date().isoformat()  # strftime costs several times more, per record
 
 
-def summary_row(group: GroupKey, requests: int, input_tokens: int, output_tokens: int,
-                errors: int, latency_total: float) -> dict[str, Any]:
-    """One summary row in the shape every backend returns."""
+COUNTED = ("requests", "input_tokens", "output_tokens", "cache_read_tokens",
+           "cache_write_tokens", "errors")
+"""The summed columns of a summary row, in order (then the latency total)."""
+
+
+def summary_row(group: GroupKey, counts: Sequence[int], latency_total: float) -> dict[str, Any]:
+    """One summary row in the shape every backend returns (``counts`` in ``COUNTED`` order)."""
     day, key_id, provider, model = group
-    return {"day": day, "key_id": key_id, "provider": provider, "model": model,
-            "requests": requests, "input_tokens": input_tokens,
-            "output_tokens": output_tokens, "errors": errors,
-            "avg_latency_ms": latency_total / requests if requests else 0.0}
+    row: dict[str, Any] = {"day": day, "key_id": key_id, "provider": provider, "model": model}
+    row.update(zip(COUNTED, (int(n) for n in counts), strict=True))
+    requests = row["requests"]
+    row["avg_latency_ms"] = latency_total / requests if requests else 0.0
+    return row
 
 
 def summarise(records: Iterable[UsageRecord], *, since: datetime | None,
@@ -50,14 +55,15 @@ def summarise(records: Iterable[UsageRecord], *, since: datetime | None,
         at = utc(rec.at)
         if (lo and at < lo) or (hi and at >= hi):
             continue
-        row = acc.setdefault((day_of(at), rec.key_id, rec.provider, rec.model), [0, 0, 0, 0, 0])
+        row = acc.setdefault((day_of(at), rec.key_id, rec.provider, rec.model), [0.0] * 7)
         row[0] += 1
         row[1] += rec.input_tokens
         row[2] += rec.output_tokens
-        row[3] += rec.status >= 400
-        row[4] += rec.latency_ms
-    return [summary_row(g, int(v[0]), int(v[1]), int(v[2]), int(v[3]), v[4])
-            for g, v in sorted(acc.items())]
+        row[3] += rec.cache_read_tokens
+        row[4] += rec.cache_write_tokens
+        row[5] += rec.status >= 400
+        row[6] += rec.latency_ms
+    return [summary_row(g, [int(n) for n in v[:6]], v[6]) for g, v in sorted(acc.items())]
 
 
 class UsageWriter:

@@ -7,14 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from node.errors import BadRequest
-from node.exchange import (
-    allowed_route,
-    authenticate,
-    client_headers,
-    json_response,
-    read_object,
-    serve,
-)
+from node.json_io import json_response, read_object
+from node.serve import Exchange
 
 
 async def _message_body(request: web.Request) -> tuple[dict[str, Any], str]:
@@ -26,22 +20,23 @@ async def _message_body(request: web.Request) -> tuple[dict[str, Any], str]:
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    key = authenticate(request)
-    body, model = await _message_body(request)
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise BadRequest("stream: Input should be a valid boolean", param="stream")
-    return await serve(request, "anthropic", body, model, stream=stream, key=key)
+    async with Exchange(request, "anthropic", "chat") as exchange:
+        body, model = await _message_body(request)
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            raise BadRequest("stream: Input should be a valid boolean", param="stream")
+        return await exchange.chat(body, model, stream=stream)
 
 
 async def count_tokens(request: web.Request) -> web.Response:
-    """Exact when the upstream is Anthropic; otherwise the provider's documented estimate."""
-    key = authenticate(request)
-    body, model = await _message_body(request)
-    route = allowed_route(request, key, model)
-    tokens = await route.provider.count_tokens(
-        body, route.model, headers=client_headers(request, "anthropic"))
-    return json_response({"input_tokens": tokens})
+    """Exact when the upstream is Anthropic; otherwise the provider's documented estimate.
+    Not an upstream call for accounting: it uses no tokens."""
+    async with Exchange(request, "anthropic", "count_tokens") as exchange:
+        body, model = await _message_body(request)
+        route = exchange.admit(exchange.resolve(model))
+        tokens = await route.provider.count_tokens(
+            body, route.model, headers=exchange.forwarded_headers())
+        return json_response({"input_tokens": tokens})
 
 
 def add_routes(app: web.Application, base: str) -> None:

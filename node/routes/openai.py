@@ -8,17 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from node.errors import BadRequest
-from node.exchange import (
-    account,
-    allowed_route,
-    authenticate,
-    json_response,
-    read_object,
-    serve,
-    upstream_call,
-    visible_models,
-)
-from node.state import GATEWAY
+from node.json_io import json_response, read_object
+from node.serve import Exchange
 
 
 def _model(body: dict[str, Any]) -> str:
@@ -29,31 +20,32 @@ def _model(body: dict[str, Any]) -> str:
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    key = authenticate(request)
-    body = await read_object(request)
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise BadRequest("'stream' must be a boolean", param="stream")
-    return await serve(request, "openai", body, _model(body), stream=stream, key=key)
+    async with Exchange(request, "openai", "chat") as exchange:
+        body = await read_object(request)
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            raise BadRequest("'stream' must be a boolean", param="stream")
+        return await exchange.chat(body, _model(body), stream=stream)
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:
-    key = authenticate(request)
-    body = await read_object(request)
-    route = allowed_route(request, key, _model(body))
-    if not isinstance(body.get("input"), str | list):
-        raise BadRequest("'input' must be a string or an array", param="input")
-    reply = await upstream_call(request, key, route, route.provider.embed(body, route.model))
-    account(request, key, route.provider_key, route.model, reply.usage, reply.status)
-    return web.Response(body=reply.body, status=reply.status, content_type="application/json")
+    async with Exchange(request, "openai", "embeddings") as exchange:
+        body = await read_object(request)
+        route = exchange.admit(exchange.resolve(_model(body)))
+        if not isinstance(body.get("input"), str | list):
+            raise BadRequest("'input' must be a string or an array", param="input")
+        reply = await exchange.call(route.provider.embed(body, route.model))
+        exchange.settle(reply.usage, reply.status)
+        return web.Response(body=reply.body, status=reply.status,
+                            content_type="application/json")
 
 
 async def list_models(request: web.Request) -> web.Response:
     """The key's models, in Anthropic's list shape for Anthropic clients (Claude Code's
     gateway model discovery), in OpenAI's otherwise."""
-    key = authenticate(request)
-    started = request.app[GATEWAY].started
-    models = visible_models(request, key)
+    async with Exchange(request, "openai", "models") as exchange:
+        started = exchange.gateway.started
+        models = exchange.visible_models()
     headers = request.headers
     anthropic = "anthropic-version" in headers or (
         "x-api-key" in headers and "Authorization" not in headers)

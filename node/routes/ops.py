@@ -6,7 +6,7 @@ import time
 
 from aiohttp import web
 
-from node.exchange import json_response
+from node.json_io import json_response
 from node.state import GATEWAY
 from node.version import VERSION
 from store import StoreError

@@ -52,7 +52,9 @@ def usage_values(record: UsageRecord) -> dict[str, Any]:
     return {"at": to_epoch(record.at), "day": day_of(record.at), "key_id": record.key_id,
             "provider": record.provider, "model": record.model,
             "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
-            "status": record.status, "latency_ms": record.latency_ms}
+            "status": record.status, "latency_ms": record.latency_ms,
+            "cache_read_tokens": record.cache_read_tokens,
+            "cache_write_tokens": record.cache_write_tokens}
 
 
 def summary_query(usage: sa.Table, since: float | None, until: float | None) -> sa.Select[Any]:
@@ -62,6 +64,8 @@ def summary_query(usage: sa.Table, since: float | None, until: float | None) -> 
         c.day, c.key_id, c.provider, c.model, sa.func.count().label("requests"),
         sa.func.sum(c.input_tokens).label("input_tokens"),
         sa.func.sum(c.output_tokens).label("output_tokens"),
+        sa.func.sum(c.cache_read_tokens).label("cache_read_tokens"),
+        sa.func.sum(c.cache_write_tokens).label("cache_write_tokens"),
         sa.func.sum(sa.case((c.status >= 400, 1), else_=0)).label("errors"),
         sa.func.sum(c.latency_ms).label("latency"),
     ).group_by(c.day, c.key_id, c.provider, c.model).order_by(

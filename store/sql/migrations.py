@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .engine import transaction
-from .tables import Tables
+from .tables import Tables, usage_cache_columns
 
 Migration = tuple[int, str, Callable[[sa.Connection, Tables], None]]
 
@@ -31,7 +31,22 @@ def _initial(conn: sa.Connection, t: Tables) -> None:
     conn.execute(t.key_state.insert().values(id=1, epoch=0, active_version=0, kek_id=0))
 
 
-MIGRATIONS: tuple[Migration, ...] = ((1, "initial", _initial),)
+def _usage_cache_tokens(conn: sa.Connection, t: Tables) -> None:
+    """Cache reads and writes get their own columns (a database made by version 1 lacks them;
+    one made since has them from ``_initial``)."""
+    usage = t.usage
+    present = {c["name"] for c in sa.inspect(conn).get_columns(usage.name, schema=usage.schema)}
+    table = f'"{usage.schema}"."{usage.name}"' if usage.schema else f'"{usage.name}"'
+    for column in usage_cache_columns():
+        if column.name not in present:
+            conn.execute(sa.text(
+                f"ALTER TABLE {table} ADD COLUMN {column.name} BIGINT NOT NULL DEFAULT 0"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (1, "initial", _initial),
+    (2, "usage cache tokens", _usage_cache_tokens),
+)
 
 
 def lock_key(schema: str, prefix: str) -> int:

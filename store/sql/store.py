@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..errors import ConcurrentRotation, Conflict, NotFound, StaleKey, StoreUnavailable
 from ..keyring import Keyring
 from ..records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
-from ..usage import summary_row
+from ..usage import COUNTED, summary_row
 from . import keys, rotation
 from .codec import (
     api_key_from_row,
@@ -227,9 +227,9 @@ class SqlStore:
         query = summary_query(self._t.usage, to_epoch(since), to_epoch(until))
         async with transaction(self._engine, "summarising usage") as conn:
             rows = (await conn.execute(query)).all()
-        return [summary_row((r.day, r.key_id, r.provider, r.model), int(r.requests),
-                            int(r.input_tokens), int(r.output_tokens), int(r.errors),
-                            float(r.latency)) for r in rows]
+        return [summary_row((r.day, r.key_id, r.provider, r.model),
+                            [int(getattr(r, name)) for name in COUNTED], float(r.latency))
+                for r in rows]
 
     # keyring -----------------------------------------------------------------------------
 

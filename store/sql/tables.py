@@ -48,6 +48,12 @@ class Tables:
     key_wraps: sa.Table
 
 
+def usage_cache_columns() -> tuple[sa.Column[object], ...]:
+    """The cache token columns of ``usage`` (migration 2 adds them to older databases)."""
+    return tuple(sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
+                 for name in ("cache_read_tokens", "cache_write_tokens"))
+
+
 def build_tables(prefix: str, schema: str) -> Tables:
     """Declare the tables as ``<schema>.<prefix><name>``; validates both names."""
     check_names(schema, prefix)
@@ -90,7 +96,8 @@ def build_tables(prefix: str, schema: str) -> Tables:
             sa.Column("input_tokens", sa.BigInteger, nullable=False),
             sa.Column("output_tokens", sa.BigInteger, nullable=False),
             sa.Column("status", sa.Integer, nullable=False),
-            sa.Column("latency_ms", sa.Float, nullable=False)),
+            sa.Column("latency_ms", sa.Float, nullable=False),
+            *usage_cache_columns()),
         key_state=table(
             "key_state", sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("epoch", sa.Integer, nullable=False),

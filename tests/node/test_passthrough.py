@@ -175,19 +175,19 @@ async def test_client_gone_at_write_is_not_a_server_error(
     log with a stack trace, the upstream is closed, the exchange is still accounted."""
     from structlog.testing import capture_logs
 
-    from node import exchange
+    from node.serve import relay as exchange
 
     writes = 0
-    original = exchange._EventStream.write
+    original = exchange.EventStream.write
 
-    async def write(self: exchange._EventStream, data: bytes) -> None:
+    async def write(self: exchange.EventStream, data: bytes) -> None:
         nonlocal writes
         writes += 1
         if writes > 1:
             raise ConnectionResetError("Cannot write to closing transport")
         await original(self, data)
 
-    monkeypatch.setattr(exchange._EventStream, "write", write)
+    monkeypatch.setattr(exchange.EventStream, "write", write)
     upstream.push(Sse(chat_chunks([f"w{i} " for i in range(50)]), delay=0.01))
     with capture_logs() as logs:
         async with aiohttp.ClientSession() as session, session.post(

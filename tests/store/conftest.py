@@ -91,6 +91,12 @@ async def opener() -> AsyncIterator[Opener]:
 
 async def raw_rows(config: StoreConfig, table: str) -> list[tuple[Any, ...]]:
     """Every row of ``<prefix><table>`` read with plain SQL, bypassing the store."""
+    return await raw_sql(config, table, "SELECT * FROM {table}")
+
+
+async def raw_sql(config: StoreConfig, table: str, *statements: str) -> list[tuple[Any, ...]]:
+    """Run ``statements`` (``{table}`` = the quoted ``<prefix><table>``) with plain SQL,
+    bypassing the store; the rows of the last one if it returns any."""
     import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -102,10 +108,13 @@ async def raw_rows(config: StoreConfig, table: str) -> list[tuple[Any, ...]]:
         engine = create_async_engine(url)
         schema = config.schema or "public"
         name = f'"{schema}"."{config.table_prefix}{table}"'
+    rows: list[tuple[Any, ...]] = []
     try:
-        async with engine.connect() as conn:
-            result = await conn.execute(sa.text(f"SELECT * FROM {name}"))
-            return [tuple(r) for r in result.all()]
+        async with engine.begin() as conn:
+            for statement in statements:
+                result = await conn.execute(sa.text(statement.format(table=name)))
+                rows = [tuple(r) for r in result.all()] if result.returns_rows else []
+        return rows
     finally:
         await engine.dispose()
 

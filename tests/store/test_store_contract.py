@@ -117,7 +117,8 @@ async def test_concurrent_only_if_absent_has_one_winner(store: Store) -> None:
 def usage(
     at: datetime, key: str = "k_1", model: str = "gpt-4o", status: int = 200, latency: float = 10.0
 ) -> UsageRecord:
-    return UsageRecord(at, key, "openai", model, 10, 5, status, latency)
+    return UsageRecord(at, key, "openai", model, 10, 5, status, latency,
+                       cache_read_tokens=7, cache_write_tokens=3)
 
 
 async def test_usage_summary(store: Store) -> None:
@@ -141,6 +142,8 @@ async def test_usage_summary(store: Store) -> None:
             "requests": 2,
             "input_tokens": 20,
             "output_tokens": 10,
+            "cache_read_tokens": 14,
+            "cache_write_tokens": 6,
             "errors": 1,
             "avg_latency_ms": 20.0,
         },
@@ -152,6 +155,8 @@ async def test_usage_summary(store: Store) -> None:
             "requests": 1,
             "input_tokens": 10,
             "output_tokens": 5,
+            "cache_read_tokens": 7,
+            "cache_write_tokens": 3,
             "errors": 0,
             "avg_latency_ms": 10.0,
         },
@@ -163,6 +168,8 @@ async def test_usage_summary(store: Store) -> None:
             "requests": 1,
             "input_tokens": 10,
             "output_tokens": 5,
+            "cache_read_tokens": 7,
+            "cache_write_tokens": 3,
             "errors": 0,
             "avg_latency_ms": 10.0,
         },

@@ -10,9 +10,10 @@ import sqlalchemy as sa
 
 from store import StoreError, StoreUnavailable
 
-from .conftest import Opener, StoreFactory, raw_rows
+from .conftest import Opener, StoreFactory, raw_rows, raw_sql
 from .keycheck import assert_consistent
 
+MIGRATED = [(1, "initial"), (2, "usage cache tokens")]
 TABLES = {"schema_version", "providers", "api_keys", "settings", "usage", "key_state", "kdf",
           "keyring", "key_wraps"}
 
@@ -75,8 +76,25 @@ async def test_migrations_are_idempotent(opener: Opener, sql_config_for: StoreFa
     for _ in range(3):
         store = await opener(config)
         await store.close()
-    assert [r[:2] for r in await raw_rows(config, "schema_version")] == [(1, "initial")]
+    assert [r[:2] for r in await raw_rows(config, "schema_version")] == MIGRATED
     assert len(await raw_rows(config, "key_state")) == 1
+
+
+async def test_a_version_1_database_gains_the_cache_token_columns(
+        opener: Opener, sql_config_for: StoreFactory) -> None:
+    config = sql_config_for()
+    await (await opener(config)).close()
+    # Back to what version 1 made: no cache columns, one usage row written then.
+    await raw_sql(config, "usage", *(f"ALTER TABLE {{table}} DROP COLUMN {c}"
+                                     for c in ("cache_read_tokens", "cache_write_tokens")))
+    await raw_sql(config, "schema_version", "DELETE FROM {table} WHERE version = 2")
+    await raw_sql(config, "usage", "INSERT INTO {table} (at, day, key_id, provider, model, "
+                  "input_tokens, output_tokens, status, latency_ms) "
+                  "VALUES (1772323200, '2026-03-01', 'k', 'p', 'm', 9, 4, 200, 1.0)")
+    store = await opener(config)
+    (row,) = await store.usage_summary(since=None, until=None)
+    assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"]) == (9, 0, 0)
+    assert [r[:2] for r in await raw_rows(config, "schema_version")] == MIGRATED
 
 
 async def test_concurrent_first_start(opener: Opener, sql_config_for: StoreFactory) -> None:
@@ -88,7 +106,7 @@ async def test_concurrent_first_start(opener: Opener, sql_config_for: StoreFacto
         got = await store.get_provider("openai")
         assert got is not None and got.config["api_key"] == "sk-x"
         await store.close()
-    assert [r[:2] for r in await raw_rows(config, "schema_version")] == [(1, "initial")]
+    assert [r[:2] for r in await raw_rows(config, "schema_version")] == MIGRATED
     await assert_consistent(config)
 
 

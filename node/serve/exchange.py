@@ -1,0 +1,189 @@
+"""One gateway exchange, from the client's request to its finished record.
+
+The request path of every dialect is the same seven steps, in this order, on one object:
+authenticate (the gateway key), resolve (model name -> provider and upstream model), admit
+(the key may use it), call (the upstream, timed and counted), relay (a stream, chunk by
+chunk), settle (the usage and status the exchange ends with) and finish (one
+:class:`~node.serve.finished.Finished` record to every hook). Nothing here touches the
+database or the cluster: keys and providers come from memory, and the hooks only queue work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import structlog
+from aiohttp import web
+
+from node.catalog import Route
+from node.errors import Forbidden
+from node.keys import model_allowed
+from node.serve.auth import authenticate
+from node.serve.finished import Finished
+from node.serve.relay import relay
+from node.state import GATEWAY, REQUEST_ID, START, UPSTREAM_SECONDS
+from providers import Dialect, ProviderError, Usage, check_request
+from store import ApiKeyRecord
+
+__all__ = ["Exchange", "status_of"]
+
+T = TypeVar("T")
+log = structlog.get_logger("node.serve")
+CLIENT_GONE = 499
+"""Status recorded for an exchange whose client left before it was answered."""
+
+
+def status_of(exc: BaseException | None) -> int:
+    """The status an exception ends an exchange with (what the error middleware answers)."""
+    if exc is None:
+        return 200
+    if not isinstance(exc, Exception):
+        return CLIENT_GONE  # cancelled: the client hung up
+    status = getattr(exc, "status", 500)
+    return status if isinstance(status, int) else 500
+
+
+class Exchange:
+    """The request path as one object; use it as ``async with Exchange(...) as exchange``.
+
+    Entering authenticates (401 before anything else is read); leaving, however the block
+    ends (answered, raised, or cancelled because the client left), finishes the exchange
+    exactly once.
+    """
+
+    __slots__ = ("attempts", "dialect", "endpoint", "gateway", "key", "request", "route",
+                 "status", "stream", "upstream_seconds", "usage")
+
+    def __init__(self, request: web.Request, dialect: Dialect, endpoint: str) -> None:
+        self.request = request
+        self.gateway = request.app[GATEWAY]
+        self.dialect: Dialect = dialect
+        self.endpoint = endpoint
+        self.key: ApiKeyRecord | None = None
+        self.route: Route | None = None
+        self.stream = False
+        self.usage = Usage()
+        self.status: int | None = None  # None until settled
+        self.attempts = 0
+        self.upstream_seconds = 0.0
+
+    async def __aenter__(self) -> Exchange:
+        self.key = authenticate(self.request, self.gateway)
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self.status is None:
+            self.status = status_of(exc)
+        self._finish(type(exc).__name__ if exc is not None else "")
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def resolve(self, model_name: str) -> Route:
+        """``model_name`` -> provider and upstream model (404 in the dialect if unknown)."""
+        self.route = self.gateway.catalog.resolve(model_name)
+        return self.route
+
+    def admit(self, route: Route) -> Route:
+        """Check the key may use ``route`` (403 otherwise); limits will be taken here."""
+        assert self.key is not None
+        if not model_allowed(self.key, route.provider_key, route.model):
+            raise Forbidden(
+                f"This API key may not use '{route.provider_key}/{route.model}'", param="model")
+        return route
+
+    async def call(self, call: Awaitable[T]) -> T:
+        """Await one upstream call: timed (kept out of the overhead header) and counted."""
+        assert self.route is not None
+        provider = self.route.provider_key
+        metrics = self.gateway.metrics
+        self.attempts += 1
+        sent = time.perf_counter()
+        try:
+            result = await call
+        except ProviderError as exc:
+            waited = self._waited(sent)
+            metrics.upstream_done(provider, exc.status, waited)
+            metrics.upstream_error(provider, type(exc).__name__)
+            raise
+        except BaseException:
+            self._waited(sent)
+            raise
+        metrics.upstream_done(provider, 200, self._waited(sent))
+        return result
+
+    def settle(self, usage: Usage, status: int) -> None:
+        """What the exchange used and answered; the finished record carries it."""
+        self.usage = usage
+        self.status = status
+
+    # -- the chat-style flow every dialect shares -------------------------------------------
+
+    async def chat(self, body: dict[str, Any], model_name: str, *, stream: bool,
+                   json_array: bool = False) -> web.StreamResponse:
+        """Route one chat-style exchange to its provider and answer in the inbound dialect.
+
+        ``json_array``: deliver the stream as one JSON array written element by element
+        (Gemini's ``streamGenerateContent`` without ``alt=sse``) instead of SSE.
+        """
+        check_request(self.dialect, body)
+        route = self.admit(self.resolve(model_name))
+        self.stream = stream
+        headers = self.forwarded_headers()
+        if not stream:
+            reply = await self.call(
+                route.provider.complete(self.dialect, body, route.model, headers=headers))
+            self.settle(reply.usage, reply.status)
+            return web.Response(body=reply.body, status=reply.status,
+                                content_type="application/json")
+        upstream = await self.call(
+            route.provider.open_stream(self.dialect, body, route.model, headers=headers))
+        return await relay(self, upstream, json_array=json_array)
+
+    def visible_models(self) -> list[tuple[str, str]]:
+        """(``provider/model`` id, provider key) of every model the key may use."""
+        assert self.key is not None
+        key = self.key
+        return [(model_id, provider_key)
+                for model_id, provider_key, _ in self.gateway.catalog.model_ids()
+                if model_allowed(key, provider_key, model_id.split("/", 1)[1])]
+
+    def forwarded_headers(self) -> dict[str, str] | None:
+        """The client headers an adapter may forward upstream (Anthropic's version and betas)."""
+        names = FORWARDED_HEADERS.get(self.dialect, ())
+        headers = self.request.headers
+        found = {name: headers[name] for name in names if name in headers}
+        return found or None
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _waited(self, sent: float) -> float:
+        waited = time.perf_counter() - sent
+        self.upstream_seconds += waited
+        self.request[UPSTREAM_SECONDS] = self.upstream_seconds
+        return waited
+
+    def _finish(self, error: str) -> None:
+        key, route, request = self.key, self.route, self.request
+        if key is None:
+            return
+        done = Finished(
+            at=datetime.now(UTC), request_id=request.get(REQUEST_ID, ""), key=key,
+            dialect=self.dialect, endpoint=self.endpoint,
+            provider=route.provider_key if route else "", model=route.model if route else "",
+            stream=self.stream, status=self.status or 200, usage=self.usage,
+            latency_seconds=time.perf_counter() - request[START],
+            upstream_seconds=self.upstream_seconds, attempts=self.attempts, error=error)
+        for hook in self.gateway.finished_hooks:
+            try:
+                hook(done)
+            except Exception:  # a broken hook must not fail an answered request
+                log.exception("finished hook failed", hook=repr(hook))
+
+
+FORWARDED_HEADERS: dict[str, tuple[str, ...]] = {"anthropic": ("anthropic-beta",
+                                                               "anthropic-version")}

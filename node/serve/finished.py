@@ -1,0 +1,76 @@
+"""The one moment an exchange ends, and what it reports.
+
+Every gateway exchange that got past authentication ends exactly once in a :class:`Finished`
+record, handed to each hook in ``Gateway.finished_hooks``: usage accounting today; limits,
+the audit log and live statistics hook in the same way. Hooks run on the request path, so they
+must be cheap and must not block or raise: queue work, never await it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from node.metrics import Metrics
+from providers import Dialect, Usage
+from store import ApiKeyRecord, UsageRecord, UsageWriter
+
+__all__ = ["Accounting", "Finished", "FinishedHook"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """One finished exchange.
+
+    ``provider`` and ``model`` are "" when the exchange ended before a model was resolved
+    (a malformed body, an unknown model); ``attempts`` counts upstream calls made (0: refused
+    before any). ``status`` is what the client was answered (502 for a stream that failed
+    after its headers left); ``error`` names the exception type that ended it, if any.
+    """
+
+    at: datetime
+    request_id: str
+    key: ApiKeyRecord
+    dialect: Dialect
+    endpoint: str
+    provider: str
+    model: str
+    stream: bool
+    status: int
+    usage: Usage
+    latency_seconds: float
+    upstream_seconds: float
+    attempts: int
+    error: str = ""
+
+
+FinishedHook = Callable[[Finished], None]
+
+
+class Accounting:
+    """The usage hook: token metrics and one usage record per exchange that reached (or
+    tried to reach) an upstream."""
+
+    def __init__(self, metrics: Metrics, usage: UsageWriter) -> None:
+        self._metrics = metrics
+        self._usage = usage
+
+    def __call__(self, done: Finished) -> None:
+        if not done.attempts:
+            return  # refused before any upstream call: nothing was used
+        usage = done.usage
+        self._metrics.tokens_used(done.key.id, f"{done.provider}/{done.model}",
+                                  usage.input_tokens, usage.output_tokens)
+        self._usage.record(UsageRecord(
+            at=done.at,
+            key_id=done.key.id,
+            provider=done.provider,
+            model=done.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            status=done.status,
+            latency_ms=done.latency_seconds * 1000,
+        ))

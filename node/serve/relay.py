@@ -1,0 +1,101 @@
+"""Relay an open upstream stream to the client, chunk by chunk.
+
+The upstream side already speaks the client's dialect (the adapters translate); this loop
+writes, keeps a quiet stream alive with the dialect's ping, frames Gemini's JSON-array
+streams, and settles the exchange however the stream ends (finished, failed upstream, or a
+client that hung up).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+from aiohttp import web
+
+from node.serve.heartbeat import PINGS, Heartbeat
+from providers import Stream
+
+if TYPE_CHECKING:
+    from node.serve.exchange import Exchange
+
+__all__ = ["relay"]
+
+log = structlog.get_logger("node.serve")
+JSON_STREAM_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-cache"}
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
+
+class EventStream(web.StreamResponse):
+    """Headers go out with the first chunk instead of on their own: one socket write less
+    per stream (and a single write when the upstream answered in one read)."""
+
+    _send_headers_immediately = False
+
+
+async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> web.StreamResponse:
+    """Write ``upstream`` to the client; the exchange is settled when this returns or is
+    cancelled (the client left), and the upstream is closed either way."""
+    gateway = exchange.gateway
+    assert exchange.route is not None
+    provider = exchange.route.provider_key
+    interval = float(gateway.settings.server.stream_keepalive)
+    pinged = interval > 0 and not json_array  # a JSON array has no room for pings
+    # Headers may wait for the first chunk only where a heartbeat bounds that wait.
+    kind = EventStream if pinged else web.StreamResponse
+    response = kind(headers=JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
+    began = time.perf_counter()
+    events = size = 0
+    first = True
+    last = b""
+    heartbeat = None
+    try:
+        await response.prepare(exchange.request)
+        if pinged:
+            heartbeat = Heartbeat(response, PINGS[exchange.dialect], interval)
+        async for chunk in upstream:
+            if json_array:
+                chunk, first = _as_array_items(chunk, first)
+            events += chunk.count(b"\n\n")
+            size += len(chunk)
+            if upstream.final:
+                last = chunk
+                break
+            await response.write(chunk)
+            if heartbeat is not None:
+                heartbeat.wrote()
+        if json_array:
+            last += b"[]" if first else b"]"
+    except ConnectionResetError:
+        # The client hung up while we wrote: not a server error, and nobody to answer.
+        log.debug("client left mid-stream", provider=provider)
+        return response
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()
+        # Runs on client disconnect (the handler is cancelled) too: abort the upstream.
+        await upstream.aclose()
+        gateway.metrics.stream_done(provider, events, size, time.perf_counter() - began)
+        if upstream.failed:
+            gateway.metrics.upstream_error(provider, "mid_stream")
+        exchange.settle(upstream.usage, 502 if upstream.failed else 200)
+    with contextlib.suppress(ConnectionResetError):  # the client left as the stream ended
+        await response.write_eof(last)
+    return response
+
+
+def _as_array_items(chunk: bytes, first: bool) -> tuple[bytes, bool]:
+    """SSE ``data:`` events -> elements of a JSON array (``[`` before the first one)."""
+    out: list[bytes] = []
+    for frame in chunk.split(b"\n\n"):
+        for line in frame.splitlines():
+            if line.startswith(b"data:"):
+                out.append((b"[" if first else b",\r\n") + line[5:].strip())
+                first = False
+    return b"".join(out), first
