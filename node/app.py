@@ -15,6 +15,7 @@ from aiohttp import web
 
 from node.bootstrap import bootstrap
 from node.config import Settings
+from node.errors import ConfigError
 from node.gateway import Gateway
 from node.middleware import add_headers, gateway_middleware
 from node.routes import admin, anthropic, gemini, openai, ops
@@ -64,6 +65,13 @@ async def _node_ctx(
     store = injected_store or await open_store(store_config(settings))
     try:
         await bootstrap(store, admin_token_configured=bool(settings.server.admin_token), say=say)
+        if store.needs_key_material and cluster_config(settings) is None:
+            # No peer can ever hand over the key: serving would answer 404 for every stored
+            # provider while waiting for nothing.
+            raise ConfigError(
+                "store.encryption_key: does not open the store's active key: the passphrase "
+                "was changed (rotate-key) since this node last ran; start it with the current "
+                "passphrase")
         gateway = Gateway(settings, store, pool)
         await gateway.load()
         gateway.usage.start()

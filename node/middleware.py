@@ -17,7 +17,15 @@ from aiohttp import web
 
 from cluster import ClusterError, LockBusy, NoQuorum
 from node.errors import RequestError
-from node.state import DIALECT, GATEWAY, REQUEST_ID, START, UPSTREAM_SECONDS
+from node.state import (
+    CLIENT_GONE,
+    CLIENT_LEFT,
+    DIALECT,
+    GATEWAY,
+    REQUEST_ID,
+    START,
+    UPSTREAM_SECONDS,
+)
 from providers import Dialect, ProviderError, error_body
 from store import Conflict as StoreConflict
 from store import NotFound, StaleKey, StoreError, StoreUnavailable
@@ -107,15 +115,20 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = response.status
     except BaseException as exc:  # every failure is answered, cancellations excepted
         if not isinstance(exc, Exception):
+            status = CLIENT_GONE  # aiohttp cancels the handler of a client that hung up
             raise
         response = render_error(exc, dialect)
         status = response.status
     finally:
+        if request.get(CLIENT_LEFT):
+            status = CLIENT_GONE
         metrics.in_flight -= 1
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
         metrics.request_done(request.method, route, status, time.perf_counter() - start)
-        if status >= 500 or status == 413:
+        if status == CLIENT_GONE:
+            log.info("client left", method=request.method, path=request.path)
+        elif status >= 500 or status == 413:
             log.warning("request failed", method=request.method, path=request.path,
                         status=status)
     response.headers[REQUEST_ID_HEADER] = request_id

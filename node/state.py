@@ -14,5 +14,9 @@ if TYPE_CHECKING:
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 START = web.RequestKey("start", float)
 REQUEST_ID = web.RequestKey("request_id", str)
+CLIENT_LEFT = web.RequestKey("client_left", bool)
+"""Set when the client hung up before its answer was complete."""
+CLIENT_GONE = 499
+"""The status counted, logged and recorded for a client that hung up (nginx's convention)."""
 UPSTREAM_SECONDS = web.RequestKey("upstream_seconds", float)
 DIALECT: web.RequestKey[Dialect] = web.RequestKey("dialect")

@@ -20,12 +20,12 @@ import structlog
 from aiohttp import web
 
 from node.catalog import Route
-from node.errors import Forbidden
+from node.errors import Forbidden, ModelNotFound, Unavailable
 from node.keys import model_allowed
 from node.serve.auth import authenticate
 from node.serve.finished import Finished
 from node.serve.relay import relay
-from node.state import GATEWAY, REQUEST_ID, START, UPSTREAM_SECONDS
+from node.state import CLIENT_GONE, GATEWAY, REQUEST_ID, START, UPSTREAM_SECONDS
 from providers import Dialect, ProviderError, Usage, check_request
 from store import ApiKeyRecord
 
@@ -33,8 +33,6 @@ __all__ = ["Exchange", "status_of"]
 
 T = TypeVar("T")
 log = structlog.get_logger("node.serve")
-CLIENT_GONE = 499
-"""Status recorded for an exchange whose client left before it was answered."""
 
 
 def status_of(exc: BaseException | None) -> int:
@@ -85,7 +83,17 @@ class Exchange:
 
     def resolve(self, model_name: str) -> Route:
         """``model_name`` -> provider and upstream model (404 in the dialect if unknown)."""
-        self.route = self.gateway.catalog.resolve(model_name)
+        try:
+            self.route = self.gateway.catalog.resolve(model_name)
+        except ModelNotFound:
+            if self.gateway.stale_key:
+                # Stored providers cannot be read until a peer hands over the key: the model
+                # may well exist, so say "not yet", not "no such model".
+                raise Unavailable(
+                    "This node is waiting for the current encryption key from its peers and "
+                    "does not serve stored providers yet; retry shortly or use another node"
+                ) from None
+            raise
         return self.route
 
     def admit(self, route: Route) -> Route:

@@ -8,6 +8,7 @@ client that hung up).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ import structlog
 from aiohttp import web
 
 from node.serve.heartbeat import PINGS, Heartbeat
+from node.state import CLIENT_GONE, CLIENT_LEFT
 from providers import Stream
 
 if TYPE_CHECKING:
@@ -47,14 +49,13 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
     provider = exchange.route.provider_key
     interval = float(gateway.settings.server.stream_keepalive)
     pinged = interval > 0 and not json_array  # a JSON array has no room for pings
-    # Headers may wait for the first chunk only where a heartbeat bounds that wait.
-    kind = EventStream if pinged else web.StreamResponse
-    response = kind(headers=JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
+    response = _response(pinged, json_array)
     began = time.perf_counter()
     events = size = 0
     first = True
     last = b""
     heartbeat = None
+    left = False  # the client hung up
     try:
         await response.prepare(exchange.request)
         if pinged:
@@ -75,19 +76,36 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
     except ConnectionResetError:
         # The client hung up while we wrote: not a server error, and nobody to answer.
         log.debug("client left mid-stream", provider=provider)
+        left = True
         return response
+    except asyncio.CancelledError:
+        left = True  # aiohttp cancels the handler of a client that hung up
+        raise
     finally:
         if heartbeat is not None:
             heartbeat.stop()
         # Runs on client disconnect (the handler is cancelled) too: abort the upstream.
         await upstream.aclose()
         gateway.metrics.stream_done(provider, events, size, time.perf_counter() - began)
-        if upstream.failed:
-            gateway.metrics.upstream_error(provider, "mid_stream")
-        exchange.settle(upstream.usage, 502 if upstream.failed else 200)
+        _settle(exchange, upstream, left)
     with contextlib.suppress(ConnectionResetError):  # the client left as the stream ended
         await response.write_eof(last)
     return response
+
+
+def _response(pinged: bool, json_array: bool) -> web.StreamResponse:
+    # Headers may wait for the first chunk only where a heartbeat bounds that wait.
+    kind = EventStream if pinged else web.StreamResponse
+    return kind(headers=JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
+
+
+def _settle(exchange: Exchange, upstream: Stream, left: bool) -> None:
+    if upstream.failed:
+        assert exchange.route is not None
+        exchange.gateway.metrics.upstream_error(exchange.route.provider_key, "mid_stream")
+    exchange.settle(upstream.usage, 502 if upstream.failed else CLIENT_GONE if left else 200)
+    if left:
+        exchange.request[CLIENT_LEFT] = True
 
 
 def _as_array_items(chunk: bytes, first: bool) -> tuple[bytes, bool]:

@@ -57,11 +57,11 @@ def settings_tree(**sections: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def running_node(
-    tree: dict[str, Any] | None = None, *, store: Store | None = None
+    tree: dict[str, Any] | None = None, *, store: Store | None = None, node_name: str = ""
 ) -> AsyncIterator[Node]:
     settings = parse_settings(tree if tree is not None else settings_tree())
     said: list[str] = []
-    app = create_app(settings, store=store, say=said.append)
+    app = create_app(settings, store=store, say=said.append, node_name=node_name)
     runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

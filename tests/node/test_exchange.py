@@ -89,6 +89,12 @@ async def test_client_gone_mid_stream_is_finished_once(proxied: Node,
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.1)
     assert len(seen) == 1 and seen[0].stream and seen[0].attempts == 1
+    assert seen[0].status == 499  # client closed, not a server error
+    async with aiohttp.ClientSession() as session, session.get(
+            proxied.url + "/metrics") as resp:
+        text = await resp.text()
+    assert 'route="/v1/chat/completions",status="499"' in text
+    assert 'route="/v1/chat/completions",status="500"' not in text
 
 
 async def test_a_broken_hook_does_not_fail_the_answer(proxied: Node,
