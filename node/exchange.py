@@ -19,7 +19,7 @@ from aiohttp import web
 from node.catalog import Route
 from node.errors import BadRequest, Forbidden, Unauthorized
 from node.heartbeat import PINGS, Heartbeat
-from node.keys import model_allowed
+from node.key_index import model_allowed
 from node.state import GATEWAY, START, UPSTREAM_SECONDS
 from providers import Dialect, Stream, Usage, check_request
 from store import ApiKeyRecord, UsageRecord
