@@ -14,12 +14,11 @@ from functools import partial
 from aiohttp import web
 
 from node.bootstrap import bootstrap
-from node.config import Settings
+from node.config import Settings, cluster_config, store_config
 from node.gateway import Gateway
 from node.middleware import add_headers, gateway_middleware
 from node.routes import admin, anthropic, gemini, openai, ops
 from node.state import GATEWAY
-from node.wiring import cluster_config, store_config
 from providers import ClientPool
 from store import Store, open_store
 

@@ -16,11 +16,10 @@ import structlog
 from aiohttp import web
 
 from node.app import create_app
-from node.config import Settings, load_settings_for
+from node.config import Settings, cluster_config, load_settings_for, store_config
 from node.errors import ConfigError
 from node.logging import configure_logging
 from node.version import VERSION
-from node.wiring import cluster_config, store_config
 from store import StoreError, open_store
 
 log = structlog.get_logger("node.cli")

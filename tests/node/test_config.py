@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node.config import ConfigError, load_settings
-from node.wiring import cluster_config, store_config
+from node.config import ConfigError, cluster_config, load_settings, store_config
 
 
 def _write(tmp_path: Path, text: str) -> Path:

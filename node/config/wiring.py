@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cluster import ClusterConfig
 from cluster import ConfigError as ClusterConfigError
-from node.config import ClusterSection, Settings
+from node.config.schema import ClusterSection, Settings
 from node.errors import ConfigError
 from store import StoreConfig
 
