@@ -15,7 +15,8 @@ import msgspec
 import yaml
 
 from node.config.environment import apply_env, config_path, expand_vars, process_environment
-from node.config.schema import ClusterSection, ProviderSection, Settings, decode_custom
+from node.config.schema import ProviderSection, Settings, decode_custom
+from node.config.wiring import cluster_config
 from node.errors import ConfigError
 from providers import PROVIDER_TYPES
 
@@ -123,25 +124,8 @@ def _check(settings: Settings) -> None:
     chosen = [name for name in ("memory", "sqlite", "postgres") if getattr(store, name) is not None]
     if len(chosen) > 1:
         raise ConfigError(f"store: {' and '.join(chosen)} are both set: expected at most one")
-    _check_cluster(settings.cluster_section)
-
-
-def _check_cluster(cluster: ClusterSection | None) -> None:
-    if cluster is None:
-        return
-    if cluster.replicas < 1:
-        raise ConfigError(f"cluster.replicas: {cluster.replicas} is not valid: expected >= 1")
-    for name in ("port", "raft_port"):
-        port = getattr(cluster, name)
-        if not 0 < port < 65536:
-            raise ConfigError(f"cluster.{name}: {port} is not valid: expected 1-65535")
-    if cluster.port == cluster.raft_port:
-        raise ConfigError("cluster.raft_port: must differ from cluster.port")
-    if cluster.security.enabled and not cluster.security.key:
-        raise ConfigError(
-            "cluster.security.key: missing: a clustered node needs a shared secret "
-            "(set AT_CLUSTER_SECURITY_KEY)"
-        )
+    # The cluster package states its own rules; building its config checks them.
+    cluster_config(settings)
 
 
 def load_settings(
