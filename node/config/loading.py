@@ -16,12 +16,12 @@ import yaml
 
 from node.config.environment import apply_env, config_path, expand_vars, process_environment
 from node.config.schema import ProviderSection, Settings, decode_custom
-from node.config.wiring import cluster_config
+from node.config.secrets import REDACTED, is_secret_provider_field, is_secret_setting
+from node.config.wiring import built_provider, cluster_config
 from node.errors import ConfigError
-from providers import PROVIDER_TYPES
+from providers import ClientPool
 
 PROVIDER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SECRET_KEYS = frozenset({"api_key", "admin_token", "encryption_key", "key", "datasource"})
 
 
 def _lookup(tree: Any, dotted: str) -> Any:
@@ -35,12 +35,15 @@ def _lookup(tree: Any, dotted: str) -> Any:
     return tree
 
 
-def _shown(key: str, value: Any) -> str:
+def _shown(key: str, value: Any, prefix: str) -> str:
     if value is None:
         return "missing"
-    if key.rsplit(".", 1)[-1] in SECRET_KEYS:
-        return "<redacted>"
-    return repr(value)
+    secret = (
+        is_secret_provider_field(key[len(prefix) :].lstrip("."))
+        if prefix.startswith("providers.")
+        else is_secret_setting(key)
+    )
+    return REDACTED if secret else repr(value)
 
 
 def _convert(tree: Any, kind: type[Any], prefix: str) -> Any:
@@ -62,7 +65,8 @@ def _convert(tree: Any, kind: type[Any], prefix: str) -> Any:
             raise ConfigError(f"{key}: missing: this key is required") from None
         key = key.lstrip(".") or "config"
         value = _lookup(tree, key[len(prefix.lstrip(".")) :].lstrip(".") if prefix else key)
-        raise ConfigError(f"{key}: {_shown(key, value)} is not valid: {reason}") from None
+        shown = _shown(key, value, prefix.lstrip("."))
+        raise ConfigError(f"{key}: {shown} is not valid: {reason}") from None
 
 
 def parse_settings(tree: Any) -> Settings:
@@ -82,21 +86,17 @@ def parse_settings(tree: Any) -> Settings:
 
 
 def parse_provider(key: str, tree: Any) -> ProviderSection:
-    """Validate one provider's settings (from at.yaml, the environment or the admin API)."""
+    """Validate one provider's settings (from at.yaml, the environment or the admin API).
+
+    The schema is checked here and the rest by building the adapter, which is free of IO, so
+    a provider that passes can be stored and served.
+    """
     if not PROVIDER_KEY.match(key):
         raise ConfigError(
             f"providers.{key}: the provider key is not valid: expected 1-64 letters, digits, _ . -"
         )
     section: ProviderSection = _convert(tree, ProviderSection, f"providers.{key}")
-    if section.type not in PROVIDER_TYPES:
-        raise ConfigError(
-            f"providers.{key}.type: {section.type!r} is not valid: expected one of "
-            + ", ".join(sorted(PROVIDER_TYPES))
-        )
-    if section.proxy and section.proxy.split("://", 1)[0] not in {"http", "https", "socks5"}:
-        raise ConfigError(
-            f"providers.{key}.proxy: is not valid: expected an http://, https:// or socks5:// URL"
-        )
+    built_provider(key, section, ClientPool())
     return section
 
 

@@ -1,12 +1,20 @@
-"""Turn the node's validated settings into the other packages' own config objects."""
+"""Turn the node's validated settings into the other packages' own config objects.
+
+Rules the other packages own (cluster ports and secret, provider types and proxy schemes) are
+stated there; their errors are reported here as the node's one-line :class:`ConfigError`.
+"""
 
 from __future__ import annotations
 
 from cluster import ClusterConfig
 from cluster import ConfigError as ClusterConfigError
-from node.config.schema import ClusterSection, Settings
+from node.config.schema import ClusterSection, ProviderSection, Settings, to_plain
+from node.config.secrets import redact_message
 from node.errors import ConfigError
+from providers import ClientPool, InvalidConfig, Provider, ProviderConfig, build_provider
 from store import StoreConfig
+
+MOCK_DEFAULT_MODEL = "mock-1"
 
 
 def store_config(settings: Settings) -> StoreConfig:
@@ -62,3 +70,41 @@ def _cluster_config(section: ClusterSection) -> ClusterConfig:
         reconcile_interval=float(section.reconcile_interval),
         dns_interval=float(section.dns_interval),
     )
+
+
+def provider_config(key: str, section: ProviderSection) -> ProviderConfig:
+    """The providers package's config for one provider (its own rules are checked here)."""
+    try:
+        return ProviderConfig(
+            key=key,
+            type=section.type,
+            base_url=section.base_url,
+            api_key=section.api_key,
+            model=section.model or (MOCK_DEFAULT_MODEL if section.type == "mock" else ""),
+            models=tuple(_served_names(section)),
+            extra_headers=dict(section.extra_headers),
+            proxy=section.proxy,
+            api_version=section.api_version,
+            timeout=float(section.timeout),
+            connect_timeout=float(section.connect_timeout),
+            max_tokens=section.max_tokens,
+            max_output_tokens=section.max_output_tokens,
+            credentials_file=section.credentials_file,
+        )
+    except InvalidConfig as exc:
+        raise ConfigError(redact_message(str(exc), to_plain(section))) from None
+
+
+def built_provider(key: str, section: ProviderSection, pool: ClientPool) -> Provider:
+    """The adapter for one provider; building it is free of IO and checks everything."""
+    config = provider_config(key, section)
+    try:
+        return build_provider(config, pool)
+    except InvalidConfig as exc:
+        raise ConfigError(redact_message(str(exc), to_plain(section))) from None
+
+
+def _served_names(section: ProviderSection) -> list[str]:
+    """``models`` entries without the ``=upstream`` part and without ``*`` patterns."""
+    return [name for entry in section.models
+            if not (name := entry.split("=", 1)[0].strip()).endswith("*")]

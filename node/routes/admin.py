@@ -16,6 +16,7 @@ from aiohttp import web
 from node.admin_auth import require_admin
 from node.catalog import provider_public
 from node.config import parse_provider, to_plain
+from node.config.secrets import provider_secret_fields
 from node.errors import BadRequest, ConfigError, Conflict, ModelNotFound
 from node.exchange import json_response, read_json, read_object
 from node.key_index import DISPLAY_PREFIX_LEN, hash_key, new_key, new_key_id
@@ -23,9 +24,8 @@ from node.rotation import rotate
 from node.state import GATEWAY
 from store import ApiKeyRecord
 
-# Fields whose stored value is kept on update only when nothing that decides where the
-# secret is sent (type, base_url, proxy) changes; otherwise the caller must send them again.
-_SECRETS = ("api_key", "extra_headers", "credentials_file")
+# What decides where a secret is sent. Stored secrets are carried over an update only when
+# none of these changes; a destination field itself is never carried over.
 _DESTINATION = ("type", "base_url", "proxy")
 
 
@@ -96,8 +96,8 @@ def _keep_secrets(current: dict[str, Any], body: dict[str, Any]) -> dict[str, An
     retargeted = any(
         field in body and body[field] != current.get(field) for field in _DESTINATION
     )
-    for field in _SECRETS:
-        if field in body or not current.get(field):
+    for field in provider_secret_fields():
+        if field in _DESTINATION or field in body or not current.get(field):
             continue
         if retargeted:
             raise BadRequest(

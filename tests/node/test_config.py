@@ -65,7 +65,7 @@ def test_alan_is_an_alias_for_cluster(tmp_path: Path) -> None:
         ("server: {port: abc}", {}, "server.port: 'abc' is not valid: Expected `int`, got `str`"),
         ("server: {prot: 1}", {}, "server.prot: unknown key"),
         ("", {"AT_SERVER_PORT": "70000"}, "server.port: 70000 is not valid: expected 1-65535"),
-        ("providers: {x: {type: foo}}", {}, "providers.x.type: 'foo' is not valid"),
+        ("providers: {x: {type: foo}}", {}, "providers.x.type: got 'foo', expected one of"),
         ("providers: {x: {type: openai, timeout: soon}}", {},
          "providers.x.timeout: 'soon' is not valid: expected a duration"),
         ("providers:\n  x:\n    type: openai\n    api_key: ${NOPE}\n", {},
