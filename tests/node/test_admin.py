@@ -189,3 +189,28 @@ async def test_every_secret_field_is_masked(node: Node) -> None:
     assert one["proxy"] == "http://<set>@proxy.lan:8080"  # where traffic goes stays visible
     stored = await node.gateway.store.get_provider("full")
     assert stored is not None and stored.config["api_key"] == "s3cret-api_key-value"
+
+
+async def test_a_misspelled_token_field_is_400_naming_it(node: Node) -> None:
+    status, data = await _call(node, "POST", "/api/v1/tokens",
+                               {"name": "x", "allowed_providers": ["demo"]})
+    assert status == 400 and "'allowed_providers'" in data["error"]["message"], data
+    _, listed = await _call(node, "GET", "/api/v1/tokens")
+    assert [t["name"] for t in listed["data"]] == ["default"]  # no unscoped key was minted
+    status, made = await _call(node, "POST", "/api/v1/tokens", {"name": "x"})
+    status, data = await _call(node, "PATCH", f"/api/v1/tokens/{made['id']}",
+                               {"enabeld": False})
+    assert status == 400 and "'enabeld'" in data["error"]["message"]
+
+
+async def test_unknown_fields_of_providers_and_settings_are_400_naming_them(node: Node) -> None:
+    status, data = await _call(node, "POST", "/api/v1/providers",
+                               {"key": "p", "type": "openai", "api_kye": "sk-typo-123456"})
+    assert status == 400 and "providers.p.api_kye: unknown key" in data["error"]["message"]
+    assert "sk-typo-123456" not in str(data)
+    status, data = await _call(node, "PUT", "/api/v1/providers/demo",
+                               {"type": "mock", "modles": ["a"]})
+    assert status == 400 and "providers.demo.modles" in data["error"]["message"]
+    status, data = await _call(node, "POST", "/api/v1/settings/rotate-key",
+                               {"encryption_keys": "new"})
+    assert status == 400 and "'encryption_keys'" in data["error"]["message"]
