@@ -13,14 +13,14 @@ from functools import partial
 
 from aiohttp import web
 
+from node import admin
 from node.bootstrap import bootstrap
-from node.config import Settings
+from node.config import Settings, cluster_config, store_config
 from node.errors import ConfigError
 from node.gateway import Gateway
 from node.middleware import add_headers, gateway_middleware
-from node.routes import admin, anthropic, gemini, openai, ops
+from node.routes import anthropic, gemini, openai, ops
 from node.state import GATEWAY
-from node.wiring import cluster_config, store_config
 from providers import ClientPool
 from store import Store, open_store
 
@@ -46,10 +46,10 @@ def create_app(
     openai.add_routes(app, base)
     anthropic.add_routes(app, base)
     gemini.add_routes(app, base)
-    admin.add_routes(app, base)
+    admin_api = admin.mount(app, base)
     ops.add_routes(app, base)
     app.on_response_prepare.append(add_headers)
-    app.cleanup_ctx.append(partial(_node_ctx, settings, store, pool, say))
+    app.cleanup_ctx.append(partial(_node_ctx, settings, store, pool, say, admin_api))
     app.cleanup_ctx.append(partial(_cluster_ctx, settings, node_name))
     return app
 
@@ -59,6 +59,7 @@ async def _node_ctx(
     injected_store: Store | None,
     injected_pool: ClientPool | None,
     say: Callable[[str], None],
+    admin_api: web.Application,
     app: web.Application,
 ) -> AsyncIterator[None]:
     pool = injected_pool or ClientPool()
@@ -76,6 +77,9 @@ async def _node_ctx(
         await gateway.load()
         gateway.usage.start()
         app[GATEWAY] = gateway
+        # Handlers read it through config_dict; but once a handler returns, request.app is the
+        # innermost app, and the root app's response hooks still look the gateway up there.
+        admin_api[GATEWAY] = gateway
         yield
         await gateway.drain_tasks()
         await gateway.usage.close()

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from node.keys import DISPLAY_PREFIX_LEN, hash_key, new_key, new_key_id
+from node.key_index import DISPLAY_PREFIX_LEN, hash_key, new_key, new_key_id
 from store import ApiKeyRecord, Store
 
 ADMIN_TOKEN_SETTING = "admin_token_sha256"  # noqa: S105 - a setting name

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.config import ProviderSection, parse_provider, to_plain
+from node.config.secrets import replace_secrets
+from node.config.wiring import built_provider
 from node.errors import ModelNotFound
-from providers import ClientPool, Provider, ProviderConfig, build_provider
-
-MOCK_DEFAULT_MODEL = "mock-1"
+from providers import ClientPool, Provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,37 +36,14 @@ class Entry:
     patterns: tuple[tuple[str, str], ...] = ()  # (name prefix, upstream name or "" = as asked)
 
 
-def to_provider_config(key: str, section: ProviderSection) -> ProviderConfig:
-    return ProviderConfig(
-        key=key,
-        type=section.type,
-        base_url=section.base_url,
-        api_key=section.api_key,
-        model=section.model or (MOCK_DEFAULT_MODEL if section.type == "mock" else ""),
-        models=tuple(_served_names(section)),
-        extra_headers=dict(section.extra_headers),
-        proxy=section.proxy,
-        api_version=section.api_version,
-        timeout=float(section.timeout),
-        connect_timeout=float(section.connect_timeout),
-        max_tokens=section.max_tokens,
-        max_output_tokens=section.max_output_tokens,
-        credentials_file=section.credentials_file,
-    )
-
-
-def _served_names(section: ProviderSection) -> list[str]:
-    return [name for entry in section.models
-            if not (name := entry.split("=", 1)[0].strip()).endswith("*")]
-
-
-def _aliases(section: ProviderSection) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+def _aliases(
+    section: ProviderSection, default: str
+) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
     """``models`` entries are ``name``, ``alias=upstream-model``, or a pattern ending in
     ``*`` (``claude-*=deepseek-chat``: every name with that prefix; without ``=`` the name is
     sent as asked), so an agent's built-in model names need no configuration each."""
     out: dict[str, str] = {}
     patterns: list[tuple[str, str]] = []
-    default = section.model or (MOCK_DEFAULT_MODEL if section.type == "mock" else "")
     if default:
         out[default] = default
     for entry in section.models:
@@ -111,8 +88,9 @@ class Catalog:
         self._index()
 
     def _build(self, key: str, section: ProviderSection, source: str) -> Entry:
-        provider = build_provider(to_provider_config(key, section), self._pool)
-        aliases, patterns = _aliases(section)
+        provider = built_provider(key, section, self._pool)
+        # The default model as the providers package settled it (the mock's has one built in).
+        aliases, patterns = _aliases(section, provider.config.model)
         return Entry(section, provider, source, aliases, patterns)
 
     def _index(self) -> None:
@@ -187,15 +165,21 @@ def _matched(entry: Entry, name: str) -> str:
 
 
 def provider_public(entry: Entry) -> dict[str, Any]:
-    """A provider as the admin API shows it: every secret replaced by a marker."""
-    data = to_plain(entry.section)
-    for field in ("api_key", "credentials_file"):
-        if data.get(field):
-            data[field] = "<set>"
-    if data.get("extra_headers"):
-        data["extra_headers"] = dict.fromkeys(data["extra_headers"], "<set>")
-    if data.get("proxy") and "@" in data["proxy"]:
-        scheme, _, rest = data["proxy"].partition("://")
-        data["proxy"] = f"{scheme}://<set>@{rest.rpartition('@')[2]}"
+    """A provider as the admin API shows it: every secret field replaced by a marker.
+
+    A proxy is shown without its credentials, so where traffic goes stays visible.
+    """
+    data = replace_secrets(to_plain(entry.section), _mask)
     data["source"] = entry.source
     return data
+
+
+def _mask(field: str, value: str) -> str:
+    if not value:
+        return value
+    if field == "proxy":
+        if "@" not in value:
+            return value
+        scheme, _, rest = value.partition("://")
+        return f"{scheme}://<set>@{rest.rpartition('@')[2]}"
+    return "<set>"

@@ -16,11 +16,11 @@ import structlog
 from aiohttp import web
 
 from node.app import create_app
-from node.config import Settings, load_settings_for
+from node.config import Settings, cluster_config, load_settings_for, store_config, to_plain
+from node.config.secrets import provider_secret_values
 from node.errors import ConfigError
 from node.logging import configure_logging
 from node.version import VERSION
-from node.wiring import cluster_config, store_config
 from store import StoreError, open_store
 
 log = structlog.get_logger("node.cli")
@@ -111,7 +111,12 @@ async def _rotate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     secrets = [settings.server.admin_token, settings.store.encryption_key]
-    secrets += [p.api_key for p in settings.providers.values()]
+    # Every provider secret of the one list (api keys, header values, proxy credentials).
+    secrets += [
+        value
+        for section in settings.providers.values()
+        for value in provider_secret_values(to_plain(section))
+    ]
     cluster = settings.cluster_section
     if cluster is not None:
         secrets.append(cluster.security.key)

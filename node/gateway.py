@@ -19,7 +19,7 @@ from node.bootstrap import ADMIN_TOKEN_SETTING
 from node.catalog import Catalog
 from node.config import Settings
 from node.errors import ConfigError
-from node.keys import KeyIndex, hash_key, secret_matches
+from node.key_index import KeyIndex, hash_key, secret_matches
 from node.metrics import Metrics
 from node.serve.finished import Accounting, FinishedHook
 from providers import ClientPool, ProviderError

@@ -27,8 +27,6 @@ SECRET_FIELDS: tuple[SecretField, ...] = (
     SecretField("providers", ("extra_headers", "*")),
     SecretField("providers", ("proxy",)),
     SecretField("providers", ("credentials_file",)),
-    SecretField("providers", ("credentials_json",)),
-    SecretField("providers", ("refresh_token",)),
 )
 
 # (column label, value) -> new value; the column label is the dotted path with "*" resolved.

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from node.catalog import Route
 from node.errors import Forbidden, ModelNotFound, Unavailable
-from node.keys import model_allowed
+from node.key_index import model_allowed
 from node.serve.auth import authenticate
 from node.serve.finished import Finished
 from node.serve.relay import relay

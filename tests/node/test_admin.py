@@ -6,6 +6,7 @@ from typing import Any
 
 import aiohttp
 
+from node.config.secrets import provider_secret_paths
 from tests.fakes.openai_upstream import FakeUpstream
 from tests.node.harness import Node, post, running_node, settings_tree
 
@@ -141,3 +142,75 @@ async def test_health_ready_metrics_open(node: Node) -> None:
             assert resp.status == 200 and (await resp.json())["checks"]["store"] == "ok"
         async with session.get(node.url + "/metrics") as resp:
             assert resp.status == 200 and "at_http_requests_total" in await resp.text()
+
+
+async def test_a_rejected_provider_is_not_stored(node: Node) -> None:
+    status, data = await _call(node, "POST", "/api/v1/providers",
+                               {"key": "late", "type": "openai", "timeout": 0})
+    assert status == 400 and "providers.late.timeout" in data["error"]["message"]
+    assert await node.gateway.store.get_provider("late") is None
+    assert (await _call(node, "GET", "/api/v1/providers/late"))[0] == 404
+    status, data = await _call(node, "POST", "/api/v1/providers",
+                               {"key": "late", "type": "openai", "timeout": 5})
+    assert status == 201, data
+
+
+async def test_a_socks5h_proxy_is_accepted(node: Node) -> None:
+    status, data = await _call(node, "POST", "/api/v1/providers", {
+        "key": "p", "type": "openai", "proxy": "socks5h://proxy.lan:1080"})
+    assert status == 201, data
+    assert data["proxy"] == "socks5h://proxy.lan:1080"
+
+
+def _every_secret() -> tuple[dict[str, Any], list[str]]:
+    """A provider body holding a value for every field of the one secret list."""
+    body: dict[str, Any] = {"key": "full", "type": "openai", "base_url": "http://127.0.0.1:9/v1"}
+    secrets: list[str] = []
+    for path in provider_secret_paths():
+        secret = f"s3cret-{path[0]}-value"
+        secrets.append(secret)
+        value = f"http://user:{secret}@proxy.lan:8080" if path == ("proxy",) else secret
+        node: dict[str, Any] = body
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node["X-Secret" if path[-1] == "*" else path[-1]] = value
+    return body, secrets
+
+
+async def test_every_secret_field_is_masked(node: Node) -> None:
+    body, secrets = _every_secret()
+    status, made = await _call(node, "POST", "/api/v1/providers", body)
+    assert status == 201, made
+    _, listed = await _call(node, "GET", "/api/v1/providers")
+    _, one = await _call(node, "GET", "/api/v1/providers/full")
+    for shown in (made, listed, one):
+        for secret in secrets:
+            assert secret not in str(shown), secret
+    assert one["proxy"] == "http://<set>@proxy.lan:8080"  # where traffic goes stays visible
+    stored = await node.gateway.store.get_provider("full")
+    assert stored is not None and stored.config["api_key"] == "s3cret-api_key-value"
+
+
+async def test_a_misspelled_token_field_is_400_naming_it(node: Node) -> None:
+    status, data = await _call(node, "POST", "/api/v1/tokens",
+                               {"name": "x", "allowed_providers": ["demo"]})
+    assert status == 400 and "'allowed_providers'" in data["error"]["message"], data
+    _, listed = await _call(node, "GET", "/api/v1/tokens")
+    assert [t["name"] for t in listed["data"]] == ["default"]  # no unscoped key was minted
+    status, made = await _call(node, "POST", "/api/v1/tokens", {"name": "x"})
+    status, data = await _call(node, "PATCH", f"/api/v1/tokens/{made['id']}",
+                               {"enabeld": False})
+    assert status == 400 and "'enabeld'" in data["error"]["message"]
+
+
+async def test_unknown_fields_of_providers_and_settings_are_400_naming_them(node: Node) -> None:
+    status, data = await _call(node, "POST", "/api/v1/providers",
+                               {"key": "p", "type": "openai", "api_kye": "sk-typo-123456"})
+    assert status == 400 and "providers.p.api_kye: unknown key" in data["error"]["message"]
+    assert "sk-typo-123456" not in str(data)
+    status, data = await _call(node, "PUT", "/api/v1/providers/demo",
+                               {"type": "mock", "modles": ["a"]})
+    assert status == 400 and "providers.demo.modles" in data["error"]["message"]
+    status, data = await _call(node, "POST", "/api/v1/settings/rotate-key",
+                               {"encryption_keys": "new"})
+    assert status == 400 and "'encryption_keys'" in data["error"]["message"]

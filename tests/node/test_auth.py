@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from tests.node.harness import Node, post, running_node, settings_tree
 
@@ -82,17 +84,54 @@ async def test_scope_needs_provider_and_model_both() -> None:
         assert listed == ["other/m2"]
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [("GET", "/api/v1/providers"), ("POST", "/api/v1/tokens"), ("GET", "/api/v1/tokens"),
-     ("POST", "/api/v1/settings/rotate-key"), ("GET", "/api/v1/usage"),
-     ("GET", "/api/v1/cluster"), ("DELETE", "/api/v1/providers/demo")],
-)
-async def test_admin_api_needs_the_admin_token(node: Node, method: str, path: str) -> None:
+def _admin_routes(app: web.Application) -> list[tuple[str, str]]:
+    """(method, path) of every route under ``/api/v1``, sub-apps included; ``{x}`` filled."""
+    found: list[tuple[str, str]] = []
+    for resource in app.router.resources():
+        sub = resource.get_info().get("app")
+        if isinstance(sub, web.Application):
+            found += _admin_routes(sub)
+            continue
+        for route in resource:
+            path = re.sub(r"\{[^}]+\}", "x", resource.canonical)
+            if path.startswith("/api/v1"):
+                found.append((route.method, path))
+    return found
+
+
+def _wrong_credentials(node: Node) -> list[dict[str, str]]:
+    token = node.admin_token
+    return [
+        {},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer wrong-admin-token"},
+        {"Authorization": f"Bearer {token}x"},
+        {"Authorization": f"Bearer {token[:-1]}"},
+        {"Authorization": "bearer wrong-admin-token"},
+        {"Authorization": token},
+        {"Authorization": f"Basic {token}"},
+        {"x-api-key": token},
+        node.auth(),  # a gateway API key is not an admin token
+    ]
+
+
+async def test_every_admin_route_needs_the_admin_token(node: Node) -> None:
+    routes = _admin_routes(node.app)
+    assert len({path for _, path in routes}) >= 7 and len(routes) >= 13, routes
     async with aiohttp.ClientSession() as session:
-        for headers in ({}, node.auth(), {"Authorization": "Bearer wrong"}):
-            async with session.request(method, node.url + path, headers=headers) as resp:
-                assert resp.status == 401, (path, headers)
+        for method, path in routes:
+            for headers in _wrong_credentials(node):
+                async with session.request(method, node.url + path, headers=headers) as resp:
+                    assert resp.status == 401, (method, path, headers)
+                    assert resp.headers["x-request-id"] and resp.headers["x-at-overhead-ms"]
+                    if method != "HEAD":
+                        body = await resp.json()
+                        assert body["error"]["type"] == "authentication_error"
+        async with session.get(node.url + "/api/v1/providers", headers=node.admin()) as resp:
+            assert resp.status == 200 and resp.headers["x-at-overhead-ms"]
+        async with session.get(node.url + "/metrics") as resp:
+            metrics = await resp.text()
+    assert 'route="/api/v1/providers"' in metrics
 
 
 async def test_configured_admin_token_is_not_printed() -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node.config import ConfigError, load_settings
-from node.wiring import cluster_config, store_config
+from node.config import ConfigError, cluster_config, load_settings, store_config
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -66,7 +65,7 @@ def test_alan_is_an_alias_for_cluster(tmp_path: Path) -> None:
         ("server: {port: abc}", {}, "server.port: 'abc' is not valid: Expected `int`, got `str`"),
         ("server: {prot: 1}", {}, "server.prot: unknown key"),
         ("", {"AT_SERVER_PORT": "70000"}, "server.port: 70000 is not valid: expected 1-65535"),
-        ("providers: {x: {type: foo}}", {}, "providers.x.type: 'foo' is not valid"),
+        ("providers: {x: {type: foo}}", {}, "providers.x.type: got 'foo', expected one of"),
         ("providers: {x: {type: openai, timeout: soon}}", {},
          "providers.x.timeout: 'soon' is not valid: expected a duration"),
         ("providers:\n  x:\n    type: openai\n    api_key: ${NOPE}\n", {},
@@ -74,6 +73,11 @@ def test_alan_is_an_alias_for_cluster(tmp_path: Path) -> None:
         ("store: {postgres: {}}", {}, "store.postgres.datasource: missing: this key is required"),
         ("store: {memory: {}, sqlite: {}}", {}, "store: memory and sqlite are both set"),
         ("cluster: {peers: [a]}", {}, "cluster.security.key: missing"),
+        ("cluster: {peers: [a], security: {key: k}, replicas: 0}", {},
+         "cluster.replicas: 0 is not valid: expected >= 1"),
+        ("cluster: {peers: [a], security: {key: k}, raft_port: 5000}", {},
+         "cluster.raft_port: must differ from cluster.port"),
+        ("cluster: {peers: ['a:b'], security: {key: k}}", {}, "cluster.peers: 'a:b' is not valid"),
         ("server: {base_path: at/}", {}, "server.base_path: 'at/' is not valid"),
         ("server: [", {}, "is not valid YAML"),
         ("", {"AT_SERVR_PORT": "1"}, "AT_SERVR_PORT: does not name a config key"),

@@ -1,5 +1,6 @@
 """Who may use ``/api/v1``: the admin token (Bearer, constant-time) or a forward-auth service.
 
+:func:`authenticate` is the one middleware of the admin sub-app, so every route is covered.
 Nothing under ``/api/v1`` is open: with neither a token nor forward auth configured the first
 start generates a token (see :mod:`node.bootstrap`).
 """
@@ -7,6 +8,7 @@ start generates a token (see :mod:`node.bootstrap`).
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import structlog
@@ -24,17 +26,20 @@ _HOP_BY_HOP = frozenset(
 )
 
 
-async def require_admin(request: web.Request) -> None:
-    """Raise :class:`Unauthorized` unless the caller is an administrator."""
-    gateway = request.app[GATEWAY]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer 401 (or the forward-auth service's refusal) unless the caller is an admin."""
+    gateway = request.config_dict[GATEWAY]
     auth = request.headers.get("Authorization", "")
-    if auth[:7].lower() == "bearer " and gateway.admin_token_ok(auth[7:].strip()):
-        return
-    forward = gateway.settings.server.forward_auth
-    if forward.address:
+    if not (auth[:7].lower() == "bearer " and gateway.admin_token_ok(auth[7:].strip())):
+        forward = gateway.settings.server.forward_auth
+        if not forward.address:
+            raise Unauthorized("Admin API: send 'Authorization: Bearer <admin token>'")
         await _forward(request, forward)
-        return
-    raise Unauthorized("Admin API: send 'Authorization: Bearer <admin token>'")
+    return await handler(request)
 
 
 async def _forward(request: web.Request, forward: ForwardAuth) -> None:
@@ -52,7 +57,7 @@ async def _forward(request: web.Request, forward: ForwardAuth) -> None:
     headers.setdefault("X-Forwarded-Proto", request.scheme)
     headers.setdefault("X-Forwarded-Host", request.host)
     headers.setdefault("X-Forwarded-Uri", request.path_qs)
-    session = request.app[GATEWAY].admin_http()
+    session = request.config_dict[GATEWAY].admin_http()
     try:
         async with session.request(
             forward.request_method,

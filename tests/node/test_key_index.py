@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from node.keys import KeyIndex, hash_key, model_allowed, new_key
+from node.key_index import KeyIndex, hash_key, model_allowed, new_key
 from store import ApiKeyRecord
 
 

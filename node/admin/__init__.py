@@ -1,0 +1,32 @@
+"""The management API, ``/api/v1``: an aiohttp sub-application with one auth middleware.
+
+Every route of the sub-app passes :func:`node.admin.auth.authenticate`, so a route added
+later cannot be left open; handlers do not check credentials themselves. One module per
+resource: providers, tokens (gateway API keys), settings (key rotation), usage, cluster.
+Secrets are never returned. Each change is written to the store, applied to this node's
+memory, then announced to the peers, which reload that one item from the database.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.admin import cluster, providers, settings, tokens, usage
+from node.admin.auth import authenticate
+
+__all__ = ["admin_app", "mount"]
+
+
+def admin_app() -> web.Application:
+    """The ``/api/v1`` sub-application; shared state is read through ``config_dict``."""
+    app = web.Application(middlewares=[authenticate])
+    for resource in (providers, tokens, settings, usage, cluster):
+        resource.add_routes(app.router)
+    return app
+
+
+def mount(app: web.Application, base: str) -> web.Application:
+    """Mount the management API at ``{base}/api/v1``; returns the sub-application."""
+    api = admin_app()
+    app.add_subapp(f"{base}/api/v1", api)
+    return api

@@ -1,0 +1,122 @@
+"""``/providers``: configured upstreams, validated in full before anything is stored.
+
+A provider's settings follow the one schema of :mod:`node.config`; unknown fields are refused
+there, naming the field. Stored secrets are carried over an update that keeps the destination.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from node.admin.changes import announce
+from node.catalog import provider_public
+from node.config import parse_provider, to_plain
+from node.config.secrets import provider_secret_fields
+from node.errors import BadRequest, ConfigError, Conflict, ModelNotFound
+from node.json_io import json_response, read_object
+from node.state import GATEWAY
+
+# What decides where a secret is sent. Stored secrets are carried over an update only when
+# none of these changes; a destination field itself is never carried over.
+_DESTINATION = ("type", "base_url", "proxy")
+
+
+async def list_providers(request: web.Request) -> web.Response:
+    gateway = request.config_dict[GATEWAY]
+    entries = gateway.catalog.entries()
+    data = [{"key": key, **provider_public(entries[key])} for key in sorted(entries)]
+    broken = [{"key": k, "error": e} for k, e in sorted(gateway.broken_providers.items())]
+    return json_response({"data": data, "invalid": broken})
+
+
+async def get_provider(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    entry = request.config_dict[GATEWAY].catalog.get(key)
+    if entry is None:
+        raise ModelNotFound(f"No provider '{key}'")
+    return json_response({"key": key, **provider_public(entry)})
+
+
+def _validated(key: str, config: dict[str, Any]) -> dict[str, Any]:
+    try:
+        section = parse_provider(key, config)
+    except ConfigError as exc:
+        raise BadRequest(str(exc)) from None
+    out = to_plain(section)
+    return out
+
+
+async def create_provider(request: web.Request) -> web.Response:
+    body = await read_object(request)
+    key = body.pop("key", None)
+    if not isinstance(key, str):
+        raise BadRequest("'key' is required", param="key")
+    gateway = request.config_dict[GATEWAY]
+    if await gateway.store.get_provider(key) is not None:
+        raise Conflict(f"Provider '{key}' already exists; use PUT /api/v1/providers/{key}")
+    return await _save(request, key, _validated(key, body), 201)
+
+
+async def put_provider(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    body = await read_object(request)
+    body.pop("key", None)
+    gateway = request.config_dict[GATEWAY]
+    current = await gateway.store.get_provider(key)
+    if current is not None:
+        body = _keep_secrets(dict(current.config), body)
+    return await _save(request, key, _validated(key, body), 200 if current else 201)
+
+
+def _keep_secrets(current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """Carry stored secrets over an update, unless the update re-targets the provider."""
+    retargeted = any(
+        field in body and body[field] != current.get(field) for field in _DESTINATION
+    )
+    for field in provider_secret_fields():
+        if field in _DESTINATION or field in body or not current.get(field):
+            continue
+        if retargeted:
+            raise BadRequest(
+                f"Changing type, base_url or proxy requires sending '{field}' again "
+                "(stored secrets are never sent to a new destination)",
+                param=field,
+            )
+        body[field] = current[field]
+    return body
+
+
+async def _save(
+    request: web.Request, key: str, config: dict[str, Any], status: int
+) -> web.Response:
+    gateway = request.config_dict[GATEWAY]
+    await gateway.store.put_provider(key, config)
+    await gateway.reload_provider(key)
+    if key in gateway.broken_providers:
+        raise BadRequest(gateway.broken_providers[key])
+    acks = await announce(request, "provider", key)
+    entry = gateway.catalog.get(key)
+    assert entry is not None
+    return json_response({"key": key, **provider_public(entry), "peers": acks}, status)
+
+
+async def delete_provider(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    gateway = request.config_dict[GATEWAY]
+    if not await gateway.store.delete_provider(key):
+        if key in gateway.settings.providers:
+            raise Conflict(f"Provider '{key}' is defined in at.yaml; remove it there")
+        raise ModelNotFound(f"No provider '{key}'")
+    await gateway.reload_provider(key)
+    acks = await announce(request, "provider", key)
+    return json_response({"deleted": key, "peers": acks})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/providers", list_providers)
+    router.add_post("/providers", create_provider)
+    router.add_get("/providers/{key}", get_provider)
+    router.add_put("/providers/{key}", put_provider)
+    router.add_delete("/providers/{key}", delete_provider)

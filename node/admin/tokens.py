@@ -1,0 +1,130 @@
+"""``/tokens``: gateway API keys, their scopes and expiry; a key is shown once, at creation."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from node.admin.changes import announce, read_fields
+from node.errors import BadRequest, ModelNotFound
+from node.json_io import json_response
+from node.key_index import DISPLAY_PREFIX_LEN, hash_key, new_key, new_key_id
+from node.state import GATEWAY
+from store import ApiKeyRecord
+
+FIELDS = frozenset({"name", "enabled", "providers", "models", "expires_at"})
+_WHAT = "an API key"
+
+
+def _key_public(record: ApiKeyRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "providers": list(record.providers) if record.providers is not None else None,
+        "models": list(record.models) if record.models is not None else None,
+        "expires_at": record.expires_at.isoformat() if record.expires_at else None,
+        "enabled": record.enabled,
+        "created_at": record.created_at.isoformat(),
+    }
+
+
+def _names(body: dict[str, Any], field: str) -> tuple[str, ...] | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise BadRequest(f"'{field}' must be null (any) or a list of strings", param=field)
+    return tuple(value)
+
+
+def _expiry(body: dict[str, Any]) -> datetime | None:
+    value = body.get("expires_at")
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest("'expires_at' must be an RFC 3339 time", param="expires_at") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _fields(body: dict[str, Any], base: ApiKeyRecord) -> ApiKeyRecord:
+    name = body.get("name", base.name)
+    if not isinstance(name, str) or not name:
+        raise BadRequest("'name' must be a non-empty string", param="name")
+    enabled = body.get("enabled", base.enabled)
+    if not isinstance(enabled, bool):
+        raise BadRequest("'enabled' must be a boolean", param="enabled")
+    return dataclasses.replace(
+        base,
+        name=name,
+        enabled=enabled,
+        providers=_names(body, "providers") if "providers" in body else base.providers,
+        models=_names(body, "models") if "models" in body else base.models,
+        expires_at=_expiry(body) if "expires_at" in body else base.expires_at,
+    )
+
+
+async def create_token(request: web.Request) -> web.Response:
+    body = await read_fields(request, FIELDS, _WHAT)
+    secret = new_key()
+    blank = ApiKeyRecord(
+        id=new_key_id(), name="key", key_hash=hash_key(secret),
+        prefix=secret[:DISPLAY_PREFIX_LEN], providers=None, models=None, expires_at=None,
+        enabled=True, created_at=datetime.now(UTC),
+    )
+    record = _fields(body, blank)
+    gateway = request.config_dict[GATEWAY]
+    await gateway.store.create_api_key(record)
+    gateway.keys.put(record)
+    acks = await announce(request, "api_key", record.id)
+    return json_response({**_key_public(record), "key": secret, "peers": acks}, 201)
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    records = await request.config_dict[GATEWAY].store.list_api_keys()
+    ordered = sorted(records, key=lambda r: r.created_at)
+    return json_response({"data": [_key_public(r) for r in ordered]})
+
+
+async def _existing(request: web.Request) -> ApiKeyRecord:
+    key_id = request.match_info["id"]
+    record = await request.config_dict[GATEWAY].store.get_api_key(key_id)
+    if record is None:
+        raise ModelNotFound(f"No API key '{key_id}'")
+    return record
+
+
+async def get_token(request: web.Request) -> web.Response:
+    return json_response(_key_public(await _existing(request)))
+
+
+async def update_token(request: web.Request) -> web.Response:
+    record = _fields(await read_fields(request, FIELDS, _WHAT), await _existing(request))
+    gateway = request.config_dict[GATEWAY]
+    await gateway.store.update_api_key(record)
+    gateway.keys.put(record)
+    acks = await announce(request, "api_key", record.id)
+    return json_response({**_key_public(record), "peers": acks})
+
+
+async def delete_token(request: web.Request) -> web.Response:
+    key_id = request.match_info["id"]
+    gateway = request.config_dict[GATEWAY]
+    if not await gateway.store.delete_api_key(key_id):
+        raise ModelNotFound(f"No API key '{key_id}'")
+    gateway.keys.remove(key_id)
+    acks = await announce(request, "api_key", key_id)
+    return json_response({"deleted": key_id, "peers": acks})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/tokens", list_tokens)
+    router.add_post("/tokens", create_token)
+    router.add_get("/tokens/{id}", get_token)
+    router.add_patch("/tokens/{id}", update_token)
+    router.add_delete("/tokens/{id}", delete_token)

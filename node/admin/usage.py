@@ -1,0 +1,35 @@
+"""``/usage``: tokens and requests per key, provider and model, optionally within a window."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from node.errors import BadRequest
+from node.json_io import json_response
+from node.state import GATEWAY
+
+
+def _time(request: web.Request, name: str) -> datetime | None:
+    value = request.query.get(name)
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"'{name}' must be an ISO date or time", param=name) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def usage(request: web.Request) -> web.Response:
+    gateway = request.config_dict[GATEWAY]
+    await gateway.usage.flush()
+    rows = await gateway.store.usage_summary(
+        since=_time(request, "since"), until=_time(request, "until")
+    )
+    return json_response({"data": rows})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/usage", usage)

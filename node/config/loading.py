@@ -1,0 +1,161 @@
+"""Loading: file -> ``${VAR}`` -> ``AT_*`` overlay -> validated :class:`Settings`.
+
+Everything is validated once, at start, into frozen structs; a bad value raises
+:class:`ConfigError` whose message is one line naming the key, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from node.config.environment import apply_env, config_path, expand_vars, process_environment
+from node.config.schema import ProviderSection, Settings, decode_custom
+from node.config.secrets import REDACTED, is_secret_provider_field, is_secret_setting
+from node.config.wiring import built_provider, cluster_config
+from node.errors import ConfigError
+from providers import ClientPool
+
+PROVIDER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _lookup(tree: Any, dotted: str) -> Any:
+    for part in filter(None, re.split(r"\.|\[(\d+)\]", dotted)):
+        if isinstance(tree, dict):
+            tree = tree.get(part)
+        elif isinstance(tree, list) and part.isdigit() and int(part) < len(tree):
+            tree = tree[int(part)]
+        else:
+            return None
+    return tree
+
+
+def _shown(key: str, value: Any, prefix: str) -> str:
+    if value is None:
+        return "missing"
+    secret = (
+        is_secret_provider_field(key[len(prefix) :].lstrip("."))
+        if prefix.startswith("providers.")
+        else is_secret_setting(key)
+    )
+    return REDACTED if secret else repr(value)
+
+
+def _convert(tree: Any, kind: type[Any], prefix: str) -> Any:
+    try:
+        return msgspec.convert(tree, kind, strict=False, dec_hook=decode_custom)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        reason, _, where = text.rpartition(" - at `")
+        if not reason:
+            reason, where = text, "$`"
+        key = prefix + where.rstrip("`").removeprefix("$")
+        unknown = re.match(r"Object contains unknown field `(.+)`", reason)
+        if unknown:
+            key = f"{key}.{unknown.group(1)}".lstrip(".")
+            raise ConfigError(f"{key}: unknown key (check the spelling)") from None
+        missing = re.match(r"Object missing required field `(.+)`", reason)
+        if missing:
+            key = f"{key}.{missing.group(1)}".lstrip(".")
+            raise ConfigError(f"{key}: missing: this key is required") from None
+        key = key.lstrip(".") or "config"
+        value = _lookup(tree, key[len(prefix.lstrip(".")) :].lstrip(".") if prefix else key)
+        shown = _shown(key, value, prefix.lstrip("."))
+        raise ConfigError(f"{key}: {shown} is not valid: {reason}") from None
+
+
+def parse_settings(tree: Any) -> Settings:
+    """Validate a parsed (and env-overlaid) tree into :class:`Settings`."""
+    if tree is None:
+        tree = {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"config: expected a mapping at the top level, got {type(tree).__name__}")
+    providers_tree = tree.get("providers") or {}
+    if not isinstance(providers_tree, dict):
+        raise ConfigError("providers: expected a mapping of provider key to settings")
+    providers = {str(key): parse_provider(str(key), entry) for key, entry in providers_tree.items()}
+    settings: Settings = _convert({**tree, "providers": {}}, Settings, "")
+    settings = msgspec.structs.replace(settings, providers=providers)
+    _check(settings)
+    return settings
+
+
+def parse_provider(key: str, tree: Any) -> ProviderSection:
+    """Validate one provider's settings (from at.yaml, the environment or the admin API).
+
+    The schema is checked here and the rest by building the adapter, which is free of IO, so
+    a provider that passes can be stored and served.
+    """
+    if not PROVIDER_KEY.match(key):
+        raise ConfigError(
+            f"providers.{key}: the provider key is not valid: expected 1-64 letters, digits, _ . -"
+        )
+    section: ProviderSection = _convert(tree, ProviderSection, f"providers.{key}")
+    built_provider(key, section, ClientPool())
+    return section
+
+
+def _check(settings: Settings) -> None:
+    """Rules that types alone cannot say."""
+    server = settings.server
+    if not 0 < server.port < 65536:
+        raise ConfigError(f"server.port: {server.port} is not valid: expected 1-65535")
+    if server.base_path and (
+        not server.base_path.startswith("/") or server.base_path.endswith("/")
+    ):
+        raise ConfigError(
+            f"server.base_path: {server.base_path!r} is not valid: "
+            "expected a path like /at (leading slash, no trailing slash)"
+        )
+    if server.max_body_bytes < 1024:
+        raise ConfigError(
+            f"server.max_body_bytes: {server.max_body_bytes} is not valid: expected >= 1024"
+        )
+    if server.log_format not in {"auto", "json", "console"}:
+        raise ConfigError(
+            f"server.log_format: {server.log_format!r} is not valid: expected auto, json or console"
+        )
+    store = settings.store
+    chosen = [name for name in ("memory", "sqlite", "postgres") if getattr(store, name) is not None]
+    if len(chosen) > 1:
+        raise ConfigError(f"store: {' and '.join(chosen)} are both set: expected at most one")
+    # The cluster package states its own rules; building its config checks them.
+    cluster_config(settings)
+
+
+def load_settings(
+    path: Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the file (if any), expand ``${VAR}``, overlay ``AT_*`` and validate."""
+    environ = process_environment() if env is None else dict(env)
+    tree: Any = {}
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+        try:
+            tree = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "syntax error"
+            raise ConfigError(f"config: {path}{where} is not valid YAML: {problem}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"config: {path} must hold a mapping at the top level")
+    tree = expand_vars(tree, environ)
+    tree = apply_env(tree, environ)
+    return parse_settings(tree)
+
+
+def load_settings_for(explicit: str | None) -> Settings:
+    """What ``atgw`` runs with: the chosen file (if any) and the process environment."""
+    environ = process_environment()
+    return load_settings(config_path(explicit, environ), environ)
+
+

@@ -1,0 +1,154 @@
+"""The configuration schema: frozen msgspec structs for at.yaml, durations, plain output.
+
+The types say what each key holds; :mod:`node.config.loading` turns a parsed tree into these
+structs and :mod:`node.config.wiring` turns them into the other packages' config objects.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+class Duration(float):
+    """Seconds, written in the file as ``30s``, ``15m``, ``1h``, ``250ms`` or a plain number."""
+
+
+class _Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ForwardAuth(_Struct, frozen=True):
+    """Delegate admin authentication to an external service (Traefik-style forward auth)."""
+
+    address: str = ""
+    auth_request_headers: list[str] = []
+    auth_response_headers: list[str] = []
+    auth_response_headers_regex: str = ""
+    trust_forward_header: bool = False
+    insecure_skip_verify: bool = False
+    timeout: Duration = Duration(10)
+    request_method: str = "GET"
+    redirect_url: str = ""
+    redirect_code: int = 302
+    redirect_status_codes: list[int] = msgspec.field(default_factory=lambda: [401])
+
+
+class ClusterSecurity(_Struct, frozen=True):
+    enabled: bool = True
+    key: str = ""
+
+
+class ClusterSection(_Struct, frozen=True):
+    dns_addr: str = ""
+    dns_server: str = ""
+    peers: list[str] = []
+    bind_addr: str = "0.0.0.0"
+    advertise: str = ""
+    port: int = 5000
+    raft_port: int = 5001
+    replicas: int = 3
+    security: ClusterSecurity = ClusterSecurity()
+    reconcile_interval: Duration = Duration(5)
+    dns_interval: Duration = Duration(5)
+
+
+class ServerSection(_Struct, frozen=True):
+    host: str = "0.0.0.0"
+    port: int = 8080
+    base_path: str = ""
+    admin_token: str = ""
+    forward_auth: ForwardAuth = ForwardAuth()
+    max_body_bytes: int = 10 * 1024 * 1024
+    log_level: str = "info"
+    log_format: str = "auto"
+    usage_flush_interval: Duration = Duration(2)
+    stream_keepalive: Duration = Duration(15)
+    shutdown_timeout: Duration = Duration(30)
+    alan: ClusterSection | None = None
+
+
+class ProviderSection(_Struct, frozen=True):
+    type: str
+    api_key: str = ""
+    base_url: str = ""
+    model: str = ""
+    models: list[str] = []
+    extra_headers: dict[str, str] = {}
+    proxy: str = ""
+    api_version: str = ""
+    timeout: Duration = Duration(600)
+    connect_timeout: Duration = Duration(10)
+    max_tokens: int = 4096
+    max_output_tokens: int = 0
+    credentials_file: str = ""
+
+
+class SqliteSection(_Struct, frozen=True):
+    datasource: str = "at.db"
+    table_prefix: str = "at_"
+
+
+class PostgresSection(_Struct, frozen=True):
+    datasource: str
+    schema: str = ""
+    table_prefix: str = "at_"
+    conn_max_lifetime: Duration = Duration(900)
+    max_idle_conns: int = 3
+    max_open_conns: int = 3
+
+
+class StoreSection(_Struct, frozen=True):
+    encryption_key: str = ""
+    memory: dict[str, Any] | None = None
+    sqlite: SqliteSection | None = None
+    postgres: PostgresSection | None = None
+
+
+class Settings(_Struct, frozen=True):
+    """The whole validated configuration of one node."""
+
+    server: ServerSection = ServerSection()
+    providers: dict[str, ProviderSection] = {}
+    store: StoreSection = StoreSection()
+    cluster: ClusterSection | None = None
+
+    @property
+    def cluster_section(self) -> ClusterSection | None:
+        """``cluster``, or AT's name for it, ``server.alan``; None when not clustered."""
+        section = self.cluster or self.server.alan
+        if section is None or not (section.dns_addr or section.peers):
+            return None
+        return section
+
+
+def decode_custom(kind: type, value: Any) -> Any:
+    """msgspec's ``dec_hook``: the custom types of the schema."""
+    if kind is Duration:
+        return parse_duration(value)
+    raise NotImplementedError
+
+
+def parse_duration(value: Any) -> Duration:
+    """Turn ``15m``/``30s``/``1.5h``/``250ms``/``42`` into seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30s, 15m, 1h or a number of seconds")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("expected a duration that is not negative")
+        return Duration(value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("expected a duration like 30s, 15m, 1h or a number of seconds")
+    return Duration(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def to_plain(section: msgspec.Struct) -> dict[str, Any]:
+    """A section as plain JSON-able data (durations become seconds)."""
+    data: dict[str, Any] = msgspec.to_builtins(section, enc_hook=float)
+    return data
