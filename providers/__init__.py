@@ -6,7 +6,6 @@ errors with ``error_body`` / ``error_event``. Every failure is a ``ProviderError
 """
 
 from providers.check import check_embedding_request, check_request
-from providers.client import ClientPool
 from providers.const import PROVIDER_TYPES
 from providers.error_format import error_body, error_event
 from providers.errors import (
@@ -22,6 +21,7 @@ from providers.errors import (
     UpstreamUnreachable,
 )
 from providers.factory import build_provider
+from providers.transport.client import ClientPool
 from providers.types import Dialect, Provider, ProviderConfig, Reply, Stream, Usage
 
 __all__ = [

@@ -8,12 +8,12 @@ from typing import Any, Final
 import orjson
 from yarl import URL
 
-from providers.client import ClientPool, Target
-from providers.connection import UpstreamResponse
 from providers.const import ERROR_BODY_LIMIT
 from providers.errors import InvalidConfig, UpstreamServerError
 from providers.http import error_message, raise_for_status
 from providers.translate import parse_response, render_for
+from providers.transport.client import ClientPool, Target
+from providers.transport.connection import UpstreamResponse
 from providers.types import Dialect, ProviderConfig, Reply
 
 __all__ = ["HttpAdapter", "cap_output_tokens", "check_base_url"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from providers.adapter import HttpAdapter, check_base_url
-from providers.client import ClientPool
 from providers.errors import UpstreamServerError
 from providers.relay import AnthropicPassthrough, SseStream
 from providers.translate import stream_translator, to_upstream_request
+from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 
 __all__ = ["ANTHROPIC_DEFAULT_BASE_URL", "AnthropicProvider"]

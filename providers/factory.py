@@ -6,12 +6,12 @@ from collections.abc import Callable, Mapping
 
 from providers.anthropic import AnthropicProvider
 from providers.azure import AzureProvider
-from providers.client import ClientPool
 from providers.const import PROVIDER_TYPES
 from providers.errors import InvalidConfig
 from providers.gemini import GeminiProvider
 from providers.mock import MockProvider
 from providers.openai import OpenAIProvider
+from providers.transport.client import ClientPool
 from providers.types import Provider, ProviderConfig
 
 __all__ = ["adapters", "build_provider"]

@@ -13,7 +13,6 @@ from yarl import URL
 
 from providers import dialect_gemini
 from providers.adapter import HttpAdapter, check_base_url
-from providers.client import ClientPool
 from providers.errors import UpstreamServerError
 from providers.openai_wire import embeddings_body
 from providers.relay import GeminiPassthrough, SseStream
@@ -23,6 +22,7 @@ from providers.translate import (
     stream_translator,
     to_upstream_request,
 )
+from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, Usage
 
 __all__ = ["GEMINI_DEFAULT_BASE_URL", "GeminiProvider"]

@@ -7,7 +7,6 @@ import re
 
 import orjson
 
-from providers.connection import UpstreamResponse
 from providers.const import ERROR_BODY_LIMIT, ERROR_MESSAGE_LIMIT
 from providers.errors import (
     ContextOverflow,
@@ -17,6 +16,7 @@ from providers.errors import (
     UpstreamRateLimited,
     UpstreamServerError,
 )
+from providers.transport.connection import UpstreamResponse
 
 __all__ = ["context_overflow", "error_message", "raise_for_status", "upstream_error"]
 

@@ -27,7 +27,6 @@ from typing import Any
 
 import orjson
 
-from providers.client import ClientPool
 from providers.error_format import error_event
 from providers.errors import (
     ProviderError,
@@ -51,6 +50,7 @@ from providers.translate import (
     stream_translator,
     to_upstream_request,
 )
+from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, Usage
 
 __all__ = ["MockProvider", "MockStream"]

@@ -12,7 +12,6 @@ from typing import Any
 from yarl import URL
 
 from providers.adapter import HttpAdapter
-from providers.client import ClientPool
 from providers.const import OPENAI_DEFAULT_BASE_URL
 from providers.openai_stream import open_openai_stream
 from providers.openai_wire import (
@@ -25,6 +24,7 @@ from providers.openai_wire import (
 from providers.relay import SseStream
 from providers.tokens import estimate_tokens
 from providers.translate import from_upstream_response, stream_translator, to_upstream_request
+from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 
 __all__ = ["OpenAIProvider"]

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import orjson
 
-from providers.connection import UpstreamResponse
 from providers.errors import UpstreamServerError
 from providers.http import upstream_error
 from providers.openai_wire import openai_usage
 from providers.relay import SseStream
 from providers.sse import SSEEvent, encode_event
 from providers.translate import StreamTranslator
+from providers.transport.connection import UpstreamResponse
 from providers.types import Dialect, Usage
 
 __all__ = ["OpenAIEvents", "open_openai_stream"]

@@ -13,13 +13,13 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import orjson
 
 from providers import dialect_anthropic, dialect_gemini
-from providers.connection import UpstreamResponse
 from providers.error_format import error_event
 from providers.errors import ProviderError
 from providers.http import upstream_error
 from providers.sse import SSEDecoder, SSEEvent, encode_event
 from providers.stream_decode import anthropic_error
 from providers.translate import StreamTranslator
+from providers.transport.connection import UpstreamResponse
 from providers.types import Dialect, Usage
 
 __all__ = ["AnthropicPassthrough", "GeminiPassthrough", "SseStream"]
