@@ -5,9 +5,18 @@ sharing one ``ClientPool``), checks inbound bodies with ``check_request``, and r
 errors with ``error_body`` / ``error_event``. Every failure is a ``ProviderError``.
 """
 
-from providers.check import check_embedding_request, check_request
 from providers.const import PROVIDER_TYPES
-from providers.error_format import error_body, error_event
+from providers.dialects import (
+    DIALECTS,
+    ArrayFramer,
+    DialectSpec,
+    Framer,
+    check_embedding_request,
+    check_request,
+    dialect,
+    error_body,
+    error_event,
+)
 from providers.errors import (
     ContextOverflow,
     InvalidConfig,
@@ -25,10 +34,14 @@ from providers.transport.client import ClientPool
 from providers.types import Dialect, Provider, ProviderConfig, Reply, Stream, Usage
 
 __all__ = [
+    "DIALECTS",
     "PROVIDER_TYPES",
+    "ArrayFramer",
     "ClientPool",
     "ContextOverflow",
     "Dialect",
+    "DialectSpec",
+    "Framer",
     "InvalidConfig",
     "InvalidRequest",
     "Provider",
@@ -46,6 +59,7 @@ __all__ = [
     "build_provider",
     "check_embedding_request",
     "check_request",
+    "dialect",
     "error_body",
     "error_event",
 ]

@@ -13,14 +13,14 @@ from yarl import URL
 
 from providers.adapter import HttpAdapter
 from providers.const import OPENAI_DEFAULT_BASE_URL
-from providers.openai_stream import open_openai_stream
-from providers.openai_wire import (
+from providers.dialects.openai.wire import (
     completion_body,
     endpoints,
     find_usage,
     streaming_body,
     with_model,
 )
+from providers.openai_stream import open_openai_stream
 from providers.relay import SseStream
 from providers.tokens import estimate_tokens
 from providers.translate import from_upstream_response, stream_translator, to_upstream_request

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from providers.dialects.openai.wire import endpoints
 from providers.errors import InvalidConfig
 from providers.google_token import GoogleToken
 from providers.openai import OpenAIProvider
-from providers.openai_wire import endpoints
 from providers.relay import SseStream
 from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply

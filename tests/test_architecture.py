@@ -91,6 +91,7 @@ def test_every_module_imports_alone() -> None:
 PROVIDERS_LAYERS = {
     "transport": ("providers.dialects", "providers.upstreams", "providers.translate",
                   "providers.canonical", "providers.sse"),
+    "dialects": ("providers.transport", "providers.upstreams"),
 }
 
 

@@ -15,7 +15,7 @@ from providers import (
     Usage,
     build_provider,
 )
-from providers.openai_wire import endpoints, find_usage
+from providers.dialects.openai.wire import endpoints, find_usage
 from tests.fakes.openai_upstream import (
     FakeUpstream,
     Json,
