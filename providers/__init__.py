@@ -29,9 +29,9 @@ from providers.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
-from providers.factory import build_provider
 from providers.transport.client import ClientPool
 from providers.types import Dialect, Provider, ProviderConfig, Reply, Stream, Usage
+from providers.upstreams.factory import build_provider
 
 __all__ = [
     "DIALECTS",

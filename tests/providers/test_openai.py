@@ -15,7 +15,8 @@ from providers import (
     Usage,
     build_provider,
 )
-from providers.dialects.openai.wire import endpoints, find_usage
+from providers.dialects.openai.wire import find_usage
+from providers.upstreams.openai import endpoints
 from tests.fakes.openai_upstream import (
     FakeUpstream,
     Json,

@@ -1,4 +1,4 @@
-"""Pure helpers for the OpenAI wire format: endpoints, request shaping, usage."""
+"""Pure helpers for the OpenAI wire format: request shaping, usage, embeddings bodies."""
 
 from __future__ import annotations
 
@@ -7,45 +7,16 @@ import struct
 from typing import Any
 
 import orjson
-from yarl import URL
 
-from providers.errors import InvalidConfig
 from providers.types import Usage
 
 __all__ = [
     "completion_body",
-    "endpoints",
     "find_usage",
     "openai_usage",
     "streaming_body",
     "with_model",
 ]
-
-_ENDPOINT_SUFFIXES = ("/chat/completions", "/embeddings", "/completions")
-
-
-def endpoints(base_url: str, *, provider: str = "") -> tuple[URL, URL]:
-    """Return the (chat completions, embeddings) URLs for an OpenAI-compatible base URL.
-
-    ``base_url`` may be the API root (``http://localhost:11434/v1``) or a full endpoint
-    URL (``.../v1/chat/completions``); a query string (``?api-version=...``) is kept.
-    """
-    url = URL(base_url)
-    if url.scheme not in ("http", "https") or not url.host:
-        raise InvalidConfig(
-            f"providers.{provider}.base_url: got {base_url!r}, expected an http(s) URL",
-            provider=provider,
-        )
-    path = url.path.rstrip("/")
-    for suffix in _ENDPOINT_SUFFIXES:
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-            break
-    root = url.with_path(path or "/", keep_query=True)
-    chat = root.with_path(path + "/chat/completions", keep_query=True)
-    embed = root.with_path(path + "/embeddings", keep_query=True)
-    return chat, embed
-
 
 def with_model(body: dict[str, Any], model: str) -> dict[str, Any]:
     """``body`` with ``model`` set; a shallow copy only when the model changes."""

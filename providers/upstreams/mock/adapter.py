@@ -34,14 +34,6 @@ from providers.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
-from providers.mock_text import (
-    answer,
-    chunks,
-    completion,
-    count_words,
-    embeddings,
-    last_user_text,
-)
 from providers.sse import SSEEvent
 from providers.translate import (
     StreamTranslator,
@@ -52,6 +44,14 @@ from providers.translate import (
 from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, Usage
 from providers.upstream_errors import upstream_error
+from providers.upstreams.mock.text import (
+    answer,
+    chunks,
+    completion,
+    count_words,
+    embeddings,
+    last_user_text,
+)
 
 __all__ = ["MockProvider", "MockStream"]
 

@@ -10,12 +10,12 @@ import orjson
 
 from providers.dialects.openai.wire import openai_usage
 from providers.errors import UpstreamServerError
-from providers.relay import SseStream
 from providers.sse import SSEEvent, encode_event
 from providers.translate import StreamTranslator
 from providers.transport.connection import UpstreamResponse
 from providers.types import Dialect, Usage
 from providers.upstream_errors import upstream_error
+from providers.upstreams.sse_stream import SseStream
 
 __all__ = ["OpenAIEvents", "open_openai_stream"]
 

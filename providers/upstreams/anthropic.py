@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.adapter import HttpAdapter, check_base_url
 from providers.errors import UpstreamServerError
-from providers.relay import AnthropicPassthrough, SseStream
 from providers.translate import stream_translator, to_upstream_request
 from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
+from providers.upstreams.base import HttpAdapter, check_base_url
+from providers.upstreams.sse_stream import AnthropicPassthrough, SseStream
 
 __all__ = ["ANTHROPIC_DEFAULT_BASE_URL", "AnthropicProvider"]
 

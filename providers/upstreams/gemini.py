@@ -11,11 +11,9 @@ from typing import Any
 
 from yarl import URL
 
-from providers.adapter import HttpAdapter, check_base_url
 from providers.dialects.gemini import messages as gemini
 from providers.dialects.openai.wire import embeddings_body
 from providers.errors import UpstreamServerError
-from providers.relay import GeminiPassthrough, SseStream
 from providers.tokens import estimate_text_tokens
 from providers.translate import (
     parse_request,
@@ -24,6 +22,8 @@ from providers.translate import (
 )
 from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, Usage
+from providers.upstreams.base import HttpAdapter, check_base_url
+from providers.upstreams.sse_stream import GeminiPassthrough, SseStream
 
 __all__ = ["GEMINI_DEFAULT_BASE_URL", "GeminiProvider"]
 
