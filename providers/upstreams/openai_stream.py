@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import orjson
 
-from providers.dialects.openai.wire import openai_usage
+from providers.dialects import DIALECTS
 from providers.errors import UpstreamServerError
 from providers.sse import SSEEvent, encode_event
 from providers.translate import StreamTranslator
@@ -114,7 +114,7 @@ class OpenAIEvents:
             return False
         usage = obj.get("usage")
         if isinstance(usage, dict):
-            self.usage = openai_usage(usage)
+            self.usage = DIALECTS["openai"].usage_from(usage)
         return self._strip and not obj.get("choices")
 
 
