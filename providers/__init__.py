@@ -1,8 +1,15 @@
 """Upstream adapters and protocol translation.
 
 The node builds one ``Provider`` per configured upstream with ``build_provider`` (all
-sharing one ``ClientPool``), checks inbound bodies with ``check_request``, and renders
-errors with ``error_body`` / ``error_event``. Every failure is a ``ProviderError``.
+sharing one ``ClientPool``). Everything about a wire dialect (request checks, error bodies
+and events, keep-alive pings, forwarded headers, output limit, model list, usage, JSON-array
+framing) is asked of its ``DialectSpec`` in ``DIALECTS``; ``check_request``, ``error_body``
+and ``error_event`` taking a dialect name remain as shorthands. Every failure is a
+``ProviderError``.
+
+Inside: ``dialects/`` (pure codecs, one folder per dialect), ``upstreams/`` (one adapter per
+provider type), ``transport/`` (the HTTP/1.1 client), and the shared core (``canonical``,
+``translate``, ``sse``, ``tokens``, ``errors``, ``types``).
 """
 
 from providers.const import PROVIDER_TYPES
