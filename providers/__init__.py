@@ -1,14 +1,29 @@
 """Upstream adapters and protocol translation.
 
 The node builds one ``Provider`` per configured upstream with ``build_provider`` (all
-sharing one ``ClientPool``), checks inbound bodies with ``check_request``, and renders
-errors with ``error_body`` / ``error_event``. Every failure is a ``ProviderError``.
+sharing one ``ClientPool``). Everything about a wire dialect (request checks, error bodies
+and events, keep-alive pings, forwarded headers, output limit, model list, usage, JSON-array
+framing) is asked of its ``DialectSpec`` in ``DIALECTS``; ``check_request``, ``error_body``
+and ``error_event`` taking a dialect name remain as shorthands. Every failure is a
+``ProviderError``.
+
+Inside: ``dialects/`` (pure codecs, one folder per dialect), ``upstreams/`` (one adapter per
+provider type), ``transport/`` (the HTTP/1.1 client), and the shared core (``canonical``,
+``translate``, ``sse``, ``tokens``, ``errors``, ``types``).
 """
 
-from providers.check import check_embedding_request, check_request
-from providers.client import ClientPool
 from providers.const import PROVIDER_TYPES
-from providers.error_format import error_body, error_event
+from providers.dialects import (
+    DIALECTS,
+    ArrayFramer,
+    DialectSpec,
+    Framer,
+    check_embedding_request,
+    check_request,
+    dialect,
+    error_body,
+    error_event,
+)
 from providers.errors import (
     ContextOverflow,
     InvalidConfig,
@@ -21,14 +36,19 @@ from providers.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
-from providers.factory import build_provider
+from providers.transport.client import ClientPool
 from providers.types import Dialect, Provider, ProviderConfig, Reply, Stream, Usage
+from providers.upstreams.factory import build_provider
 
 __all__ = [
+    "DIALECTS",
     "PROVIDER_TYPES",
+    "ArrayFramer",
     "ClientPool",
     "ContextOverflow",
     "Dialect",
+    "DialectSpec",
+    "Framer",
     "InvalidConfig",
     "InvalidRequest",
     "Provider",
@@ -46,6 +66,7 @@ __all__ = [
     "build_provider",
     "check_embedding_request",
     "check_request",
+    "dialect",
     "error_body",
     "error_event",
 ]

@@ -8,17 +8,15 @@ one upstream SSE event at a time (an upstream decoder chained to an inbound enco
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
 
-from providers import dialect_anthropic, dialect_gemini, dialect_openai
 from providers.canonical import Request, Response, unfold_signatures
+from providers.dialects import DIALECTS
+from providers.dialects.streams import Decoder, Encoder
 from providers.errors import UpstreamServerError
 from providers.sse import SSEEvent, encode_event
-from providers.stream_decode import AnthropicDecoder, Decoder, GeminiDecoder, OpenAIDecoder
-from providers.stream_encode import AnthropicEncoder, Encoder, GeminiEncoder, OpenAIEncoder
 from providers.types import Dialect, ProviderConfig, Usage
 
 __all__ = [
@@ -53,22 +51,12 @@ class StreamTranslator(Protocol):
 
 def parse_request(dialect: Dialect, body: dict[str, Any], model: str = "") -> Request:
     """The canonical request for an inbound ``body`` (``model`` names Gemini's URL model)."""
-    if dialect == "anthropic":
-        request = dialect_anthropic.request_from(body)
-    elif dialect == "gemini":
-        request = dialect_gemini.request_from(body, model)
-    else:
-        request = dialect_openai.request_from(body)
-    return unfold_signatures(request)
+    return unfold_signatures(DIALECTS[dialect].parse_request(body, model))
 
 
 def render_request(dialect: Dialect, request: Request, config: ProviderConfig) -> dict[str, Any]:
     """The upstream body for a canonical request (Gemini's has no model: it is in the URL)."""
-    if dialect == "anthropic":
-        return dialect_anthropic.request_to(request, config.max_tokens)
-    if dialect == "gemini":
-        return dialect_gemini.request_to(request)
-    return dialect_openai.request_to(request)
+    return DIALECTS[dialect].render_request(request, config)
 
 
 def to_upstream_request(
@@ -80,28 +68,14 @@ def to_upstream_request(
 ) -> dict[str, Any]:
     """Return the upstream request body for ``body``, with ``model`` as the model.
 
-    Never mutates ``body``. Same dialect: a shallow copy with the model replaced (Gemini
-    bodies carry no model and are returned as they are).
+    Never mutates ``body``. Same dialect: the dialect's ``with_model`` (a shallow copy
+    with the model replaced; Gemini bodies carry no model and are returned as they are).
     """
     if inbound == upstream:
-        if upstream == "gemini" or body.get("model") == model:
-            return body
-        return {**body, "model": model}
+        return DIALECTS[upstream].with_model(body, model)
     request = parse_request(inbound, body, model)
     request.model = model
     return render_request(upstream, request, config)
-
-
-_PARSERS: dict[str, Callable[[dict[str, Any]], Response]] = {
-    "openai": dialect_openai.response_from,
-    "anthropic": dialect_anthropic.response_from,
-    "gemini": dialect_gemini.response_from,
-}
-_RENDERERS: dict[str, Callable[[Response], dict[str, Any]]] = {
-    "openai": dialect_openai.response_to,
-    "anthropic": dialect_anthropic.response_to,
-    "gemini": dialect_gemini.response_to,
-}
 
 
 def parse_response(dialect: Dialect, body: bytes, provider: str = "") -> Response:
@@ -117,11 +91,11 @@ def parse_response(dialect: Dialect, body: bytes, provider: str = "") -> Respons
             f"upstream {provider!r} answered 2xx with JSON that is not an object",
             provider=provider,
         )
-    return _PARSERS[dialect](data)
+    return DIALECTS[dialect].parse_response(data)
 
 
 def render_response(dialect: Dialect, response: Response) -> bytes:
-    return orjson.dumps(_RENDERERS[dialect](response))
+    return orjson.dumps(DIALECTS[dialect].render_response(response))
 
 
 def render_for(inbound: Dialect, response: Response, model: str) -> bytes:
@@ -174,23 +148,6 @@ class _Identity:
         return []
 
 
-_DECODERS: dict[str, Callable[[str], Decoder]] = {
-    "openai": OpenAIDecoder,
-    "anthropic": AnthropicDecoder,
-    "gemini": GeminiDecoder,
-}
-
-
-def _encoder(inbound: Dialect, model: str, request: dict[str, Any] | None) -> Encoder:
-    if inbound == "anthropic":
-        return AnthropicEncoder(model)
-    if inbound == "gemini":
-        return GeminiEncoder(model)
-    options = (request or {}).get("stream_options")
-    wanted = isinstance(options, dict) and options.get("include_usage") is True
-    return OpenAIEncoder(model, include_usage=wanted)
-
-
 def stream_translator(
     inbound: Dialect,
     upstream: Dialect,
@@ -206,4 +163,4 @@ def stream_translator(
     """
     if inbound == upstream:
         return _Identity()
-    return _Chain(_DECODERS[upstream](provider), _encoder(inbound, model, request))
+    return _Chain(DIALECTS[upstream].decoder(provider), DIALECTS[inbound].encoder(model, request))

@@ -84,3 +84,23 @@ def test_every_module_imports_alone() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         for name, done in pool.map(run, names):
             assert done.returncode == 0, f"{name}: {done.stderr[-500:]}"
+
+
+# Inside providers: layer -> the providers modules it may not import. The transport knows
+# nothing about LLMs; the dialects are pure codecs that neither dial nor call upstreams.
+PROVIDERS_LAYERS = {
+    "transport": ("providers.dialects", "providers.upstreams", "providers.translate",
+                  "providers.canonical", "providers.sse"),
+    "dialects": ("providers.transport", "providers.upstreams"),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(PROVIDERS_LAYERS))
+def test_providers_layers(layer: str) -> None:
+    paths = sorted((ROOT / "providers" / layer).rglob("*.py"))
+    assert paths, f"providers/{layer} is missing"
+    for path in paths:
+        for name in _imports(path):
+            assert not name.startswith(PROVIDERS_LAYERS[layer]), (
+                f"{path.relative_to(ROOT)} imports {name}: providers/{layer} may not"
+            )

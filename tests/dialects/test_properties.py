@@ -26,9 +26,10 @@ from providers.canonical import (
     ToolStart,
     args_object,
 )
+from providers.dialects.anthropic.stream import AnthropicDecoder, AnthropicEncoder
+from providers.dialects.gemini.stream import GeminiDecoder, GeminiEncoder
+from providers.dialects.openai.stream import OpenAIDecoder, OpenAIEncoder
 from providers.sse import SSEDecoder
-from providers.stream_decode import AnthropicDecoder, GeminiDecoder, OpenAIDecoder
-from providers.stream_encode import AnthropicEncoder, GeminiEncoder, OpenAIEncoder
 from providers.translate import parse_request, parse_response, render_request, render_response
 from providers.types import Usage
 

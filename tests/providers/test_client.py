@@ -10,8 +10,8 @@ import pytest
 from yarl import URL
 
 from providers import ClientPool, InvalidConfig, UpstreamTimeout, UpstreamUnreachable
-from providers.client import Target, encode_headers
-from providers.connection import PAUSE_BYTES
+from providers.transport.client import Target, encode_headers
+from providers.transport.connection import PAUSE_BYTES
 from tests.fakes.raw_http import RawServer, Step
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"

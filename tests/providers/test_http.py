@@ -10,7 +10,7 @@ from providers import (
     UpstreamRateLimited,
     UpstreamServerError,
 )
-from providers.http import upstream_error
+from providers.upstream_errors import upstream_error
 
 
 @pytest.mark.parametrize(

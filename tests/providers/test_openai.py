@@ -15,7 +15,8 @@ from providers import (
     Usage,
     build_provider,
 )
-from providers.openai_wire import endpoints, find_usage
+from providers.dialects.openai.wire import find_usage
+from providers.upstreams.openai import endpoints
 from tests.fakes.openai_upstream import (
     FakeUpstream,
     Json,
@@ -77,7 +78,8 @@ async def test_complete_rewrites_only_model(
     assert sent.path == "/v1/chat/completions"
     assert sent.body == {**BODY, "model": "real-model"}
     assert reply.body == orjson.dumps(upstream_answer)  # the upstream's bytes, as they came
-    assert reply.usage == Usage(input_tokens=11, output_tokens=5, cache_read_tokens=4)
+    # 11 prompt tokens of which 4 came from the cache: 7 are input (the one usage rule)
+    assert reply.usage == Usage(input_tokens=7, output_tokens=5, cache_read_tokens=4)
     assert reply.status == 200
 
 
@@ -134,7 +136,7 @@ def test_find_usage_reads_only_the_tail() -> None:
         b'{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,'
         b'"prompt_tokens_details":{"cached_tokens":1},"completion_tokens_details":{}}}'
     )
-    assert find_usage(nested) == Usage(3, 2, 1)
+    assert find_usage(nested) == Usage(2, 2, 1)  # the cached prompt token is not input
     assert find_usage(b'{"usage":null,"x":{"prompt_tokens":9}}') == Usage()
     assert find_usage(b'{"a":"usage","b":1}') == Usage()
     assert find_usage(b'{"no":1}') == Usage()

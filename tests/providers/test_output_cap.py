@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from providers import ClientPool, InvalidConfig, ProviderConfig, build_provider
-from providers.adapter import cap_output_tokens
+from providers.dialects import DIALECTS
 from tests.fakes.openai_upstream import FakeUpstream
 
 ConfigFor = Callable[..., ProviderConfig]
@@ -29,7 +29,7 @@ ConfigFor = Callable[..., ProviderConfig]
 )
 def test_cap(dialect: Any, payload: dict[str, Any], expected: dict[str, Any]) -> None:
     before = repr(payload)
-    assert cap_output_tokens(dialect, payload, 1000) == expected
+    assert DIALECTS[dialect].cap_output(payload, 1000) == expected
     assert repr(payload) == before  # the client's body is never changed in place
 
 

@@ -17,7 +17,7 @@ from python_socks import ProxyError
 from python_socks.async_.asyncio import Proxy as SocksProxy
 from yarl import URL
 
-from providers.connection import Connection
+from providers.transport.connection import Connection
 
 __all__ = ["Origin", "basic_auth", "dial", "is_socks"]
 

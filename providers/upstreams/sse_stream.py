@@ -12,15 +12,14 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import orjson
 
-from providers import dialect_anthropic, dialect_gemini
-from providers.connection import UpstreamResponse
-from providers.error_format import error_event
+from providers.dialects import DIALECTS
+from providers.dialects.anthropic.errors import anthropic_error
 from providers.errors import ProviderError
-from providers.http import upstream_error
 from providers.sse import SSEDecoder, SSEEvent, encode_event
-from providers.stream_decode import anthropic_error
 from providers.translate import StreamTranslator
+from providers.transport.connection import UpstreamResponse
 from providers.types import Dialect, Usage
+from providers.upstream_errors import upstream_error
 
 __all__ = ["AnthropicPassthrough", "GeminiPassthrough", "SseStream"]
 
@@ -48,7 +47,7 @@ class AnthropicPassthrough:
         raw = obj.get("usage") or (obj.get("message") or {}).get("usage")
         if not isinstance(raw, dict):
             return
-        now = dialect_anthropic.usage_from(raw)
+        now = DIALECTS["anthropic"].usage_from(raw)
         self.usage = Usage(
             input_tokens=now.input_tokens or self.usage.input_tokens,
             output_tokens=now.output_tokens or self.usage.output_tokens,
@@ -78,7 +77,7 @@ class GeminiPassthrough:
                 raise upstream_error(self.provider, status, data)
         if b'"usageMetadata"' in data:
             obj = orjson.loads(data)
-            self.usage = dialect_gemini.usage_from(obj.get("usageMetadata"))
+            self.usage = DIALECTS["gemini"].usage_from(obj.get("usageMetadata"))
         return [b"data: " + data + b"\n\n"]
 
     def finish(self) -> list[bytes]:
@@ -162,7 +161,7 @@ class SseStream:
                 return  # closed on purpose (the client left): nobody to tell
             self.failed = True
             self.final = True
-            yield error_event(self._inbound, exc.status, exc.message, code=exc.code)
+            yield DIALECTS[self._inbound].error_event(exc.status, exc.message, code=exc.code)
         finally:
             self.usage = handler.usage
             if not released:

@@ -27,22 +27,12 @@ from typing import Any
 
 import orjson
 
-from providers.client import ClientPool
-from providers.error_format import error_event
+from providers.dialects import DIALECTS
 from providers.errors import (
     ProviderError,
     UpstreamServerError,
     UpstreamTimeout,
     UpstreamUnreachable,
-)
-from providers.http import upstream_error
-from providers.mock_text import (
-    answer,
-    chunks,
-    completion,
-    count_words,
-    embeddings,
-    last_user_text,
 )
 from providers.sse import SSEEvent
 from providers.translate import (
@@ -51,7 +41,17 @@ from providers.translate import (
     stream_translator,
     to_upstream_request,
 )
+from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, Usage
+from providers.upstream_errors import upstream_error
+from providers.upstreams.mock.text import (
+    answer,
+    chunks,
+    completion,
+    count_words,
+    embeddings,
+    last_user_text,
+)
 
 __all__ = ["MockProvider", "MockStream"]
 
@@ -206,7 +206,7 @@ class MockStream:
                 yield out
         if self._fail:
             self.failed = True
-            yield error_event(self._inbound, 502, "mock failure mid-stream")
+            yield DIALECTS[self._inbound].error_event(502, "mock failure mid-stream")
             return
         self.usage = self._final_usage
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from yarl import URL
 
-from providers.adapter import check_base_url
-from providers.client import ClientPool
 from providers.errors import InvalidConfig
-from providers.openai import OpenAIProvider
+from providers.transport.client import ClientPool
 from providers.types import ProviderConfig
+from providers.upstreams.base import check_base_url
+from providers.upstreams.openai import OpenAIProvider
 
 __all__ = ["AZURE_API_VERSION", "AzureProvider"]
 

@@ -13,13 +13,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from providers.client import ClientPool
 from providers.errors import InvalidConfig
-from providers.google_token import GoogleToken
-from providers.openai import OpenAIProvider
-from providers.openai_wire import endpoints
-from providers.relay import SseStream
+from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
+from providers.upstreams.openai import OpenAIProvider, endpoints
+from providers.upstreams.sse_stream import SseStream
+from providers.upstreams.vertex.token import GoogleToken
 
 __all__ = ["VERTEX_DEFAULT_BASE_URL", "VertexProvider"]
 

@@ -3,7 +3,7 @@
 Every upstream call is a POST of a JSON body, so the client does exactly that and no more:
 a ``Target`` precomputes the request line and the provider's fixed headers once, a request
 is one ``transport.write``, and connections are reused per (proxy, scheme, host, port).
-``providers.dial`` opens the connections (direct, HTTP(S) proxy, SOCKS). Replacing
+``providers.transport.dial`` opens the connections (direct, HTTP(S) proxy, SOCKS). Replacing
 ``aiohttp.ClientSession`` with this took about a third off the gateway's CPU per request
 (see the README's Performance section).
 """
@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping
 from python_socks import ProxyError, ProxyTimeoutError
 from yarl import URL
 
-from providers.connection import Connection, UpstreamResponse
 from providers.const import KEEPALIVE_SECONDS, USER_AGENT
-from providers.dial import Origin, basic_auth, dial, is_socks
 from providers.errors import InvalidConfig, UpstreamTimeout, UpstreamUnreachable
+from providers.transport.connection import Connection, UpstreamResponse
+from providers.transport.dial import Origin, basic_auth, dial, is_socks
 
 __all__ = ["ClientPool", "Target", "encode_headers"]
 

@@ -11,23 +11,48 @@ from typing import Any
 
 from yarl import URL
 
-from providers.adapter import HttpAdapter
-from providers.client import ClientPool
 from providers.const import OPENAI_DEFAULT_BASE_URL
-from providers.openai_stream import open_openai_stream
-from providers.openai_wire import (
+from providers.dialects.openai.wire import (
     completion_body,
-    endpoints,
     find_usage,
     streaming_body,
     with_model,
 )
-from providers.relay import SseStream
+from providers.errors import InvalidConfig
 from providers.tokens import estimate_tokens
 from providers.translate import from_upstream_response, stream_translator, to_upstream_request
+from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
+from providers.upstreams.base import HttpAdapter
+from providers.upstreams.openai_stream import open_openai_stream
+from providers.upstreams.sse_stream import SseStream
 
-__all__ = ["OpenAIProvider"]
+__all__ = ["OpenAIProvider", "endpoints"]
+
+_ENDPOINT_SUFFIXES = ("/chat/completions", "/embeddings", "/completions")
+
+
+def endpoints(base_url: str, *, provider: str = "") -> tuple[URL, URL]:
+    """Return the (chat completions, embeddings) URLs for an OpenAI-compatible base URL.
+
+    ``base_url`` may be the API root (``http://localhost:11434/v1``) or a full endpoint
+    URL (``.../v1/chat/completions``); a query string (``?api-version=...``) is kept.
+    """
+    url = URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidConfig(
+            f"providers.{provider}.base_url: got {base_url!r}, expected an http(s) URL",
+            provider=provider,
+        )
+    path = url.path.rstrip("/")
+    for suffix in _ENDPOINT_SUFFIXES:
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    root = url.with_path(path or "/", keep_query=True)
+    chat = root.with_path(path + "/chat/completions", keep_query=True)
+    embed = root.with_path(path + "/embeddings", keep_query=True)
+    return chat, embed
 
 
 class OpenAIProvider(HttpAdapter):

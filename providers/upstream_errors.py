@@ -1,5 +1,6 @@
-"""Upstream non-2xx answers become ``ProviderError`` subclasses carrying the upstream's
-own message (OpenAI, Anthropic and Gemini error bodies)."""
+"""Upstream error answers (a status and a body, or an error event inside a stream) become
+``ProviderError`` subclasses carrying the upstream's own message (OpenAI, Anthropic and
+Gemini error bodies). Pure: the adapters read the bytes, the dialect decoders call this too."""
 
 from __future__ import annotations
 
@@ -7,18 +8,16 @@ import re
 
 import orjson
 
-from providers.connection import UpstreamResponse
-from providers.const import ERROR_BODY_LIMIT, ERROR_MESSAGE_LIMIT
+from providers.const import ERROR_MESSAGE_LIMIT
 from providers.errors import (
     ContextOverflow,
-    ProviderError,
     UpstreamClientError,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamServerError,
 )
 
-__all__ = ["context_overflow", "error_message", "raise_for_status", "upstream_error"]
+__all__ = ["context_overflow", "error_message", "upstream_error"]
 
 
 def upstream_error(
@@ -65,20 +64,6 @@ def context_overflow(provider: str, status: int, detail: str, message: str) -> C
                 upstream_status=status, prompt_tokens=tokens, limit=limit)
     return ContextOverflow(message, provider=provider, upstream_status=status)
 
-
-async def raise_for_status(resp: UpstreamResponse) -> None:
-    """Raise ``upstream_error`` for a non-2xx response, after reading (part of) its body."""
-    if 200 <= resp.status < 300:
-        return
-    body = b""
-    try:
-        body = await resp.read(ERROR_BODY_LIMIT)
-    except ProviderError:
-        pass  # the status alone still says what happened
-    finally:
-        # Keep the connection for the next request (429 storms) unless the body was cut.
-        resp.release()
-    raise upstream_error(resp.provider, resp.status, body, resp.headers.get("retry-after"))
 
 
 def error_message(body: bytes) -> str:

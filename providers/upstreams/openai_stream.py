@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import orjson
 
-from providers.connection import UpstreamResponse
+from providers.dialects import DIALECTS
 from providers.errors import UpstreamServerError
-from providers.http import upstream_error
-from providers.openai_wire import openai_usage
-from providers.relay import SseStream
 from providers.sse import SSEEvent, encode_event
 from providers.translate import StreamTranslator
+from providers.transport.connection import UpstreamResponse
 from providers.types import Dialect, Usage
+from providers.upstream_errors import upstream_error
+from providers.upstreams.sse_stream import SseStream
 
 __all__ = ["OpenAIEvents", "open_openai_stream"]
 
@@ -114,7 +114,7 @@ class OpenAIEvents:
             return False
         usage = obj.get("usage")
         if isinstance(usage, dict):
-            self.usage = openai_usage(usage)
+            self.usage = DIALECTS["openai"].usage_from(usage)
         return self._strip and not obj.get("choices")
 
 

@@ -8,42 +8,19 @@ from typing import Any, Final
 import orjson
 from yarl import URL
 
-from providers.client import ClientPool, Target
-from providers.connection import UpstreamResponse
 from providers.const import ERROR_BODY_LIMIT
+from providers.dialects import DIALECTS
 from providers.errors import InvalidConfig, UpstreamServerError
-from providers.http import error_message, raise_for_status
 from providers.translate import parse_response, render_for
-from providers.types import Dialect, ProviderConfig, Reply
+from providers.transport.client import ClientPool, Target
+from providers.transport.connection import UpstreamResponse
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
+from providers.upstream_errors import error_message
+from providers.upstreams.status import raise_for_status
 
-__all__ = ["HttpAdapter", "cap_output_tokens", "check_base_url"]
+__all__ = ["HttpAdapter", "check_base_url"]
 
 TARGET_CACHE_LIMIT: Final = 256
-
-_OUTPUT_LIMITS: Final[dict[Dialect, tuple[str, ...]]] = {
-    "openai": ("max_tokens", "max_completion_tokens"),
-    "anthropic": ("max_tokens",),
-}
-
-
-def cap_output_tokens(dialect: Dialect, payload: dict[str, Any], cap: int) -> dict[str, Any]:
-    """``payload`` with its output-token limits lowered to ``cap`` (a copy if changed).
-
-    Agents ask for what their usual model allows (Claude Code's fallback asks for 64000);
-    a smaller upstream would refuse the whole request instead of answering shorter.
-    """
-    if dialect == "gemini":
-        config = payload.get("generationConfig")
-        if not isinstance(config, dict):
-            return payload
-        limit = config.get("maxOutputTokens")
-        if isinstance(limit, int) and limit > cap:
-            return {**payload, "generationConfig": {**config, "maxOutputTokens": cap}}
-        return payload
-    over = {name: cap for name in _OUTPUT_LIMITS[dialect]
-            if isinstance(payload.get(name), int) and payload[name] > cap}
-    return {**payload, **over} if over else payload
-
 
 def check_base_url(base_url: str, provider: str) -> URL:
     """``base_url`` parsed; ``InvalidConfig`` unless it is an http(s) URL with a host."""
@@ -69,6 +46,14 @@ class HttpAdapter:
         # after this constructor, and Vertex learns its URL only from its credentials).
         self._targets: dict[URL, Target] = {}
 
+    def _forwarded(self, inbound: Dialect, headers: ClientHeaders) -> dict[str, str] | None:
+        """The client's headers this upstream may see: those its dialect names, and only
+        when the client itself speaks that dialect."""
+        if inbound != self.dialect or not headers:
+            return None
+        names = DIALECTS[inbound].forwarded_headers
+        return {name: headers[name] for name in names if headers.get(name)} or None
+
     async def _request_headers(self) -> Mapping[str, str] | None:
         """Headers that change per request (Vertex's fresh token); None for most."""
         return None
@@ -88,7 +73,10 @@ class HttpAdapter:
     ) -> UpstreamResponse:
         config = self.config
         if config.max_output_tokens:
-            payload = cap_output_tokens(self.dialect, payload, config.max_output_tokens)
+            # Agents ask for what their usual model allows (Claude Code's fallback asks for
+            # 64000); a smaller upstream would refuse the whole request instead of answering
+            # shorter.
+            payload = DIALECTS[self.dialect].cap_output(payload, config.max_output_tokens)
         dynamic = await self._request_headers()
         if dynamic:
             extra = {**dynamic, **extra} if extra else dynamic

@@ -10,29 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.adapter import HttpAdapter, check_base_url
-from providers.client import ClientPool
 from providers.errors import UpstreamServerError
-from providers.relay import AnthropicPassthrough, SseStream
 from providers.translate import stream_translator, to_upstream_request
+from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
+from providers.upstreams.base import HttpAdapter, check_base_url
+from providers.upstreams.sse_stream import AnthropicPassthrough, SseStream
 
 __all__ = ["ANTHROPIC_DEFAULT_BASE_URL", "AnthropicProvider"]
 
 ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 _COUNTED = ("messages", "system", "tools", "tool_choice", "thinking")
-# Headers an Anthropic client sets that change what the API accepts (betas such as context
-# management) or how it answers; forwarded when the client itself speaks Anthropic.
-FORWARDED = ("anthropic-beta", "anthropic-version")
-
-
-def _forwarded(inbound: Dialect, headers: ClientHeaders) -> dict[str, str] | None:
-    if inbound != "anthropic" or not headers:
-        return None
-    return {name: headers[name] for name in FORWARDED if headers.get(name)} or None
-
-
 class AnthropicProvider(HttpAdapter):
     """Talks to the Anthropic Messages API; see ``providers.types.Provider``."""
 
@@ -65,7 +54,7 @@ class AnthropicProvider(HttpAdapter):
         payload = self._body(inbound, body, model)
         if payload.get("stream"):
             payload = {**payload, "stream": False}
-        raw = await self._exchange(self._messages_url, payload, _forwarded(inbound, headers))
+        raw = await self._exchange(self._messages_url, payload, self._forwarded(inbound, headers))
         return self._reply(inbound, raw, model)
 
     async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str,
@@ -81,7 +70,7 @@ class AnthropicProvider(HttpAdapter):
         payload = self._body(inbound, body, model)
         if payload.get("stream") is not True:
             payload = {**payload, "stream": True}
-        resp = await self._open(self._messages_url, payload, _forwarded(inbound, headers))
+        resp = await self._open(self._messages_url, payload, self._forwarded(inbound, headers))
         return SseStream(resp, provider=key, inbound=inbound, handler=handler)
 
     async def embed(self, body: dict[str, Any], model: str) -> Reply:
@@ -96,7 +85,7 @@ class AnthropicProvider(HttpAdapter):
                            *, headers: ClientHeaders = None) -> int:
         """Exact: asks the upstream's ``/v1/messages/count_tokens``."""
         payload = {"model": model, **{k: body[k] for k in _COUNTED if k in body}}
-        extra = _forwarded("anthropic", headers)
+        extra = self._forwarded("anthropic", headers)
         data = self._json(await self._exchange(self._count_url, payload, extra))
         tokens = data.get("input_tokens")
         if not isinstance(tokens, int):

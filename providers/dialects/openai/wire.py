@@ -1,4 +1,4 @@
-"""Pure helpers for the OpenAI wire format: endpoints, request shaping, usage."""
+"""Pure helpers for the OpenAI wire format: request shaping, usage, embeddings bodies."""
 
 from __future__ import annotations
 
@@ -7,45 +7,16 @@ import struct
 from typing import Any
 
 import orjson
-from yarl import URL
 
-from providers.errors import InvalidConfig
+from providers.dialects.openai.messages import usage_from
 from providers.types import Usage
 
 __all__ = [
     "completion_body",
-    "endpoints",
     "find_usage",
-    "openai_usage",
     "streaming_body",
     "with_model",
 ]
-
-_ENDPOINT_SUFFIXES = ("/chat/completions", "/embeddings", "/completions")
-
-
-def endpoints(base_url: str, *, provider: str = "") -> tuple[URL, URL]:
-    """Return the (chat completions, embeddings) URLs for an OpenAI-compatible base URL.
-
-    ``base_url`` may be the API root (``http://localhost:11434/v1``) or a full endpoint
-    URL (``.../v1/chat/completions``); a query string (``?api-version=...``) is kept.
-    """
-    url = URL(base_url)
-    if url.scheme not in ("http", "https") or not url.host:
-        raise InvalidConfig(
-            f"providers.{provider}.base_url: got {base_url!r}, expected an http(s) URL",
-            provider=provider,
-        )
-    path = url.path.rstrip("/")
-    for suffix in _ENDPOINT_SUFFIXES:
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-            break
-    root = url.with_path(path or "/", keep_query=True)
-    chat = root.with_path(path + "/chat/completions", keep_query=True)
-    embed = root.with_path(path + "/embeddings", keep_query=True)
-    return chat, embed
-
 
 def with_model(body: dict[str, Any], model: str) -> dict[str, Any]:
     """``body`` with ``model`` set; a shallow copy only when the model changes."""
@@ -79,25 +50,9 @@ def streaming_body(body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return out, not wanted
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def openai_usage(usage: Any) -> Usage:
-    """Convert an OpenAI ``usage`` object (or anything else) to ``Usage``."""
-    if not isinstance(usage, dict):
-        return Usage()
-    details = usage.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
-    return Usage(
-        input_tokens=_int(usage.get("prompt_tokens")),
-        output_tokens=_int(usage.get("completion_tokens")),
-        cache_read_tokens=_int(cached),
-    )
-
-
 def find_usage(raw: bytes) -> Usage:
-    """Read ``usage`` from a complete OpenAI JSON body without parsing all of it.
+    """Read ``usage`` from a complete OpenAI JSON body without parsing all of it (through
+    ``usage_from``, the dialect's one converter: cached prompt tokens are not input).
 
     ``usage`` sits at the end of chat and embeddings bodies, whose choices or vectors
     can be large; so parse only the object after the last ``"usage"`` key, falling back
@@ -115,14 +70,14 @@ def find_usage(raw: bytes) -> Usage:
         if start < 0 or end < 0:
             break
         try:
-            return openai_usage(orjson.loads(raw[start : end + 1]))
+            return usage_from(orjson.loads(raw[start : end + 1]))
         except orjson.JSONDecodeError:
             end = raw.find(b"}", end + 1)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return Usage()
-    return openai_usage(data.get("usage") if isinstance(data, dict) else None)
+    return usage_from(data.get("usage") if isinstance(data, dict) else None)
 
 
 def embeddings_body(vectors: list[list[float]], model: str, tokens: int,

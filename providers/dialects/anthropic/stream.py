@@ -1,26 +1,18 @@
-"""Inbound stream encoders: canonical stream events in, the client's SSE bytes out.
+"""Anthropic Messages streams: the upstream decoder and the inbound encoder.
 
-* OpenAI: a role chunk, content / tool_call deltas (numeric ``index``, the first delta of a
-  call carries ``id``, ``type`` and ``name``), one finish chunk, the usage chunk only when
-  the client asked (``stream_options.include_usage``), then ``[DONE]``.
-* Anthropic: every frame has ``event:`` and ``data:``; blocks are strictly sequential.
-  The first tool call streams live; calls that start while another is open are held
-  and sent whole at the end, so interleaved parallel calls keep their own arguments.
-  ``stop_reason`` is ``tool_use`` only when a tool_use block went out. Reasoning becomes a
-  thinking block, signed by the upstream or marked ``UNSIGNED_THINKING``.
-* Gemini: text chunks as they come; function calls are whole objects in Gemini, so their
-  arguments are gathered and sent with the final chunk (finishReason, usageMetadata).
+The encoder gives every frame ``event:`` and ``data:``; blocks are strictly sequential. The
+first tool call streams live; calls that start while another is open are held and sent
+whole at the end, so interleaved parallel calls keep their own arguments. ``stop_reason`` is
+``tool_use`` only when a tool_use block went out. Reasoning becomes a thinking block, signed
+by the upstream or marked ``UNSIGNED_THINKING``.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
 
-from providers import dialect_anthropic as anthropic
-from providers import dialect_gemini as gemini
 from providers.canonical import (
     UNSIGNED_THINKING,
     End,
@@ -30,72 +22,88 @@ from providers.canonical import (
     ThinkingDelta,
     ToolDelta,
     ToolStart,
-    args_object,
     log,
     new_id,
 )
-from providers.dialect_openai import finish_to, usage_to
+from providers.dialects.anthropic.errors import anthropic_error
+from providers.dialects.anthropic.messages import STOP_REASONS, stop_reason, usage_from, usage_to
+from providers.dialects.streams import Decoder, Encoder, load_event
+from providers.sse import SSEEvent
+from providers.types import Usage
 
-__all__ = ["AnthropicEncoder", "Encoder", "GeminiEncoder", "OpenAIEncoder"]
-
-_DONE = b"data: [DONE]\n\n"
-
-
-class Encoder:
-    def __init__(self, model: str) -> None:
-        self.model = model
-
-    def encode(self, event: StreamEvent) -> list[bytes]:
-        raise NotImplementedError
+__all__ = ["AnthropicDecoder", "AnthropicEncoder"]
 
 
-class OpenAIEncoder(Encoder):
-    def __init__(self, model: str, *, include_usage: bool = False) -> None:
-        super().__init__(model)
-        self._include_usage = include_usage
-        self._prefix = b'{"id":"chatcmpl-at","object":"chat.completion.chunk"'
-        self._head = self._prefix + b',"choices":[{"index":0,"delta":'
-        self._calls = False
+class AnthropicDecoder(Decoder):
+    """Messages stream events; thinking and its signature become ``ThinkingDelta``s
+    (redacted thinking has no place in other dialects)."""
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        tail = b',"finish_reason":null}]}' if finish is None else (
-            b',"finish_reason":"' + finish.encode() + b'"}]}'
-        )  # fmt: skip
-        return b"data: " + self._head + orjson.dumps(delta) + tail + b"\n\n"
+    def __init__(self, provider: str) -> None:
+        super().__init__(provider)
+        self._blocks: dict[int, int] = {}
 
-    def encode(self, event: StreamEvent) -> list[bytes]:
-        if isinstance(event, TextDelta):
-            return [self._chunk({"content": event.text})]
-        if isinstance(event, ThinkingDelta):
-            return [self._chunk({"reasoning_content": event.text})] if event.text else []
-        if isinstance(event, ToolDelta):
-            call = {"index": event.call, "function": {"arguments": event.arguments}}
-            return [self._chunk({"tool_calls": [call]})]
-        if isinstance(event, ToolStart):
-            self._calls = True
-            call = {"index": event.call, "id": event.id, "type": "function",
-                    "function": {"name": event.name, "arguments": ""}}  # fmt: skip
-            return [self._chunk({"tool_calls": [call]})]
-        if isinstance(event, Start):
-            return self._start(event)
-        return self._end(event)
+    def feed(self, event: SSEEvent) -> list[StreamEvent]:
+        if event.event == "ping":
+            return []
+        if event.event == "error":
+            raise anthropic_error(self.provider, event.data)
+        obj = load_event(self.provider, event.data)
+        kind = obj.get("type")
+        if kind == "content_block_delta":
+            return self._delta(obj)
+        if kind == "content_block_start":
+            return self._block(obj)
+        if kind == "message_start":
+            message = obj.get("message") or {}
+            self.usage = usage_from(message.get("usage"))
+            self.started = True
+            return [Start(str(message.get("id", "")), str(message.get("model", "")), self.usage)]
+        if kind == "message_delta":
+            self._message_delta(obj)
+        elif kind == "message_stop":
+            return self.finish()
+        elif kind == "error":
+            raise anthropic_error(self.provider, event.data)
+        return []
 
-    def _start(self, event: Start) -> list[bytes]:
-        cid = event.id if event.id.startswith("chatcmpl") else f"chatcmpl-{event.id or 'at'}"
-        self._prefix = orjson.dumps(
-            {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
-             "model": event.model or self.model}
-        )[:-1]  # fmt: skip
-        self._head = self._prefix + b',"choices":[{"index":0,"delta":'
-        return [self._chunk({"role": "assistant", "content": ""})]
+    def _block(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        block = obj.get("content_block") or {}
+        if block.get("type") == "tool_use":
+            pos = self._blocks[int(obj.get("index", 0))] = self.calls
+            self.calls += 1
+            return [ToolStart(pos, str(block.get("id", "")), str(block.get("name", "")))]
+        if block.get("type") == "text" and block.get("text"):
+            return [TextDelta(str(block["text"]))]
+        return []
 
-    def _end(self, event: End) -> list[bytes]:
-        out = [self._chunk({}, finish_to(event.finish or "stop", self._calls))]
-        if self._include_usage:
-            usage = orjson.dumps(usage_to(event.usage))
-            out.append(b"data: " + self._prefix + b',"choices":[],"usage":' + usage + b"}\n\n")
-        out.append(_DONE)
-        return out
+    def _delta(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        delta = obj.get("delta") or {}
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return [TextDelta(str(delta.get("text", "")))]
+        if kind == "thinking_delta":
+            return [ThinkingDelta(str(delta.get("thinking", "")))]
+        if kind == "signature_delta":
+            return [ThinkingDelta("", str(delta.get("signature", "")))]
+        if kind == "input_json_delta" and delta.get("partial_json"):
+            pos = self._blocks.get(int(obj.get("index", 0)))
+            if pos is not None:
+                return [ToolDelta(pos, str(delta["partial_json"]))]
+        return []
+
+    def _message_delta(self, obj: dict[str, Any]) -> None:
+        reason = (obj.get("delta") or {}).get("stop_reason")
+        if reason:
+            self.finish_reason = STOP_REASONS.get(reason, "stop")
+        usage = obj.get("usage")
+        if isinstance(usage, dict):
+            now = usage_from(usage)
+            self.usage = Usage(
+                input_tokens=now.input_tokens or self.usage.input_tokens,
+                output_tokens=now.output_tokens,
+                cache_read_tokens=now.cache_read_tokens or self.usage.cache_read_tokens,
+                cache_write_tokens=now.cache_write_tokens or self.usage.cache_write_tokens,
+            )
 
 
 def _sse(name: bytes, data: dict[str, Any]) -> bytes:
@@ -135,7 +143,7 @@ class AnthropicEncoder(Encoder):
         mid = event.id if event.id.startswith("msg_") else new_id("msg_", event.id or "at")
         message: dict[str, Any] = {"id": mid, "type": "message", "role": "assistant",
                    "model": event.model or self.model, "content": [], "stop_reason": None,
-                   "stop_sequence": None, "usage": anthropic.usage_to(event.usage)}  # fmt: skip
+                   "stop_sequence": None, "usage": usage_to(event.usage)}  # fmt: skip
         return _sse(b"message_start", {"type": "message_start", "message": message})
 
     def _thinking(self, event: ThinkingDelta) -> list[bytes]:
@@ -201,10 +209,10 @@ class AnthropicEncoder(Encoder):
 
     def _end(self, event: End) -> list[bytes]:
         out = self._flush_held()
-        reason = anthropic.stop_reason(event.finish or "stop", self._tool_blocks > 0)
+        reason = stop_reason(event.finish or "stop", self._tool_blocks > 0)
         out.append(_sse(b"message_delta", {
             "type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None},
-            "usage": anthropic.usage_to(event.usage)}))  # fmt: skip
+            "usage": usage_to(event.usage)}))  # fmt: skip
         out.append(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
         return out
 
@@ -222,41 +230,3 @@ class AnthropicEncoder(Encoder):
             out += self._close()
         self._held.clear()
         return out
-
-
-class GeminiEncoder(Encoder):
-    def __init__(self, model: str) -> None:
-        super().__init__(model)
-        self._tail = b"}"
-        self._calls: dict[int, list[str]] = {}
-
-    def _chunk(self, candidate: dict[str, Any], extra: dict[str, Any] | None = None) -> bytes:
-        body = {"candidates": [candidate], **(extra or {})}
-        return b"data: " + orjson.dumps(body)[:-1] + self._tail + b"\n\n"
-
-    def encode(self, event: StreamEvent) -> list[bytes]:
-        if isinstance(event, TextDelta):
-            content = {"role": "model", "parts": [{"text": event.text}]}
-            return [self._chunk({"content": content, "index": 0})]
-        if isinstance(event, ThinkingDelta):
-            if not event.text:
-                return []
-            content = {"role": "model", "parts": [{"text": event.text, "thought": True}]}
-            return [self._chunk({"content": content, "index": 0})]
-        if isinstance(event, ToolDelta):
-            self._calls.setdefault(event.call, ["", ""]).append(event.arguments)
-            return []
-        if isinstance(event, ToolStart):
-            self._calls[event.call] = [event.id, event.name]
-            return []
-        if isinstance(event, Start):
-            meta = {"modelVersion": event.model or self.model, "responseId": event.id}
-            self._tail = b"," + orjson.dumps(meta)[1:]
-            return []
-        parts = [
-            {"functionCall": {"name": name, "args": args_object("".join(fragments))}}
-            for _id, name, *fragments in self._calls.values()
-        ]
-        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts or [{"text": ""}]},
-                     "finishReason": gemini.finish_reason(event.finish), "index": 0}
-        return [self._chunk(candidate, {"usageMetadata": gemini.usage_to(event.usage)})]

@@ -27,6 +27,7 @@ from providers.canonical import (
 from providers.types import Usage
 
 __all__ = [
+    "FINISH",
     "finish_to",
     "request_from",
     "request_to",
@@ -43,7 +44,7 @@ _KNOWN = frozenset(
         "n", "parallel_tool_calls",
     }
 )  # fmt: skip
-_FINISH: dict[str, Finish] = {
+FINISH: dict[str, Finish] = {
     "stop": "stop",
     "length": "length",
     "tool_calls": "tool_calls",
@@ -262,7 +263,7 @@ def response_from(body: dict[str, Any]) -> Response:
     for i, part in enumerate(parts):
         if isinstance(part, ToolCall) and not part.id:
             part.id = new_id("call_", i)
-    finish = _FINISH.get(str(choice.get("finish_reason")))
+    finish = FINISH.get(str(choice.get("finish_reason")))
     return Response(
         str(body.get("id", "")), str(body.get("model", "")), parts, finish,
         usage_from(body.get("usage")),

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from providers.anthropic import AnthropicProvider
-from providers.azure import AzureProvider
-from providers.client import ClientPool
 from providers.const import PROVIDER_TYPES
 from providers.errors import InvalidConfig
-from providers.gemini import GeminiProvider
-from providers.mock import MockProvider
-from providers.openai import OpenAIProvider
+from providers.transport.client import ClientPool
 from providers.types import Provider, ProviderConfig
+from providers.upstreams.anthropic import AnthropicProvider
+from providers.upstreams.azure import AzureProvider
+from providers.upstreams.gemini import GeminiProvider
+from providers.upstreams.mock.adapter import MockProvider
+from providers.upstreams.openai import OpenAIProvider
 
 __all__ = ["adapters", "build_provider"]
 
@@ -21,7 +21,9 @@ AdapterFactory = Callable[[ProviderConfig, ClientPool], Provider]
 
 def adapters() -> Mapping[str, AdapterFactory]:
     """The adapter for each implemented provider type (a subset of PROVIDER_TYPES)."""
-    from providers.vertex import VertexProvider  # google-auth loads only when used
+    from providers.upstreams.vertex.adapter import (
+        VertexProvider,  # google-auth loads only when used
+    )
 
     return {
         "openai": OpenAIProvider,

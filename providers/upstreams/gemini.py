@@ -11,19 +11,19 @@ from typing import Any
 
 from yarl import URL
 
-from providers import dialect_gemini
-from providers.adapter import HttpAdapter, check_base_url
-from providers.client import ClientPool
+from providers.dialects.gemini import messages as gemini
+from providers.dialects.openai.wire import embeddings_body
 from providers.errors import UpstreamServerError
-from providers.openai_wire import embeddings_body
-from providers.relay import GeminiPassthrough, SseStream
 from providers.tokens import estimate_text_tokens
 from providers.translate import (
     parse_request,
     stream_translator,
     to_upstream_request,
 )
+from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, Usage
+from providers.upstreams.base import HttpAdapter, check_base_url
+from providers.upstreams.sse_stream import GeminiPassthrough, SseStream
 
 __all__ = ["GEMINI_DEFAULT_BASE_URL", "GeminiProvider"]
 
@@ -85,9 +85,9 @@ class GeminiProvider(HttpAdapter):
     async def embed(self, body: dict[str, Any], model: str) -> Reply:
         """OpenAI embeddings through ``batchEmbedContents``; Gemini reports no token counts,
         so usage is the gateway's estimate."""
-        payload = dialect_gemini.embed_request(body, model)
+        payload = gemini.embed_request(body, model)
         data = self._json(await self._exchange(self._url(model, "batchEmbedContents"), payload))
-        vectors = dialect_gemini.embed_vectors(data)
+        vectors = gemini.embed_vectors(data)
         if len(vectors) != len(payload["requests"]):
             raise UpstreamServerError(
                 f"upstream {self.config.key!r} answered {len(vectors)} embeddings for "
@@ -102,7 +102,7 @@ class GeminiProvider(HttpAdapter):
         """Exact: the Anthropic body is translated and counted by ``:countTokens``."""
         request = parse_request("anthropic", body)
         request.model = model
-        inner = dialect_gemini.request_to(request)
+        inner = gemini.request_to(request)
         inner.pop("generationConfig", None)
         inner.pop("toolConfig", None)
         payload = {"generateContentRequest": {"model": f"models/{model}", **inner}}

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from providers.openai_wire import embeddings_body
+from providers.dialects.openai.wire import embeddings_body
 from providers.types import Usage
 
 __all__ = [

@@ -1,0 +1,91 @@
+"""The Gemini ``generateContent`` dialect: ``GEMINI`` answers everything about it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import orjson
+
+from providers.canonical import Request, Response
+from providers.dialects.gemini import check, errors, messages
+from providers.dialects.gemini.stream import GeminiDecoder, GeminiEncoder
+from providers.dialects.gemini.wire import ArrayFramer
+from providers.dialects.spec import Framer
+from providers.dialects.streams import Decoder, Encoder
+from providers.types import Dialect, ProviderConfig, Usage
+
+__all__ = ["GEMINI", "GeminiDialect"]
+
+_METHODS: Final = ("generateContent", "streamGenerateContent")
+
+
+class GeminiDialect:
+    """Gemini (``models/<model>:generateContent``); see ``DialectSpec``."""
+
+    __slots__ = ()
+    name: Dialect = "gemini"
+    # google-genai parses every line that is not "data:" as JSON (a comment would break
+    # it); an empty line dispatches nothing, by the spec and in that SDK.
+    ping: bytes = b"\n"
+    forwarded_headers: tuple[str, ...] = ()
+
+    def check_request(self, body: Any) -> None:
+        check.check_request(body)
+
+    def with_model(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        return body  # the model is in the URL, never in the body
+
+    def parse_request(self, body: dict[str, Any], model: str = "") -> Request:
+        return messages.request_from(body, model)
+
+    def render_request(self, request: Request, config: ProviderConfig) -> dict[str, Any]:
+        return messages.request_to(request)
+
+    def parse_response(self, body: dict[str, Any]) -> Response:
+        return messages.response_from(body)
+
+    def render_response(self, response: Response) -> dict[str, Any]:
+        return messages.response_to(response)
+
+    def decoder(self, provider: str) -> Decoder:
+        return GeminiDecoder(provider)
+
+    def encoder(self, model: str, request: dict[str, Any] | None = None) -> Encoder:
+        return GeminiEncoder(model)
+
+    def error_body(self, status: int, message: str, *, kind: str | None = None,
+                   param: str | None = None, code: str | None = None) -> bytes:
+        return errors.error_body(status, message, kind=kind, param=param, code=code)
+
+    def error_event(self, status: int, message: str, *, kind: str | None = None,
+                    code: str | None = None) -> bytes:
+        return errors.error_event(status, message, kind=kind, code=code)
+
+    def output_limit(self, body: dict[str, Any]) -> int | None:
+        config = body.get("generationConfig")
+        limit = config.get("maxOutputTokens") if isinstance(config, dict) else None
+        return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+
+    def cap_output(self, body: dict[str, Any], cap: int) -> dict[str, Any]:
+        limit = self.output_limit(body)
+        if limit is None or limit <= cap:
+            return body
+        return {**body, "generationConfig": {**body["generationConfig"], "maxOutputTokens": cap}}
+
+    def model_list(self, models: Sequence[tuple[str, str]], created: float) -> bytes:
+        listed = [{"name": f"models/{model_id}", "displayName": model_id,
+                   "supportedGenerationMethods": list(_METHODS)} for model_id, _ in models]
+        return orjson.dumps({"models": listed})
+
+    def usage_from(self, raw: Any) -> Usage:
+        return messages.usage_from(raw)
+
+    def usage_to(self, usage: Usage) -> dict[str, Any]:
+        return dict(messages.usage_to(usage))
+
+    def array_framer(self) -> Framer | None:
+        return ArrayFramer()
+
+
+GEMINI: Final = GeminiDialect()

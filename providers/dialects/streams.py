@@ -1,0 +1,65 @@
+"""What every dialect's stream decoder and encoder share.
+
+A decoder is a small state machine (sans-IO): ``feed`` takes one decoded upstream SSE event
+and returns canonical stream events, ``finish`` is called when the upstream ended, ``usage``
+is cumulative. An upstream error event raises the matching ``UpstreamError`` (the stream
+turns it into the inbound dialect's error event). An encoder turns canonical stream events
+into the client's SSE bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from providers.canonical import End, Finish, Start, StreamEvent
+from providers.errors import UpstreamServerError
+from providers.sse import SSEEvent
+from providers.types import Usage
+
+__all__ = ["Decoder", "Encoder", "load_event"]
+
+
+def load_event(provider: str, data: bytes) -> Any:
+    """An upstream event's JSON; a malformed one is the upstream's failure."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamServerError(
+            f"upstream {provider!r} sent a malformed stream event", provider=provider
+        ) from exc
+
+
+class Decoder:
+    """Shared state: whether ``Start`` went out, the finish reason and the usage."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.usage = Usage()
+        self.finish_reason: Finish | None = None
+        self.started = False
+        self.ended = False
+        self.calls = 0
+
+    def feed(self, event: SSEEvent) -> list[StreamEvent]:
+        raise NotImplementedError
+
+    def finish(self) -> list[StreamEvent]:
+        """The upstream ended: close the turn unless it was closed already."""
+        if self.ended:
+            return []
+        self.ended = True
+        head: list[StreamEvent] = [] if self.started else [Start("", "", self.usage)]
+        self.started = True
+        return [*head, End(self.finish_reason, self.usage)]
+
+
+class Encoder:
+    """Canonical stream events in, one inbound dialect's SSE frames out."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def encode(self, event: StreamEvent) -> list[bytes]:
+        raise NotImplementedError

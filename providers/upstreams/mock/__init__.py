@@ -1,0 +1,2 @@
+"""The offline ``mock`` provider: the adapter (``adapter``) and its deterministic answers
+(``text``)."""
