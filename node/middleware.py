@@ -38,11 +38,30 @@ OVERHEAD = "x-at-overhead-ms"
 _MAX_REQUEST_ID = 128
 
 
-def dialect_of(path: str, base: str) -> Dialect:
+def dialect_of(request: web.Request, base: str) -> Dialect:
+    """The dialect a request's answers and errors are in: by path, and for the model list
+    and model lookups every client shares (``GET /v1/models[/{id}]``), by who is asking."""
+    path = request.path
     rest = path[len(base) :] if base and path.startswith(base) else path
     if rest.startswith("/v1/messages"):
         return "anthropic"
-    if rest.startswith(("/v1beta/", "/v1/models/")):
+    if rest.startswith("/v1beta/"):
+        return "gemini"
+    if request.method == "GET" and (rest == "/v1/models" or rest.startswith("/v1/models/")):
+        return client_dialect(request)
+    if rest.startswith("/v1/models/"):
+        return "gemini"  # google-genai's v1 paths: POST /v1/models/{model}:generateContent
+    return "openai"
+
+
+def client_dialect(request: web.Request) -> Dialect:
+    """The dialect of the SDK behind a request, from how it authenticates: Anthropic's send
+    ``anthropic-version`` (or ``x-api-key`` alone), Google's ``x-goog-api-key`` or ``?key=``."""
+    headers = request.headers
+    if "anthropic-version" in headers or ("x-api-key" in headers
+                                          and "Authorization" not in headers):
+        return "anthropic"
+    if "x-goog-api-key" in headers or "key" in request.query:
         return "gemini"
     return "openai"
 
@@ -105,7 +124,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     gateway = request.app[GATEWAY]
-    dialect = dialect_of(request.path, gateway.settings.server.base_path)
+    dialect = dialect_of(request, gateway.settings.server.base_path)
     request[DIALECT] = dialect
     metrics = gateway.metrics
     metrics.in_flight += 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from node.errors import BadRequest
-from node.json_io import json_response, read_object
+from node.json_io import read_object
 from node.serve import Exchange
 
 _ACTIONS = {"generateContent": False, "streamGenerateContent": True}
@@ -29,15 +29,13 @@ async def generate(request: web.Request) -> web.StreamResponse:
 async def list_models(request: web.Request) -> web.Response:
     async with Exchange(request, "gemini", "models") as exchange:
         visible = exchange.visible_models()
-    models = [
-        {
-            "name": f"models/{model_id}",
-            "displayName": model_id,
-            "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
-        }
-        for model_id, _ in visible
-    ]
-    return json_response({"models": models})
+    return web.Response(body=exchange.spec.model_list(visible, exchange.gateway.started),
+                        content_type="application/json")
+
+
+async def get_model(request: web.Request) -> web.Response:
+    async with Exchange(request, "gemini", "models") as exchange:
+        return exchange.model_info(request.match_info["name"])
 
 
 def add_routes(app: web.Application, base: str) -> None:
@@ -45,3 +43,4 @@ def add_routes(app: web.Application, base: str) -> None:
     # google-genai with a custom base_url defaults to api_version v1; serve both.
     app.router.add_post(f"{base}/v1/models/{{target:.+}}", generate)
     app.router.add_get(f"{base}/v1beta/models", list_models)
+    app.router.add_get(f"{base}/v1beta/models/{{name:.+}}", get_model)

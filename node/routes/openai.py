@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from node.errors import BadRequest
-from node.json_io import json_response, read_object
+from node.json_io import read_object
 from node.serve import Exchange
+from node.state import DIALECT
 
 
 def _model(body: dict[str, Any]) -> str:
@@ -41,26 +41,18 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    """The key's models, in Anthropic's list shape for Anthropic clients (Claude Code's
-    gateway model discovery), in OpenAI's otherwise."""
-    async with Exchange(request, "openai", "models") as exchange:
-        started = exchange.gateway.started
+    """The key's models in the asking client's shape (Anthropic's for Claude Code's gateway
+    model discovery, Gemini's for google-genai, OpenAI's otherwise)."""
+    async with Exchange(request, request[DIALECT], "models") as exchange:
         models = exchange.visible_models()
-    headers = request.headers
-    anthropic = "anthropic-version" in headers or (
-        "x-api-key" in headers and "Authorization" not in headers)
-    if anthropic:
-        created_at = datetime.fromtimestamp(int(started), UTC).isoformat().replace("+00:00", "Z")
-        listed = [{"type": "model", "id": model_id, "display_name": model_id,
-                   "created_at": created_at} for model_id, _ in models]
-        return json_response({"data": listed, "has_more": False,
-                              "first_id": listed[0]["id"] if listed else None,
-                              "last_id": listed[-1]["id"] if listed else None})
-    data = [
-        {"id": model_id, "object": "model", "created": int(started), "owned_by": provider_key}
-        for model_id, provider_key in models
-    ]
-    return json_response({"object": "list", "data": data})
+    return web.Response(body=exchange.spec.model_list(models, exchange.gateway.started),
+                        content_type="application/json")
+
+
+async def get_model(request: web.Request) -> web.Response:
+    """One model (the SDKs' ``models.retrieve``), in the asking client's shape."""
+    async with Exchange(request, request[DIALECT], "models") as exchange:
+        return exchange.model_info(request.match_info["model_id"])
 
 
 def add_routes(app: web.Application, base: str) -> None:
@@ -68,3 +60,4 @@ def add_routes(app: web.Application, base: str) -> None:
         app.router.add_post(f"{prefix}/v1/chat/completions", chat_completions)
     app.router.add_post(f"{base}/v1/embeddings", embeddings)
     app.router.add_get(f"{base}/v1/models", list_models)
+    app.router.add_get(f"{base}/v1/models/{{model_id:.+}}", get_model)

@@ -26,7 +26,8 @@ from node.serve.auth import authenticate
 from node.serve.finished import Finished
 from node.serve.relay import relay
 from node.state import CLIENT_GONE, GATEWAY, REQUEST_ID, START, UPSTREAM_SECONDS
-from providers import Dialect, ProviderError, Usage, check_request
+from providers import Dialect, DialectSpec, ProviderError, Usage
+from providers import dialect as dialect_spec
 from store import ApiKeyRecord
 
 __all__ = ["Exchange", "status_of"]
@@ -54,12 +55,13 @@ class Exchange:
     """
 
     __slots__ = ("attempts", "dialect", "endpoint", "gateway", "key", "request", "route",
-                 "status", "stream", "upstream_seconds", "usage")
+                 "spec", "status", "stream", "upstream_seconds", "usage")
 
     def __init__(self, request: web.Request, dialect: Dialect, endpoint: str) -> None:
         self.request = request
         self.gateway = request.app[GATEWAY]
         self.dialect: Dialect = dialect
+        self.spec: DialectSpec = dialect_spec(dialect)
         self.endpoint = endpoint
         self.key: ApiKeyRecord | None = None
         self.route: Route | None = None
@@ -138,7 +140,7 @@ class Exchange:
         ``json_array``: deliver the stream as one JSON array written element by element
         (Gemini's ``streamGenerateContent`` without ``alt=sse``) instead of SSE.
         """
-        check_request(self.dialect, body)
+        self.spec.check_request(body)
         route = self.admit(self.resolve(model_name))
         self.stream = stream
         headers = self.forwarded_headers()
@@ -160,11 +162,19 @@ class Exchange:
                 for model_id, provider_key, _ in self.gateway.catalog.model_ids()
                 if model_allowed(key, provider_key, model_id.split("/", 1)[1])]
 
+    def model_info(self, model_id: str) -> web.Response:
+        """One model the key may use, as ``provider/model`` or any name that resolves."""
+        owner = dict(self.visible_models()).get(model_id)
+        if owner is None:
+            owner = self.admit(self.resolve(model_id)).provider_key
+        body = self.spec.model(model_id, owner, self.gateway.started)
+        return web.Response(body=body, content_type="application/json")
+
     def forwarded_headers(self) -> dict[str, str] | None:
         """The client headers an adapter may forward upstream (Anthropic's version and betas)."""
-        names = FORWARDED_HEADERS.get(self.dialect, ())
         headers = self.request.headers
-        found = {name: headers[name] for name in names if name in headers}
+        found = {name: headers[name] for name in self.spec.forwarded_headers
+                 if name in headers}
         return found or None
 
     # -- internals --------------------------------------------------------------------------
@@ -191,7 +201,3 @@ class Exchange:
                 hook(done)
             except Exception:  # a broken hook must not fail an answered request
                 log.exception("finished hook failed", hook=repr(hook))
-
-
-FORWARDED_HEADERS: dict[str, tuple[str, ...]] = {"anthropic": ("anthropic-beta",
-                                                               "anthropic-version")}

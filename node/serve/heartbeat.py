@@ -2,9 +2,9 @@
 
 Agents treat seconds of byte silence as a stall (Claude Code gives up after about 20 s),
 and buffering proxies cut idle connections; a model thinking for a minute is silent that
-long. A ``Heartbeat`` writes the inbound dialect's ping after each ``interval`` without
-a write. It costs one timer per stream, re-armed only when it fires: the relay just notes
-the time of each write.
+long. A ``Heartbeat`` writes the inbound dialect's ping (``DialectSpec.ping``) after each
+``interval`` without a write. It costs one timer per stream, re-armed only when it fires:
+the relay just notes the time of each write.
 """
 
 from __future__ import annotations
@@ -15,23 +15,10 @@ from typing import Final
 
 from aiohttp import web
 
-from providers import Dialect
-
-__all__ = ["HEADERS_WITHIN", "PINGS", "Heartbeat"]
+__all__ = ["HEADERS_WITHIN", "Heartbeat"]
 
 HEADERS_WITHIN: Final = 1.0
 """Seconds a stream's headers may wait for its first chunk before a ping carries them."""
-
-PINGS: Final[dict[Dialect, bytes]] = {
-    # Anthropic's own keep-alive event (its SDKs skip it).
-    "anthropic": b'event: ping\ndata: {"type": "ping"}\n\n',
-    # An SSE comment line, which SSE parsers ignore by the spec.
-    "openai": b": ping\n\n",
-    # google-genai parses every line that is not "data:" as JSON (a comment would break
-    # it); an empty line dispatches nothing, by the spec and in that SDK.
-    "gemini": b"\n",
-}
-
 
 class Heartbeat:
     """Pings ``response`` after each ``interval`` without a write. The first check comes

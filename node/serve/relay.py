@@ -1,9 +1,9 @@
 """Relay an open upstream stream to the client, chunk by chunk.
 
 The upstream side already speaks the client's dialect (the adapters translate); this loop
-writes, keeps a quiet stream alive with the dialect's ping, frames Gemini's JSON-array
-streams, and settles the exchange however the stream ends (finished, failed upstream, or a
-client that hung up).
+writes, keeps a quiet stream alive with the dialect's ping, frames JSON-array streams
+(Gemini's) with the dialect's framer, and settles the exchange however the stream ends
+(finished, failed upstream, or a client that hung up).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import web
 
-from node.serve.heartbeat import PINGS, Heartbeat
+from node.serve.heartbeat import Heartbeat
 from node.state import CLIENT_GONE, CLIENT_LEFT
 from providers import Stream
 
@@ -52,17 +52,17 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
     response = _response(pinged, json_array)
     began = time.perf_counter()
     events = size = 0
-    first = True
+    framer = exchange.spec.array_framer() if json_array else None
     last = b""
     heartbeat = None
     left = False  # the client hung up
     try:
         await response.prepare(exchange.request)
         if pinged:
-            heartbeat = Heartbeat(response, PINGS[exchange.dialect], interval)
+            heartbeat = Heartbeat(response, exchange.spec.ping, interval)
         async for chunk in upstream:
-            if json_array:
-                chunk, first = _as_array_items(chunk, first)
+            if framer is not None:
+                chunk = framer.feed(chunk)
             events += chunk.count(b"\n\n")
             size += len(chunk)
             if upstream.final:
@@ -71,8 +71,8 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
             await response.write(chunk)
             if heartbeat is not None:
                 heartbeat.wrote()
-        if json_array:
-            last += b"[]" if first else b"]"
+        if framer is not None:
+            last += framer.end()
     except ConnectionResetError:
         # The client hung up while we wrote: not a server error, and nobody to answer.
         log.debug("client left mid-stream", provider=provider)
@@ -106,14 +106,3 @@ def _settle(exchange: Exchange, upstream: Stream, left: bool) -> None:
     exchange.settle(upstream.usage, 502 if upstream.failed else CLIENT_GONE if left else 200)
     if left:
         exchange.request[CLIENT_LEFT] = True
-
-
-def _as_array_items(chunk: bytes, first: bool) -> tuple[bytes, bool]:
-    """SSE ``data:`` events -> elements of a JSON array (``[`` before the first one)."""
-    out: list[bytes] = []
-    for frame in chunk.split(b"\n\n"):
-        for line in frame.splitlines():
-            if line.startswith(b"data:"):
-                out.append((b"[" if first else b",\r\n") + line[5:].strip())
-                first = False
-    return b"".join(out), first

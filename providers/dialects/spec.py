@@ -88,6 +88,10 @@ class DialectSpec(Protocol):
         """The ``/models`` answer: ``models`` are (``provider/model`` id, provider key)."""
         ...
 
+    def model(self, model_id: str, owner: str, created: float) -> bytes:
+        """One model, as ``models.retrieve`` (``GET /models/{id}``) gets it."""
+        ...
+
     def usage_from(self, raw: Any) -> Usage:
         """This dialect's usage object in the canonical meaning (the one converter)."""
         ...

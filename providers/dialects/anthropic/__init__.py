@@ -72,12 +72,13 @@ class AnthropicDialect:
 
     def model_list(self, models: Sequence[tuple[str, str]], created: float) -> bytes:
         # Claude Code's gateway model discovery reads this shape.
-        created_at = datetime.fromtimestamp(int(created), UTC).isoformat().replace("+00:00", "Z")
-        listed = [{"type": "model", "id": model_id, "display_name": model_id,
-                   "created_at": created_at} for model_id, _ in models]
+        listed = [_model(model_id, created) for model_id, _ in models]
         return orjson.dumps({"data": listed, "has_more": False,
                              "first_id": listed[0]["id"] if listed else None,
                              "last_id": listed[-1]["id"] if listed else None})
+
+    def model(self, model_id: str, owner: str, created: float) -> bytes:
+        return orjson.dumps(_model(model_id, created))
 
     def usage_from(self, raw: Any) -> Usage:
         return messages.usage_from(raw)
@@ -90,3 +91,8 @@ class AnthropicDialect:
 
 
 ANTHROPIC: Final = AnthropicDialect()
+
+
+def _model(model_id: str, created: float) -> dict[str, Any]:
+    created_at = datetime.fromtimestamp(int(created), UTC).isoformat().replace("+00:00", "Z")
+    return {"type": "model", "id": model_id, "display_name": model_id, "created_at": created_at}

@@ -74,9 +74,10 @@ class GeminiDialect:
         return {**body, "generationConfig": {**body["generationConfig"], "maxOutputTokens": cap}}
 
     def model_list(self, models: Sequence[tuple[str, str]], created: float) -> bytes:
-        listed = [{"name": f"models/{model_id}", "displayName": model_id,
-                   "supportedGenerationMethods": list(_METHODS)} for model_id, _ in models]
-        return orjson.dumps({"models": listed})
+        return orjson.dumps({"models": [_model(model_id) for model_id, _ in models]})
+
+    def model(self, model_id: str, owner: str, created: float) -> bytes:
+        return orjson.dumps(_model(model_id))
 
     def usage_from(self, raw: Any) -> Usage:
         return messages.usage_from(raw)
@@ -89,3 +90,8 @@ class GeminiDialect:
 
 
 GEMINI: Final = GeminiDialect()
+
+
+def _model(model_id: str) -> dict[str, Any]:
+    return {"name": f"models/{model_id}", "displayName": model_id,
+            "supportedGenerationMethods": list(_METHODS)}

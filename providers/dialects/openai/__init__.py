@@ -77,11 +77,11 @@ class OpenAIDialect:
         return {**body, **over} if over else body
 
     def model_list(self, models: Sequence[tuple[str, str]], created: float) -> bytes:
-        data = [
-            {"id": model_id, "object": "model", "created": int(created), "owned_by": owner}
-            for model_id, owner in models
-        ]
+        data = [_model(model_id, owner, created) for model_id, owner in models]
         return orjson.dumps({"object": "list", "data": data})
+
+    def model(self, model_id: str, owner: str, created: float) -> bytes:
+        return orjson.dumps(_model(model_id, owner, created))
 
     def usage_from(self, raw: Any) -> Usage:
         return messages.usage_from(raw)
@@ -94,3 +94,7 @@ class OpenAIDialect:
 
 
 OPENAI: Final = OpenAIDialect()
+
+
+def _model(model_id: str, owner: str, created: float) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": int(created), "owned_by": owner}
