@@ -71,10 +71,12 @@ async def put_provider(request: web.Request) -> web.Response:
 
 
 def _keep_secrets(current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    """Carry stored secrets over an update, unless the update re-targets the provider."""
-    retargeted = any(
-        field in body and body[field] != current.get(field) for field in _DESTINATION
-    )
+    """Carry stored secrets over an update, unless the update re-targets the provider.
+
+    The destination compared is the one that results: a field left out takes its default
+    ("" = the vendor's public URL, no proxy), so omitting ``base_url`` re-targets too.
+    """
+    retargeted = any(body.get(field, "") != current.get(field, "") for field in _DESTINATION)
     for field in provider_secret_fields():
         if field in _DESTINATION or field in body or not current.get(field):
             continue

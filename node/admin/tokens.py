@@ -41,15 +41,28 @@ def _names(body: dict[str, Any], field: str) -> tuple[str, ...] | None:
     return tuple(value)
 
 
+# Expiry times a key may have: far-future "never" dates (9999-12-31) are refused, not stored,
+# because they overflow time arithmetic downstream; null is the way to say "never".
+EXPIRY_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC))
+
+
 def _expiry(body: dict[str, Any]) -> datetime | None:
     value = body.get("expires_at")
     if value is None:
         return None
+    lo, hi = EXPIRY_RANGE
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest("'expires_at' must be an RFC 3339 time", param="expires_at") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if not isinstance(value, str):
+            raise ValueError
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise BadRequest("'expires_at' must be an RFC 3339 time (or null: never expires)",
+                         param="expires_at") from None
+    if not lo <= moment < hi:
+        raise BadRequest(f"'expires_at' must fall between {lo.year} and {hi.year} "
+                         "(null: never expires)", param="expires_at")
+    return moment
 
 
 def _fields(body: dict[str, Any], base: ApiKeyRecord) -> ApiKeyRecord:
@@ -82,7 +95,9 @@ async def create_token(request: web.Request) -> web.Response:
     await gateway.store.create_api_key(record)
     gateway.keys.put(record)
     acks = await announce(request, "api_key", record.id)
-    return json_response({**_key_public(record), "key": secret, "peers": acks}, 201)
+    response = json_response({**_key_public(record), "key": secret, "peers": acks}, 201)
+    response.headers["Cache-Control"] = "no-store"  # the key is shown this once
+    return response
 
 
 async def list_tokens(request: web.Request) -> web.Response:

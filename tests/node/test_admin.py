@@ -59,6 +59,22 @@ async def test_retargeting_a_provider_requires_its_secret_again(
     assert status == 200
 
 
+async def test_leaving_out_base_url_or_proxy_is_a_retarget_too(
+    node: Node, upstream: FakeUpstream
+) -> None:
+    """Leaving base_url out sends the stored key to the vendor's public URL: that is a new
+    destination, and the secret must be sent again (the same for a proxy that goes away)."""
+    await _call(node, "POST", "/api/v1/providers", {
+        "key": "new", "type": "openai", "base_url": upstream.base_url,
+        "proxy": "http://user:pw@127.0.0.1:3128", "api_key": "sk-keep-me-1234"})
+    for body in ({"type": "openai", "proxy": "http://user:pw@127.0.0.1:3128"},
+                 {"type": "openai", "base_url": upstream.base_url}):
+        status, data = await _call(node, "PUT", "/api/v1/providers/new", body)
+        assert status == 400 and "api_key" in data["error"]["message"], body
+    status, data = await _call(node, "GET", "/api/v1/providers/new")
+    assert data["base_url"] == upstream.base_url  # nothing changed
+
+
 async def test_stored_provider_overrides_yaml(upstream: FakeUpstream) -> None:
     async with running_node(settings_tree(providers={"demo": {"type": "mock"}})) as node:
         status, _ = await _call(node, "PUT", "/api/v1/providers/demo", {
@@ -214,3 +230,25 @@ async def test_unknown_fields_of_providers_and_settings_are_400_naming_them(node
     status, data = await _call(node, "POST", "/api/v1/settings/rotate-key",
                                {"encryption_keys": "new"})
     assert status == 400 and "'encryption_keys'" in data["error"]["message"]
+
+
+async def test_expiry_outside_a_sane_range_is_400_and_never_stored(node: Node) -> None:
+    """9999-12-31T23:59:59.999999 (a common "never") used to be stored, then break every
+    listing and every start; extreme offsets overflowed on write."""
+    for bad in ("9999-12-31T23:59:59.999999", "0001-01-01T00:00:00+23:59", "1969-12-31",
+                12345, "tomorrow"):
+        status, data = await _call(node, "POST", "/api/v1/tokens",
+                                   {"name": "x", "expires_at": bad})
+        assert status == 400 and data["error"]["param"] == "expires_at", bad
+    status, listed = await _call(node, "GET", "/api/v1/tokens")
+    assert status == 200 and all(t["name"] != "x" for t in listed["data"])
+    status, made = await _call(node, "POST", "/api/v1/tokens",
+                               {"name": "y", "expires_at": "2999-06-01T12:00:00+02:00"})
+    assert status == 201 and made["expires_at"] == "2999-06-01T10:00:00+00:00"
+
+
+async def test_a_new_key_is_never_cached(node: Node) -> None:
+    async with aiohttp.ClientSession() as session, session.post(
+            node.url + "/api/v1/tokens", json={"name": "z"}, headers=node.admin()) as resp:
+        assert resp.status == 201
+        assert resp.headers["Cache-Control"] == "no-store"
