@@ -18,6 +18,7 @@ from aiohttp import web
 from node.app import create_app
 from node.config import Settings, cluster_config, load_settings_for, store_config, to_plain
 from node.config.secrets import provider_secret_values
+from node.edge import GuardedSite
 from node.errors import ConfigError
 from node.logging import configure_logging
 from node.version import VERSION
@@ -148,7 +149,10 @@ async def _run(settings: Settings, host: str, port: int, name: str) -> None:
         access_log=None,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    server = settings.server
+    site = GuardedSite(runner, host, port, reuse_address=True,
+                       head_timeout=float(server.header_timeout),
+                       idle_timeout=float(server.idle_timeout))
     await site.start()
     # Everything built at start (modules, config, adapters) lives until exit: keep it out of
     # the collector's sight so full collections stay short under load.

@@ -9,6 +9,7 @@ The tree::
           ├── Unauthorized                       401 missing, unknown, disabled or expired key
           ├── Forbidden                          403 model or provider outside the key's scope
           ├── ModelNotFound(RequestError, LookupError)  404 unknown provider or model
+          ├── RequestTimeout                     408 body slower than ``server.body_timeout``
           ├── PayloadTooLarge                    413 body over ``server.max_body_bytes``
           └── Unavailable                        503 e.g. no cluster quorum for a rotation
 
@@ -53,6 +54,10 @@ class Forbidden(RequestError):
 
 class ModelNotFound(RequestError, LookupError):
     status = 404
+
+
+class RequestTimeout(RequestError):
+    status = 408
 
 
 class PayloadTooLarge(RequestError):

@@ -3,12 +3,15 @@ with orjson. Shared by the gateway routes and the admin API."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import PayloadEncodingError
 
-from node.errors import BadRequest
+from node.errors import BadRequest, RequestTimeout
+from node.state import GATEWAY
 
 __all__ = ["json_response", "read_json", "read_object"]
 
@@ -18,8 +21,17 @@ def json_response(data: object, status: int = 200) -> web.Response:
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request body as JSON; 413 past ``server.max_body_bytes``, 400 if malformed."""
-    raw = await request.read()
+    """The request body as JSON; 413 past ``server.max_body_bytes``, 408 when it takes longer
+    than ``server.body_timeout`` to arrive, 400 if malformed or its encoding is."""
+    timeout = float(request.config_dict[GATEWAY].settings.server.body_timeout)
+    try:
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {timeout:g} s") from None
+    except (web.RequestPayloadError, PayloadEncodingError):
+        raise BadRequest("The request body could not be decoded: check its Content-Encoding "
+                         "and framing") from None
     if not raw:
         raise BadRequest("The request body is empty: expected a JSON object")
     try:

@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 
 from cluster import ClusterError, LockBusy, NoQuorum
+from node.edge import SERVER, request_finished, request_started
 from node.errors import RequestError
 from node.state import (
     CLIENT_GONE,
@@ -129,6 +130,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     metrics = gateway.metrics
     metrics.in_flight += 1
     status = 500
+    request_started(request)
     try:
         response = await handler(request)
         status = response.status
@@ -139,6 +141,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = render_error(exc, dialect)
         status = response.status
     finally:
+        request_finished(request)
         if request.get(CLIENT_LEFT):
             status = CLIENT_GONE
         metrics.in_flight -= 1
@@ -159,6 +162,7 @@ async def add_headers(request: web.Request, response: web.StreamResponse) -> Non
     start = request.get(START)
     if start is None:
         return
+    response.headers["Server"] = SERVER  # the product, not aiohttp's version banner
     overhead = time.perf_counter() - start - request[UPSTREAM_SECONDS]
     response.headers[OVERHEAD] = f"{overhead * 1000:.3f}"
     if REQUEST_ID_HEADER not in response.headers:

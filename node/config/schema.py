@@ -70,6 +70,11 @@ class ServerSection(_Struct, frozen=True):
     usage_flush_interval: Duration = Duration(2)
     stream_keepalive: Duration = Duration(15)
     shutdown_timeout: Duration = Duration(30)
+    # Slow clients: a request head must arrive within header_timeout of its first byte, a
+    # body within body_timeout, and an idle keep-alive connection closes after idle_timeout.
+    header_timeout: Duration = Duration(30)
+    body_timeout: Duration = Duration(60)
+    idle_timeout: Duration = Duration(75)
     alan: ClusterSection | None = None
 
 

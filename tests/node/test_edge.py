@@ -1,0 +1,106 @@
+"""The HTTP edge under slow and malformed clients, on a real listening socket: heads and
+bodies that take too long, idle connections, parser errors that must not echo what was sent,
+undecodable bodies, and the Server header."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+from aiohttp import web
+
+from node.app import create_app
+from node.config import parse_settings
+from node.edge import GuardedSite
+from tests.node.harness import settings_tree
+
+TIMEOUTS = {"header_timeout": "1s", "body_timeout": "1s", "idle_timeout": "2s"}
+
+
+@asynccontextmanager
+async def edge_node() -> AsyncIterator[tuple[int, str]]:
+    """A node served the way ``atgw serve`` serves it; yields (port, gateway key)."""
+    said: list[str] = []
+    settings = parse_settings(settings_tree(server=TIMEOUTS))
+    runner = web.AppRunner(create_app(settings, say=said.append), handler_cancellation=True,
+                           shutdown_timeout=1)
+    await runner.setup()
+    site = GuardedSite(runner, "127.0.0.1", 0, head_timeout=1.0, idle_timeout=2.0)
+    await site.start()
+    key = next(line.rsplit(" ", 1)[1] for line in said if "gateway API key" in line)
+    try:
+        yield site.port, key
+    finally:
+        await runner.cleanup()
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
+    """Everything the server sent until it closed the connection (fails if it does not)."""
+    return await asyncio.wait_for(reader.read(), seconds)
+
+
+async def test_a_trickled_head_is_cut_off() -> None:
+    async with edge_node() as (port, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        closed = asyncio.ensure_future(_closed_within(reader, 4))
+        for i in range(20):  # one header line every 0.3 s: never a complete head
+            if closed.done():
+                break
+            writer.write(f"X-Slow-{i}: y\r\n".encode())
+            await asyncio.sleep(0.3)
+        assert await closed == b""
+        writer.close()
+
+
+async def test_a_trickled_body_is_408_in_the_dialect() -> None:
+    async with edge_node() as (port, key):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     b"\r\nContent-Length: 100\r\nx-api-key: " + key.encode() + b"\r\n\r\n{")
+        answer = await asyncio.wait_for(reader.read(4096), 5)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert b'"type":"error"' in answer  # Anthropic's error shape
+
+
+async def test_an_idle_connection_is_closed() -> None:
+    async with edge_node() as (port, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+        await asyncio.wait_for(reader.read(), 6)  # then nothing: closed after idle_timeout
+        writer.close()
+
+
+async def test_a_malformed_request_is_not_echoed() -> None:
+    async with edge_node() as (port, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        # An obs-folded Authorization header: invalid in HTTP/1.1, and a secret.
+        writer.write(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer\r\n"
+                     b" sk-secret-folded-4242\r\nX-Bad\x01: \x7fsk-secret-ctl\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    assert answer.split(b" ", 2)[1] == b"400"
+    assert b"sk-secret" not in answer
+    assert b"Server: at-gateway\r\n" in answer
+
+
+async def test_server_header_and_undecodable_body() -> None:
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with edge_node() as (port, key), aiohttp.ClientSession(connector=connector) as session:
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        headers = {"Authorization": f"Bearer {key}", "Content-Encoding": "gzip",
+                   "Content-Type": "application/json"}
+        async with session.post(url, data=b"not gzip at all", headers=headers) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["error"]["type"] == "invalid_request_error"
+            assert resp.headers["Server"] == "at-gateway"
+        body = gzip.compress(b'{"model": "demo/mock-1", "messages": '
+                             b'[{"role": "user", "content": "hi"}]}')
+        async with session.post(url, data=body, headers=headers) as resp:
+            assert resp.status == 200  # a well-encoded body still works
+            assert resp.headers["Server"] == "at-gateway"
