@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import logging
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
+
+import structlog
 
 # pysyncobj's tcp_connection imports a Windows shim that replaces socket.inet_ntop for the
 # whole process, on every platform, with a function that raises; SOCKS5 proxies (which
@@ -40,7 +41,7 @@ from cluster.errors import ClusterError, LockBusy, NoQuorum  # noqa: E402
 
 socket.inet_ntop = _INET_NTOP
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("cluster.raft")
 
 STATE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
 _RETRYABLE = {FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER, FAIL_REASON.LEADER_CHANGED,
@@ -335,7 +336,7 @@ class RaftLocks:
         try:
             _, error = await asyncio.wait_for(future, within)
         except TimeoutError:
-            log.warning("release of lock %r not confirmed within %.1fs", name, within)
+            log.warning("lock release not confirmed", lock=name, within=within)
             return False
         return bool(error == FAIL_REASON.SUCCESS)
 
@@ -363,5 +364,5 @@ class RaftLocks:
 
     def _expire(self, name: str, lease: float) -> None:
         self.stats["lease_expired"] += 1
-        log.warning("lock %r held longer than its %.1fs lease: released", name, lease)
+        log.warning("lock lease expired: released", lock=name, lease=lease)
         self._raft.submit_release(name, None)
