@@ -146,13 +146,3 @@ def test_nonce_uniqueness_property() -> None:
         nonces.add(frames[1][:NONCE_SIZE])
         ids.add(msg_id)
     assert len(nonces) == len(ids) == 100_000
-
-
-def test_importing_pysyncobj_leaves_socket_inet_ntop_working() -> None:
-    """pysyncobj swaps socket.inet_ntop for a Windows shim; cluster.raft restores it."""
-    import socket
-
-    import cluster.raft  # noqa: F401
-
-    assert socket.inet_ntop(socket.AF_INET, b"\x7f\x00\x00\x01") == "127.0.0.1"
-    assert socket.inet_ntop(socket.AF_INET6, b"\x00" * 15 + b"\x01") == "::1"
