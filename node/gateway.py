@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import structlog
@@ -23,6 +23,9 @@ from node.keys import KeyIndex, hash_key, secret_matches
 from node.metrics import Metrics
 from providers import ClientPool, ProviderError
 from store import DecryptError, StaleKey, Store, UsageWriter
+
+if TYPE_CHECKING:
+    from node.cluster_link import ClusterLink
 
 log = structlog.get_logger("node.gateway")
 
@@ -50,7 +53,7 @@ class Gateway:
             hash_key(settings.server.admin_token) if settings.server.admin_token else ""
         )
         # Set by the cluster context when clustering is configured.
-        self.cluster: Any = None
+        self.cluster: ClusterLink | None = None
         self.broken_providers: dict[str, str] = {}
         self.rotation_lock = asyncio.Lock()
         self.stale_key = False

@@ -18,8 +18,8 @@ from node.catalog import provider_public
 from node.config import parse_provider, to_plain
 from node.errors import BadRequest, ConfigError, Conflict, ModelNotFound
 from node.exchange import json_response, read_json, read_object
+from node.key_rotation import rotate
 from node.keys import DISPLAY_PREFIX_LEN, hash_key, new_key, new_key_id
-from node.rotation import rotate
 from node.state import GATEWAY
 from store import ApiKeyRecord
 

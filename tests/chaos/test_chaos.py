@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(420)]
 MODEL = "chaos-alpha/fake-model"
 # The cluster lock's TTL on the peers (cluster.lock_ttl, pysyncobj autoUnlockTime): a holder
 # that stops prolonging it (paused) loses it after this long. The rotation's own lease (60 s,
-# node/rotation.py) only bounds a live holder.
+# node/key_rotation.py) only bounds a live holder.
 LOCK_TTL = 10.0
 
 

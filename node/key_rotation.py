@@ -18,7 +18,7 @@ from store.faults import armed_fault, maybe_fault
 if TYPE_CHECKING:
     from node.gateway import Gateway
 
-log = structlog.get_logger("node.rotation")
+log = structlog.get_logger("node.key_rotation")
 LOCK_NAME = "encryption-key-rotation"
 LOCK_LEASE_SECONDS = 60.0
 
