@@ -23,8 +23,8 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 PROVIDER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# AT_* variables that are not config keys: the config file's path and test hooks.
-NOT_CONFIG_ENV = frozenset({"AT_CONFIG_FILE", "AT_ROTATION_FAULT"})
+# AT_* variables that are not config keys: the config file's path.
+NOT_CONFIG_ENV = frozenset({"AT_CONFIG_FILE"})
 SECRET_KEYS = frozenset({"api_key", "admin_token", "encryption_key", "key", "datasource"})
 
 
@@ -121,6 +121,8 @@ class StoreSection(_Struct, frozen=True):
     memory: dict[str, Any] | None = None
     sqlite: SqliteSection | None = None
     postgres: PostgresSection | None = None
+    # Test-only: a key rotation on this node exits 137 at this step (store.faults); "" = off.
+    rotation_fault: str = ""
 
 
 class Settings(_Struct, frozen=True):

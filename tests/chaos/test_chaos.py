@@ -248,7 +248,7 @@ async def test_rotating_node_killed_after_commit(gw: Gateway, chaos: Chaos, tabl
         await stack.recreate(victim)
         await gw.refresh()
         row = Row(f"rotating node killed after commit ({step})",
-                  f"AT_ROTATION_FAULT={step} on {victim}: exits 137, restart policy")
+                  f"AT_STORE_ROTATION_FAULT={step} on {victim}: exits 137, restart policy")
         before = await keyring(stack)
         load = Load(gw, MODEL, nodes=others(victim))
         # Wait for the recreated node to be back in the cluster before the fault.

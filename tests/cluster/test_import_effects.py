@@ -1,10 +1,13 @@
-"""Importing the packages changes nothing in the process; starting Raft leaves socket alone.
+"""Importing the packages changes nothing in the process; starting Raft leaves socket alone;
+only the node's config loader reads the environment.
 
-Each check runs in a fresh interpreter: this test process has long since imported everything.
+The import check runs in a fresh interpreter: this test process has long since imported
+everything.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -63,3 +66,23 @@ def test_importing_every_module_has_no_side_effects_and_raft_leaves_socket_alone
     # Loading pysyncobj when Raft starts still leaves socket.inet_ntop the stdlib's own.
     assert result["after_load"] == {**before, "pysyncobj": True}
     assert (result["v4"], result["v6"]) == ("127.0.0.1", "::1")
+
+
+def _reads_environment(path: Path) -> list[int]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [node.lineno for node in ast.walk(tree)
+            if (isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"))
+            or (isinstance(node, ast.ImportFrom) and node.module == "os"
+                and any(a.name in ("environ", "getenv") for a in node.names))]
+
+
+def test_only_the_node_config_loader_reads_the_environment() -> None:
+    """Fault hooks and every other setting arrive through config objects, not os.environ."""
+    readers = {
+        str(path.relative_to(ROOT)): lines
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (lines := _reads_environment(path))
+    }
+    assert all(name.startswith("node/config") for name in readers), readers
+    assert readers, "the node's config loader reads the environment"
