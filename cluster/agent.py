@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
+
+import structlog
 
 from cluster.bus import Bus
 from cluster.config import ClusterConfig
@@ -30,7 +31,7 @@ from cluster.messages import Message, MsgType
 from cluster.raft import AddressBook, RaftLocks, RaftNode
 from cluster.seal import Opener, Sealer
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("cluster.agent")
 
 _T = TypeVar("_T")
 HOOK_TIMEOUT = 10.0
@@ -114,10 +115,10 @@ class ClusterAgent:
         try:
             await self._start_raft()
         except ClusterError:
-            log.exception("raft could not start; locks will answer NoQuorum")
+            log.exception("raft could not start", consequence="locks answer NoQuorum")
 
     def _raft_state(self, old: str, new: str) -> None:
-        log.info("raft state %s -> %s", old, new)
+        log.info("raft state changed", old=old, new=new)
         if self._on_raft_state is not None:
             self._on_raft_state(old, new)
 
@@ -288,7 +289,7 @@ class ClusterAgent:
                 if self.hooks.needs_key_material():
                     await self.request_key_material()
             except (ClusterError, TimeoutError, ValueError):
-                log.warning("reconcile failed", exc_info=True)
+                log.warning("key reconcile failed", exc_info=True)
 
     # ---- status ----------------------------------------------------------------------------
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
 import zmq
 import zmq.asyncio
 
@@ -24,7 +24,7 @@ from cluster.errors import BusError, SealError
 from cluster.messages import Message, MsgType
 from cluster.seal import Opener, Sealer
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("cluster.bus")
 
 Handler = Callable[[Message], Awaitable[dict[str, Any]]]
 SEND_HWM = 100
@@ -145,7 +145,7 @@ class Bus:
 
     def _warn_once(self, link: _Link, peer: str, why: str) -> None:
         # An unreachable peer would otherwise log every ping: warn once, then debug.
-        (log.debug if link.warned else log.warning)("bus peer %s unreachable: %s", peer, why)
+        (log.debug if link.warned else log.warning)("bus peer unreachable", peer=peer, reason=why)
         link.warned = True
 
     async def broadcast(self, kind: MsgType, payload: dict[str, Any], wait: float,
@@ -161,7 +161,7 @@ class Bus:
             try:
                 message = self._opener.open(frames)
             except SealError as exc:
-                log.debug("dropped reply frame: %s", exc.reason)
+                log.debug("reply frame dropped", reason=exc.reason)
                 continue
             try:
                 ref = bytes.fromhex(str(message.payload.get("ref", "")))
@@ -179,7 +179,7 @@ class Bus:
             try:
                 message = self._opener.open(frames)
             except SealError as exc:
-                log.debug("dropped frame: %s", exc.reason)
+                log.debug("frame dropped", reason=exc.reason)
                 continue
             if not message.type.is_reply:
                 self._spawn(self._answer(identity, message))
@@ -189,7 +189,8 @@ class Bus:
             payload = await self._handler(message)
         except Exception as exc:  # a failing hook must not kill the bus; the sender sees ok=False
             self.counters["handler_errors"] += 1
-            log.exception("bus handler failed for %s", message.type.name)
+            log.exception("bus handler failed", message=message.type.name,
+                          sender=message.header.sender)
             payload = {"ok": False, "error": type(exc).__name__}
         kind = MsgType.KEY_REPLY if message.type is MsgType.KEY_REQUEST else MsgType.ACK
         _, frames = self._sealer.seal(kind, {**payload, "ref": message.header.msg_id.hex()})
@@ -199,7 +200,7 @@ class Bus:
             await self._router.send_multipart([identity, *frames], flags=zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # EHOSTUNREACH (ROUTER_MANDATORY) or a full pipe
             self.counters["unroutable"] += 1
-            log.debug("reply to %s not routable: %s", message.header.sender, exc)
+            log.debug("reply not routable", peer=message.header.sender, error=str(exc))
 
     async def stop(self) -> None:
         """Cancel the readers, close every socket with linger 0 and destroy the context."""

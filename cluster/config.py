@@ -52,30 +52,39 @@ class ClusterConfig:
     argon2_parallelism: int = 4
 
     def __post_init__(self) -> None:
+        """Check every rule; each error names the key as written under ``cluster:``."""
+        if self.replicas < 1:
+            raise ConfigError(f"cluster.replicas: {self.replicas} is not valid: expected >= 1")
         for name in ("port", "raft_port"):
             value = getattr(self, name)
             if not 1 <= value <= 65535:
                 raise ConfigError(f"cluster.{name}: {value} is not valid: expected 1-65535")
         if self.port == self.raft_port:
-            raise ConfigError("cluster.raft_port: must differ from cluster.port")
-        if self.replicas < 1:
-            raise ConfigError(f"cluster.replicas: {self.replicas} is not valid: expected >= 1")
+            raise ConfigError(f"cluster.raft_port: {self.raft_port} is not valid: expected a "
+                              "port other than cluster.port")
         if self.security_enabled and not self.security_key:
-            raise ConfigError(
-                "cluster.security.key: missing: security is enabled and the cluster needs a "
-                "shared secret"
-            )
+            raise ConfigError("cluster.security.key: missing: expected a shared secret while "
+                              "cluster.security.enabled is true")
         if not self.cluster_name:
-            raise ConfigError("cluster.cluster_name: must not be empty")
+            raise ConfigError("cluster.cluster_name: missing: expected a non-empty name")
         for name in ("reconcile_interval", "dns_interval", "lock_ttl", "lock_wait",
                      "ping_interval", "ack_timeout", "bus_window"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ConfigError(f"cluster.{name}: {value} is not valid: expected > 0")
-        if self.argon2_memory_kib < 8 * self.argon2_parallelism or self.argon2_time_cost < 1:
-            raise ConfigError("cluster.argon2: memory must be >= 8 KiB per lane, time >= 1")
+                raise ConfigError(f"cluster.{name}: {value} is not valid: expected seconds > 0")
+        self._check_argon2()
         for spec in self.peers:
             parse_peer(spec, self.port, self.raft_port)
+
+    def _check_argon2(self) -> None:
+        for name in ("argon2_time_cost", "argon2_parallelism"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ConfigError(f"cluster.{name}: {value} is not valid: expected >= 1")
+        lanes = 8 * self.argon2_parallelism
+        if self.argon2_memory_kib < lanes:
+            raise ConfigError(f"cluster.argon2_memory_kib: {self.argon2_memory_kib} is not valid: "
+                              f"expected >= {lanes} (8 KiB per lane of cluster.argon2_parallelism)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +125,8 @@ def parse_peer(spec: str, port: int, raft_port: int) -> Peer:
     bus = ports[0] if ports else port
     raft = ports[1] if len(ports) > 1 else raft_port
     if not host or not all(1 <= p <= 65535 for p in (bus, raft)) or bus == raft:
-        raise ConfigError(f"cluster.peers: {spec!r} is not valid: bad host or ports")
+        raise ConfigError(f"cluster.peers: {spec!r} is not valid: expected a host and two "
+                          "different ports 1-65535")
     return Peer(name=name.strip() or host, host=host, port=bus, raft_port=raft)
 
 

@@ -11,6 +11,9 @@ is re-entrant per process, not per task), release on every unknown outcome (a ti
 LEADER_CHANGED acquire may still commit: a ghost lock), an awaited release (an async release
 races the next acquirer), and a lease. The lock is advisory: expiry uses wall clocks and a paused
 holder cannot know it lost the lock, so the database compare-and-set remains the fence.
+
+pysyncobj keeps logging through stdlib ``logging`` (the node routes it through its redacting
+handler); none of its log lines format the Raft password, which lives only in ``SyncObjConf``.
 """
 
 from __future__ import annotations
@@ -18,33 +21,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import logging
-import socket
+import sys
 import threading
 import time
+import types
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-# pysyncobj's tcp_connection imports a Windows shim that replaces socket.inet_ntop for the
-# whole process, on every platform, with a function that raises; SOCKS5 proxies (which
-# decode bound addresses with inet_ntop) then break in a clustered node. Put it back.
-_INET_NTOP = socket.inet_ntop
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf  # noqa: E402
-from pysyncobj.batteries import ReplLockManager  # noqa: E402
-from pysyncobj.dns_resolver import globalDnsResolver  # noqa: E402
-from pysyncobj.node import TCPNode  # noqa: E402
-from pysyncobj.tcp_connection import CONNECTION_STATE  # noqa: E402
-from pysyncobj.transport import TCPTransport  # noqa: E402
+import structlog
 
-from cluster.errors import ClusterError, LockBusy, NoQuorum  # noqa: E402
+from cluster.errors import ClusterError, LockBusy, NoQuorum
 
-socket.inet_ntop = _INET_NTOP
-
-log = logging.getLogger(__name__)
+log = structlog.get_logger("cluster.raft")
 
 STATE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
-_RETRYABLE = {FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER, FAIL_REASON.LEADER_CHANGED,
-              FAIL_REASON.UNKNOWN_OUTCOME, FAIL_REASON.DISCARDED, FAIL_REASON.QUEUE_FULL}
+# pysyncobj's tcp_connection imports a Windows shim whose import replaces socket.inet_ntop, on
+# every platform, with a function that raises; SOCKS5 proxies (which decode bound addresses
+# with inet_ntop) then break in a clustered node. The shim is imported only for that effect and
+# every platform we run on has inet_ntop/inet_pton natively, so an empty module takes its name
+# before pysyncobj is first imported and the socket module is never touched.
+_WINDOWS_SHIM = "pysyncobj.win_inet_pton"
+
+
+def load_pysyncobj() -> Any:
+    """The ``pysyncobj`` package, imported on first use without its Windows shim.
+
+    Nothing imports pysyncobj when this module is imported: the first call (when Raft starts)
+    does, after registering the stand-in for the shim. Returns the package with the
+    submodules this module uses loaded as attributes.
+    """
+    sys.modules.setdefault(_WINDOWS_SHIM, types.ModuleType(
+        _WINDOWS_SHIM, "stand-in: pysyncobj's inet_ntop shim would break socket.inet_ntop"))
+    import pysyncobj
+    import pysyncobj.batteries
+    import pysyncobj.dns_resolver
+    import pysyncobj.node
+    import pysyncobj.tcp_connection
+    import pysyncobj.transport
+
+    return pysyncobj
 
 
 def make_conf(*, password: str, bind: str | None, on_state: Callable[[int, int], None]) -> Any:
@@ -58,7 +73,7 @@ def make_conf(*, password: str, bind: str | None, on_state: Callable[[int, int],
     """
     if not password:
         raise ClusterError("refusing to run the Raft port without a password")
-    return SyncObjConf(
+    return load_pysyncobj().SyncObjConf(
         password=password,
         bindAddress=bind,
         autoTick=True,
@@ -103,7 +118,11 @@ def _is_ip(host: str) -> bool:
 
 
 def _node_class(book: AddressBook) -> type[Any]:
-    class MappedNode(TCPNode):  # type: ignore[misc]
+    lib = load_pysyncobj()
+    base: type[Any] = lib.node.TCPNode
+    resolver = lib.dns_resolver.globalDnsResolver
+
+    class MappedNode(base):  # type: ignore[misc]
         """A pysyncobj node whose id is a stable name; its IP comes from discovery first."""
 
         @property
@@ -114,27 +133,34 @@ def _node_class(book: AddressBook) -> type[Any]:
             target = book.lookup(self.host) or (self.host if _is_ip(self.host) else None)
             if target is None:
                 return None
-            return target if _is_ip(target) else globalDnsResolver().resolve(target)
+            return target if _is_ip(target) else resolver().resolve(target)
 
     return MappedNode
 
 
-class _ClosingTransport(TCPTransport):  # type: ignore[misc]
-    """TCPTransport that closes the socket of a connect() refused at once.
+def _transport_class() -> type[Any]:
+    lib = load_pysyncobj()
+    base: type[Any] = lib.transport.TCPTransport
+    disconnected = lib.tcp_connection.CONNECTION_STATE.DISCONNECTED
 
-    pysyncobj 0.3.17 returns False from ``TcpConnection.connect`` on an immediate error (loopback
-    ECONNREFUSED) without closing the socket it just made: one leaked fd per retry.
-    """
+    class ClosingTransport(base):  # type: ignore[misc]
+        """TCPTransport that closes the socket of a connect() refused at once.
 
-    def _connectIfNecessarySingle(self, node: Any) -> bool:
-        connected = bool(super()._connectIfNecessarySingle(node))
-        conn = self._connections.get(node)
-        if not connected and conn is not None and conn.state == CONNECTION_STATE.DISCONNECTED:
-            leaked = getattr(conn, "_TcpConnection__socket", None)
-            if leaked is not None:
-                leaked.close()
-                conn._TcpConnection__socket = None
-        return connected
+        pysyncobj 0.3.17 returns False from ``TcpConnection.connect`` on an immediate error
+        (loopback ECONNREFUSED) without closing the socket it just made: one leaked fd per retry.
+        """
+
+        def _connectIfNecessarySingle(self, node: Any) -> bool:
+            connected = bool(super()._connectIfNecessarySingle(node))
+            conn = self._connections.get(node)
+            if not connected and conn is not None and conn.state == disconnected:
+                leaked = getattr(conn, "_TcpConnection__socket", None)
+                if leaked is not None:
+                    leaked.close()
+                    conn._TcpConnection__socket = None
+            return connected
+
+    return ClosingTransport
 
 
 class RaftNode:
@@ -176,14 +202,16 @@ class RaftNode:
         loop = self._loop
         assert loop is not None
         try:
+            lib = load_pysyncobj()
             self._conf = make_conf(password=self._password, bind=self._bind,
                                    on_state=self._state_changed)
             node_class = _node_class(self._book)
-            self._manager = ReplLockManager(autoUnlockTime=self._lock_ttl, selfID=self._holder)
+            self._manager = lib.batteries.ReplLockManager(autoUnlockTime=self._lock_ttl,
+                                                          selfID=self._holder)
             others = [node_class(v) for v in self._voters if v != self._self_id]
             me = node_class(self._self_id) if self._self_id else None
-            self._sync = SyncObj(me, others, conf=self._conf, consumers=[self._manager],
-                                 nodeClass=node_class, transportClass=_ClosingTransport)
+            self._sync = lib.SyncObj(me, others, conf=self._conf, consumers=[self._manager],
+                                     nodeClass=node_class, transportClass=_transport_class())
         except Exception as exc:  # any construction failure ends start() with that error
             loop.call_soon_threadsafe(_settle, built, exc)
             return
@@ -276,6 +304,10 @@ class RaftLocks:
 
     def __init__(self, raft: RaftNode, *, wait: float) -> None:
         self._raft, self._wait = raft, wait
+        reasons = load_pysyncobj().FAIL_REASON
+        self._success, self._denied = reasons.SUCCESS, reasons.REQUEST_DENIED
+        self._retryable = {reasons.MISSING_LEADER, reasons.NOT_LEADER, reasons.LEADER_CHANGED,
+                           reasons.UNKNOWN_OUTCOME, reasons.DISCARDED, reasons.QUEUE_FULL}
         self._local: dict[str, asyncio.Lock] = {}
         self.stats: dict[str, float] = {"acquired": 0, "busy": 0, "no_quorum": 0,
                                         "unknown_outcome": 0, "lease_expired": 0,
@@ -311,14 +343,14 @@ class RaftLocks:
             except TimeoutError:
                 self._unknown(name)
                 break
-            if error == FAIL_REASON.SUCCESS and result:
+            if error == self._success and result:
                 self.stats["acquired"] += 1
                 self.stats["last_acquire_ms"] = (time.monotonic() - started) * 1000
                 return
-            if error == FAIL_REASON.SUCCESS:
+            if error == self._success:
                 self.stats["busy"] += 1
                 raise LockBusy(name)
-            if error in _RETRYABLE or error == FAIL_REASON.REQUEST_DENIED:
+            if error in self._retryable or error == self._denied:
                 self._unknown(name)
             await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
         self.stats["no_quorum"] += 1
@@ -335,9 +367,9 @@ class RaftLocks:
         try:
             _, error = await asyncio.wait_for(future, within)
         except TimeoutError:
-            log.warning("release of lock %r not confirmed within %.1fs", name, within)
+            log.warning("lock release not confirmed", lock=name, within=within)
             return False
-        return bool(error == FAIL_REASON.SUCCESS)
+        return bool(error == self._success)
 
     @contextlib.asynccontextmanager
     async def hold(self, name: str, *, lease: float, wait: float | None = None
@@ -363,5 +395,5 @@ class RaftLocks:
 
     def _expire(self, name: str, lease: float) -> None:
         self.stats["lease_expired"] += 1
-        log.warning("lock %r held longer than its %.1fs lease: released", name, lease)
+        log.warning("lock lease expired: released", lock=name, lease=lease)
         self._raft.submit_release(name, None)

@@ -98,7 +98,7 @@ async def _cluster_ctx(
     if config is None:
         yield
         return
-    from node.membership import NodeHooks, fetch_key_material, start_agent
+    from node.cluster_link import NodeHooks, fetch_key_material, start_agent
 
     gateway = app[GATEWAY]
     hooks = NodeHooks(gateway)

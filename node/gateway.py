@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import structlog
@@ -24,6 +24,9 @@ from node.metrics import Metrics
 from node.serve.finished import Accounting, FinishedHook
 from providers import ClientPool, ProviderError
 from store import DecryptError, StaleKey, Store, UsageWriter
+
+if TYPE_CHECKING:
+    from node.cluster_link import ClusterLink
 
 log = structlog.get_logger("node.gateway")
 
@@ -53,7 +56,7 @@ class Gateway:
             hash_key(settings.server.admin_token) if settings.server.admin_token else ""
         )
         # Set by the cluster context when clustering is configured.
-        self.cluster: Any = None
+        self.cluster: ClusterLink | None = None
         self.broken_providers: dict[str, str] = {}
         self.rotation_lock = asyncio.Lock()
         self.stale_key = False

@@ -10,6 +10,7 @@ from .base import Store
 from .crypto import KdfParams
 from .errors import (
     ConcurrentRotation,
+    ConfigError,
     Conflict,
     DecryptError,
     NotFound,
@@ -18,7 +19,7 @@ from .errors import (
     StoreUnavailable,
     WrongPassphrase,
 )
-from .faults import FAULT_ENV, FAULT_STEPS
+from .faults import FAULT_STEPS, NOTIFY_FAULT, ROTATION_FAULTS, maybe_fault
 from .memory import MemoryStore
 from .records import (
     ApiKeyRecord,
@@ -31,11 +32,13 @@ from .registry import SECRET_FIELDS, SecretField
 from .usage import UsageWriter
 
 __all__ = [
-    "FAULT_ENV",
     "FAULT_STEPS",
+    "NOTIFY_FAULT",
+    "ROTATION_FAULTS",
     "SECRET_FIELDS",
     "ApiKeyRecord",
     "ConcurrentRotation",
+    "ConfigError",
     "Conflict",
     "DecryptError",
     "KdfParams",
@@ -52,6 +55,7 @@ __all__ = [
     "UsageRecord",
     "UsageWriter",
     "WrongPassphrase",
+    "maybe_fault",
     "open_store",
 ]
 

@@ -3,6 +3,7 @@
 ::
 
     StoreError
+     ├── ConfigError(StoreError, ValueError)     an invalid StoreConfig field
      ├── NotFound(StoreError, KeyError)          a record that must exist does not
      ├── Conflict(StoreError)                    a uniqueness or compare-and-set check failed
      │    └── ConcurrentRotation(Conflict)       another rotation holds or changed the keyring
@@ -24,6 +25,10 @@ class StoreError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ConfigError(StoreError, ValueError):
+    """A ``StoreConfig`` field is invalid; the message names the field and what was expected."""
 
 
 class NotFound(StoreError, KeyError):

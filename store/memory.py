@@ -31,6 +31,7 @@ class MemoryStore:
         self._version = 1 if config.encryption_key else 0
         self._max_version = self._version
         self._closed = False
+        self._fault = config.rotation_fault
 
     async def close(self) -> None:
         self._closed = True
@@ -105,7 +106,7 @@ class MemoryStore:
         if self._rotating:
             raise ConcurrentRotation("another key rotation is in progress")
         self._rotating = True
-        fault = armed_fault(fault)
+        fault = armed_fault(fault, self._fault)
         try:
             maybe_fault("after-prepare", fault)
             await asyncio.sleep(0)  # let a racing caller observe the rotation in progress

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from .crypto import KdfParams
+from .errors import ConfigError
+from .faults import ROTATION_FAULTS
 
 StoreKind = Literal["memory", "sqlite", "postgres"]
 
@@ -19,7 +21,9 @@ class StoreConfig:
     ``encryption_key`` is the passphrase; "" stores credentials unencrypted. ``kdf`` only
     applies when a new passphrase is first written to a database: an existing database keeps
     the Argon2id parameters stored beside its salt. ``reencrypt_batch`` bounds how many rows a
-    rotation re-encrypts per transaction.
+    rotation re-encrypts per transaction. ``rotation_fault`` is test-only: the rotation step at
+    which a rotating process exits with status 137 (see :mod:`store.faults`); None in
+    production.
     """
 
     kind: StoreKind
@@ -32,6 +36,12 @@ class StoreConfig:
     encryption_key: str = ""
     kdf: KdfParams = field(default_factory=KdfParams)
     reencrypt_batch: int = 100
+    rotation_fault: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.rotation_fault is not None and self.rotation_fault not in ROTATION_FAULTS:
+            raise ConfigError(f"rotation_fault: {self.rotation_fault!r} is not valid: expected "
+                              f"one of {', '.join(ROTATION_FAULTS)}")
 
 
 @dataclass(frozen=True, slots=True)

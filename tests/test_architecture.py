@@ -36,6 +36,17 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+def test_node_imports_only_public_faces() -> None:
+    """node/ sees providers, store and cluster only through their ``__init__``: what they
+    keep inside can move without node noticing."""
+    for path in _modules("node"):
+        for name in _imports(path):
+            top, _, inner = name.partition(".")
+            assert not (top in {"providers", "store", "cluster"} and inner), (
+                f"{path.relative_to(ROOT)} imports {name}: import it from {top}'s face"
+            )
+
+
 @pytest.mark.parametrize("package", PACKAGES)
 def test_import_rule(package: str) -> None:
     others = set(PACKAGES) - {package}

@@ -7,7 +7,7 @@ from aiohttp import web
 from node.admin.changes import check_fields
 from node.errors import BadRequest
 from node.json_io import json_response, read_json
-from node.rotation import rotate
+from node.key_rotation import rotate
 from node.state import GATEWAY
 
 FIELDS = frozenset({"encryption_key"})

@@ -18,8 +18,8 @@ from node.config.schema import ProviderSection, Settings
 from node.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# AT_* variables that are not config keys: the config file's path and test hooks.
-NOT_CONFIG_ENV = frozenset({"AT_CONFIG_FILE", "AT_ROTATION_FAULT"})
+# AT_* variables that are not config keys: the config file's path.
+NOT_CONFIG_ENV = frozenset({"AT_CONFIG_FILE"})
 
 
 def process_environment() -> dict[str, str]:

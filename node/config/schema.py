@@ -113,6 +113,8 @@ class StoreSection(_Struct, frozen=True):
     memory: dict[str, Any] | None = None
     sqlite: SqliteSection | None = None
     postgres: PostgresSection | None = None
+    # Test-only: a key rotation on this node exits 137 at this step (store.faults); "" = off.
+    rotation_fault: str = ""
 
 
 class Settings(_Struct, frozen=True):

@@ -12,6 +12,7 @@ from node.config.schema import ClusterSection, ProviderSection, Settings, to_pla
 from node.config.secrets import redact_message
 from node.errors import ConfigError
 from providers import ClientPool, InvalidConfig, Provider, ProviderConfig, build_provider
+from store import ConfigError as StoreConfigError
 from store import StoreConfig
 
 MOCK_DEFAULT_MODEL = "mock-1"
@@ -19,10 +20,18 @@ MOCK_DEFAULT_MODEL = "mock-1"
 
 def store_config(settings: Settings) -> StoreConfig:
     """``store.memory`` / ``store.postgres`` / ``store.sqlite``; SQLite at ./at.db by default."""
+    try:
+        return _store_config(settings)
+    except StoreConfigError as exc:
+        raise ConfigError(f"store.{exc}") from None
+
+
+def _store_config(settings: Settings) -> StoreConfig:
     section = settings.store
+    fault = section.rotation_fault or None
     passphrase = section.encryption_key
     if section.memory is not None:
-        return StoreConfig(kind="memory", encryption_key=passphrase)
+        return StoreConfig(kind="memory", encryption_key=passphrase, rotation_fault=fault)
     if section.postgres is not None:
         pg = section.postgres
         return StoreConfig(
@@ -34,6 +43,7 @@ def store_config(settings: Settings) -> StoreConfig:
             max_idle_conns=pg.max_idle_conns,
             max_open_conns=pg.max_open_conns,
             encryption_key=passphrase,
+            rotation_fault=fault,
         )
     sqlite = section.sqlite
     return StoreConfig(
@@ -41,6 +51,7 @@ def store_config(settings: Settings) -> StoreConfig:
         datasource=sqlite.datasource if sqlite else "at.db",
         table_prefix=sqlite.table_prefix if sqlite else "at_",
         encryption_key=passphrase,
+        rotation_fault=fault,
     )
 
 

@@ -32,8 +32,8 @@ async def ready(request: web.Request) -> web.Response:
         checks["store"] = f"unavailable: {exc}"
         ok = False
     if gateway.cluster is not None:
-        status = gateway.cluster.status()
-        checks["cluster"] = {"leader": status.get("leader"), "quorum": status.get("has_quorum")}
+        cluster = gateway.cluster.status()
+        checks["cluster"] = {"leader": cluster.get("leader"), "quorum": cluster.get("has_quorum")}
     if gateway.store.needs_key_material:
         checks["key"] = "stale: this node's passphrase does not open the active key"
         ok = False

@@ -60,7 +60,7 @@ async def _cas(conn: AsyncConnection, t: Tables, epoch: int, **values: int) -> N
 
 async def rotate(ctx: KeyCtx, passphrase: str | None, fault: str | None) -> RotationResult:
     """Run one rotation end to end (see the module docstring)."""
-    fault = armed_fault(fault)
+    fault = armed_fault(fault, ctx.config.rotation_fault)
     await reconcile(ctx)
     if ctx.ring.needs_material:
         raise StaleKey("this node lacks the active key; import key material before rotating")

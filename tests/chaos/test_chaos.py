@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(420)]
 MODEL = "chaos-alpha/fake-model"
 # The cluster lock's TTL on the peers (cluster.lock_ttl, pysyncobj autoUnlockTime): a holder
 # that stops prolonging it (paused) loses it after this long. The rotation's own lease (60 s,
-# node/rotation.py) only bounds a live holder.
+# node/key_rotation.py) only bounds a live holder.
 LOCK_TTL = 10.0
 
 
@@ -248,7 +248,7 @@ async def test_rotating_node_killed_after_commit(gw: Gateway, chaos: Chaos, tabl
         await stack.recreate(victim)
         await gw.refresh()
         row = Row(f"rotating node killed after commit ({step})",
-                  f"AT_ROTATION_FAULT={step} on {victim}: exits 137, restart policy")
+                  f"AT_STORE_ROTATION_FAULT={step} on {victim}: exits 137, restart policy")
         before = await keyring(stack)
         load = Load(gw, MODEL, nodes=others(victim))
         # Wait for the recreated node to be back in the cluster before the fault.

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cluster import ClusterAgent, ClusterConfig, LockBusy, NoQuorum
@@ -203,6 +205,8 @@ def _config_fields(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 async def main() -> None:
+    # stdout carries the protocol; the agent's log lines go to stderr.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     spec = json.loads(sys.argv[1])
     hooks = FakeHooks(spec.get("key_version", 1))
     agent = ClusterAgent(

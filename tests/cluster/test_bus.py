@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import zmq
 import zmq.asyncio
+from structlog.testing import capture_logs
 
 from cluster.bus import Bus
 from cluster.messages import Message, MsgType
@@ -122,9 +123,15 @@ async def test_unconnected_peer_fails_fast(pair: tuple[Node, Node, int]) -> None
     dead = free_ports(1)[0]
     a.bus.set_peers({"b": a.bus._links["b"].endpoint, "dead": f"tcp://127.0.0.1:{dead}"})
     started = time.monotonic()
-    assert await a.bus.request("dead", MsgType.PING, {}, 1.0) is None
-    assert time.monotonic() - started < 0.1  # IMMEDIATE: no silent queueing
-    assert a.bus.counters["unreachable"] == 1
+    with capture_logs() as logs:
+        assert await a.bus.request("dead", MsgType.PING, {}, 1.0) is None
+        assert time.monotonic() - started < 0.1  # IMMEDIATE: no silent queueing
+        assert await a.bus.request("dead", MsgType.PING, {}, 1.0) is None
+    assert a.bus.counters["unreachable"] == 2
+    # Warned once with the peer as a field, then quiet (debug) while it stays unreachable.
+    assert [(e["event"], e["log_level"], e["peer"]) for e in logs] == [
+        ("bus peer unreachable", "warning", "dead"), ("bus peer unreachable", "debug", "dead")]
+    assert "reason" in logs[0]
 
 
 async def test_reply_to_vanished_peer_is_counted() -> None:

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from structlog.testing import capture_logs
 
 from cluster.errors import LockBusy, NoQuorum
 from cluster.raft import AddressBook, RaftLocks, RaftNode
@@ -77,11 +78,14 @@ async def test_lock_exclusive_within_process(solo: tuple[RaftNode, RaftLocks]) -
 
 async def test_lease_bounds_the_hold(solo: tuple[RaftNode, RaftLocks]) -> None:
     raft, locks = solo
-    async with locks.hold("long", lease=0.3):
-        assert raft.raw_is_acquired("long")
-        await asyncio.sleep(0.6)
-        assert not raft.raw_is_acquired("long")
+    with capture_logs() as logs:
+        async with locks.hold("long", lease=0.3):
+            assert raft.raw_is_acquired("long")
+            await asyncio.sleep(0.6)
+            assert not raft.raw_is_acquired("long")
     assert locks.stats["lease_expired"] == 1
+    assert {"event": "lock lease expired: released", "log_level": "warning",
+            "lock": "long", "lease": 0.3} in logs
 
 
 async def test_no_quorum_is_clear_and_bounded() -> None:

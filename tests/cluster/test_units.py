@@ -47,6 +47,38 @@ def test_config_validation() -> None:
     assert ClusterConfig(security_enabled=False).security_key == ""
 
 
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"replicas": 0}, "cluster.replicas: 0 is not valid: expected >= 1"),
+    ({"port": 0}, "cluster.port: 0 is not valid: expected 1-65535"),
+    ({"raft_port": 65536}, "cluster.raft_port: 65536 is not valid: expected 1-65535"),
+    ({"port": 7000, "raft_port": 7000},
+     "cluster.raft_port: 7000 is not valid: expected a port other than cluster.port"),
+    ({"security_key": ""}, "cluster.security.key: missing: expected a shared secret while "
+                           "cluster.security.enabled is true"),
+    ({"cluster_name": ""}, "cluster.cluster_name: missing: expected a non-empty name"),
+    ({"dns_interval": 0.0}, "cluster.dns_interval: 0.0 is not valid: expected seconds > 0"),
+    ({"lock_wait": float("nan")}, "cluster.lock_wait: nan is not valid: expected seconds > 0"),
+    ({"argon2_time_cost": 0}, "cluster.argon2_time_cost: 0 is not valid: expected >= 1"),
+    ({"argon2_parallelism": 0}, "cluster.argon2_parallelism: 0 is not valid: expected >= 1"),
+    ({"argon2_memory_kib": 8, "argon2_parallelism": 2},
+     "cluster.argon2_memory_kib: 8 is not valid: expected >= 16 (8 KiB per lane of "
+     "cluster.argon2_parallelism)"),
+    ({"peers": ("a:b",)}, "cluster.peers: 'a:b' is not valid: ports must be numbers"),
+    ({"peers": ("a:1:2:3",)},
+     "cluster.peers: 'a:1:2:3' is not valid: expected [name=]host[:port[:raft]]"),
+    ({"peers": ("a:7000:7000",)}, "cluster.peers: 'a:7000:7000' is not valid: expected a host "
+                                  "and two different ports 1-65535"),
+    ({"peers": ("[::1:7000",)}, "cluster.peers: '[::1:7000' is not valid: unclosed '['"),
+])
+def test_every_config_rule_names_the_key_and_the_expectation(
+        fields: dict[str, Any], message: str) -> None:
+    """One line each, the key as the user writes it; node relies on these messages."""
+    with pytest.raises(ConfigError) as caught:
+        ClusterConfig(**{"security_key": "s", **fields})
+    assert str(caught.value) == message
+    assert "\n" not in message and isinstance(caught.value, ValueError)
+
+
 def test_peer_specs_and_identities() -> None:
     assert parse_peer("n0=127.0.0.1:7000:7001", 5000, 5001).raft_id == "n0:7001"
     peer = parse_peer("node1", 5000, 5001)
@@ -146,13 +178,3 @@ def test_nonce_uniqueness_property() -> None:
         nonces.add(frames[1][:NONCE_SIZE])
         ids.add(msg_id)
     assert len(nonces) == len(ids) == 100_000
-
-
-def test_importing_pysyncobj_leaves_socket_inet_ntop_working() -> None:
-    """pysyncobj swaps socket.inet_ntop for a Windows shim; cluster.raft restores it."""
-    import socket
-
-    import cluster.raft  # noqa: F401
-
-    assert socket.inet_ntop(socket.AF_INET, b"\x7f\x00\x00\x01") == "127.0.0.1"
-    assert socket.inet_ntop(socket.AF_INET6, b"\x00" * 15 + b"\x01") == "::1"

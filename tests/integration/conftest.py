@@ -1,7 +1,7 @@
 """Fixtures: one three-node cluster per module (real processes, real Postgres, DNS).
 
-Node ``at-2`` always runs with ``AT_ROTATION_FAULT=before-notify``: a rotation started ON it
-dies after the database commit and before any peer hears (exit 137). Other tests therefore
+Node ``at-2`` always runs with ``AT_STORE_ROTATION_FAULT=before-notify``: a rotation started
+ON it dies after the database commit and before any peer hears (exit 137). Other tests therefore
 never rotate on ``at-2``; rotations elsewhere are unaffected (the hook only fires in the
 process that runs the rotation).
 """
@@ -25,7 +25,7 @@ from tests.integration.harness import (
 )
 
 FAULTY = "at-2"
-FAULT_ENV = {"AT_ROTATION_FAULT": "before-notify"}
+FAULT_ENV = {"AT_STORE_ROTATION_FAULT": "before-notify"}
 
 
 def start_node(node: GatewayNode) -> None:

@@ -344,7 +344,7 @@ async def test_leader_killed_reelected_while_api_answers(
 
 async def test_crash_between_activation_and_notification(
         gw: GatewayCluster, client: Client) -> None:
-    """``at-2`` runs with AT_ROTATION_FAULT=before-notify: it commits, then dies (137)."""
+    """``at-2`` runs with AT_STORE_ROTATION_FAULT=before-notify: it commits, then dies (137)."""
     await heal(gw, client)
     crasher = gw.node(FAULTY)
     others = [n for n in gw.nodes if n is not crasher]

@@ -1,7 +1,8 @@
 """A rotating process killed at every fault step; the next open/rotation completes it.
 
-Each case runs a real subprocess that opens the store and rotates with AT_ROTATION_FAULT
-set; the process ends with status 137 at that step, leaving the database as a crash would.
+Each case runs a real subprocess that opens the store and rotates with
+``StoreConfig.rotation_fault`` set; the process ends with status 137 at that step, leaving the
+database as a crash would. The environment arms nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from store import FAULT_ENV, FAULT_STEPS, StoreConfig
+from store import FAULT_STEPS, ConfigError, StoreConfig
 
 from .conftest import Opener, StoreFactory, raw_rows
 from .keycheck import assert_consistent, assert_no_plaintext
@@ -35,15 +36,40 @@ asyncio.run(main())
 """
 
 
-async def rotate_in_subprocess(config: StoreConfig, new: str | None, step: str) -> int:
-    """Run one rotation in a child process armed to die at ``step``; return its status."""
+async def run_rotation(config: StoreConfig, new: str | None,
+                       env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run one rotation in a child process; its exit status and stderr."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", SCRIPT, json.dumps(dataclasses.asdict(config)), json.dumps(new),
-        env={**os.environ, FAULT_ENV: step}, cwd=ROOT,
+        env={**os.environ, **(env or {})}, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await proc.communicate()
-    assert proc.returncode == 137, err.decode()
-    return proc.returncode
+    assert proc.returncode is not None
+    return proc.returncode, err.decode()
+
+
+async def rotate_in_subprocess(config: StoreConfig, new: str | None, step: str) -> int:
+    """Run one rotation in a child process armed (by its config) to die at ``step``."""
+    status, err = await run_rotation(dataclasses.replace(config, rotation_fault=step), new)
+    assert status == 137, err
+    return status
+
+
+async def test_the_environment_arms_no_fault() -> None:
+    """Only the config arms a fault: the old AT_ROTATION_FAULT variable is ignored."""
+    config = StoreConfig(kind="memory", encryption_key="pw")
+    status, err = await run_rotation(config, None, {"AT_ROTATION_FAULT": "after-prepare"})
+    assert status == 0, err
+    status, _ = await run_rotation(dataclasses.replace(config, rotation_fault="after-activate"),
+                                   None)
+    assert status == 137
+
+
+def test_rotation_fault_must_name_a_step() -> None:
+    with pytest.raises(ConfigError, match=r"^rotation_fault: 'after-lunch' is not valid: "
+                                          r"expected one of after-prepare, .*before-notify$"):
+        StoreConfig(kind="memory", rotation_fault="after-lunch")
+    assert StoreConfig(kind="memory", rotation_fault="before-notify").rotation_fault
 
 
 @pytest.mark.parametrize("step", FAULT_STEPS)

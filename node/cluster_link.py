@@ -1,9 +1,16 @@
-"""The node's side of the cluster: hooks the agent calls, and starting the agent."""
+"""The node's link to the cluster agent: what node calls on it, the hooks it calls back, and
+starting it.
+
+:class:`ClusterLink` is everything the rest of the node uses of a running agent (the admin API,
+key rotation, readiness); ``Gateway.cluster`` is typed with it, so each call is checked against
+this one list. :class:`NodeHooks` is the other direction, ``cluster.ClusterHooks``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -12,7 +19,27 @@ from cluster import ClusterAgent, ClusterConfig
 if TYPE_CHECKING:
     from node.gateway import Gateway
 
-log = structlog.get_logger("node.membership")
+log = structlog.get_logger("node.cluster_link")
+
+
+class ClusterLink(Protocol):
+    """What the node uses of a running cluster agent (``cluster.ClusterAgent`` provides it)."""
+
+    def lock(self, name: str, *, lease: float = 30.0) -> AbstractAsyncContextManager[None]:
+        """Hold the cluster-wide advisory lock ``name`` (``NoQuorum``/``LockBusy`` otherwise)."""
+        ...
+
+    async def notify_change(self, kind: str, item: str) -> dict[str, bool]:
+        """Tell every peer ``item`` of ``kind`` changed; per peer: did it reload it."""
+        ...
+
+    async def notify_key(self, version: int) -> dict[str, bool]:
+        """Announce the activated key ``version``; per-peer acks."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Self, peers, leader, quorum, term and counters (``GET /api/v1/cluster``)."""
+        ...
 
 
 class NodeHooks:

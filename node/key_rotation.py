@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from node.errors import Conflict
-from store.faults import armed_fault, maybe_fault
+from store import NOTIFY_FAULT, maybe_fault
 
 if TYPE_CHECKING:
     from node.gateway import Gateway
 
-log = structlog.get_logger("node.rotation")
+log = structlog.get_logger("node.key_rotation")
 LOCK_NAME = "encryption-key-rotation"
 LOCK_LEASE_SECONDS = 60.0
 
@@ -40,9 +40,9 @@ async def _rotate(gateway: Gateway, passphrase: str | None) -> dict[str, Any]:
         else:
             async with cluster.lock(LOCK_NAME, lease=LOCK_LEASE_SECONDS):
                 result = await gateway.store.rotate_key(passphrase)
-                # Test hook (AT_ROTATION_FAULT=before-notify): die after the database
+                # Test hook (store.rotation_fault: before-notify): die after the database
                 # committed but before any peer heard.
-                maybe_fault("before-notify", armed_fault(None))
+                maybe_fault(NOTIFY_FAULT, gateway.settings.store.rotation_fault or None)
                 acks = await cluster.notify_key(result.version)
     log.info(
         "encryption key rotated",
