@@ -35,6 +35,12 @@ class Entry:
     aliases: Mapping[str, str]  # served name -> upstream model name
     patterns: tuple[tuple[str, str], ...] = ()  # (name prefix, upstream name or "" = as asked)
 
+    def configured(self, model: str) -> bool:
+        """True for a model name the configuration wrote down (not one a client made up and
+        a pattern or ``provider/anything`` let through)."""
+        return (model in self.aliases or model in self.aliases.values()
+                or any(upstream == model for _, upstream in self.patterns))
+
 
 def _aliases(
     section: ProviderSection, default: str
@@ -144,6 +150,14 @@ class Catalog:
                 f"Provider '{key}' has no default model: ask for '{key}/<model>'", param="model"
             )
         return default
+
+    def metric_label(self, provider_key: str, model: str) -> str:
+        """``provider/model`` for a configured model, ``provider/other`` otherwise: metric
+        label sets must not grow with every name a client invents."""
+        entry = self._entries.get(provider_key)
+        if entry is not None and entry.configured(model):
+            return f"{provider_key}/{model}"
+        return f"{provider_key}/other"
 
     def model_ids(self) -> Iterable[tuple[str, str, str]]:
         """(id, provider key, provider type) for every served model, ``provider/model``."""

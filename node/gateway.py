@@ -50,7 +50,8 @@ class Gateway:
                      "failures": self.usage.failures},
         )
         # Called once per finished exchange (node.serve.finished): usage accounting first.
-        self.finished_hooks: list[FinishedHook] = [Accounting(self.metrics, self.usage)]
+        self.finished_hooks: list[FinishedHook] = [
+            Accounting(self.metrics, self.usage, self.catalog)]
         self.started = time.time()
         self.admin_token_sha256 = (
             hash_key(settings.server.admin_token) if settings.server.admin_token else ""

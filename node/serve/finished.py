@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from node.catalog import Catalog
 from node.metrics import Metrics
 from providers import Dialect, Usage
 from store import ApiKeyRecord, UsageRecord, UsageWriter
@@ -52,15 +53,17 @@ class Accounting:
     """The usage hook: token metrics and one usage record per exchange that reached (or
     tried to reach) an upstream."""
 
-    def __init__(self, metrics: Metrics, usage: UsageWriter) -> None:
+    def __init__(self, metrics: Metrics, usage: UsageWriter, catalog: Catalog) -> None:
         self._metrics = metrics
         self._usage = usage
+        self._catalog = catalog
 
     def __call__(self, done: Finished) -> None:
         if not done.attempts:
             return  # refused before any upstream call: nothing was used
         usage = done.usage
-        self._metrics.tokens_used(done.key.id, f"{done.provider}/{done.model}",
+        self._metrics.tokens_used(done.key.id,
+                                  self._catalog.metric_label(done.provider, done.model),
                                   usage.input_tokens, usage.output_tokens)
         self._usage.record(UsageRecord(
             at=done.at,

@@ -76,7 +76,7 @@ def test_alan_is_an_alias_for_cluster(tmp_path: Path) -> None:
         ("cluster: {peers: [a], security: {key: k}, replicas: 0}", {},
          "cluster.replicas: 0 is not valid: expected >= 1"),
         ("cluster: {peers: [a], security: {key: k}, raft_port: 5000}", {},
-         "cluster.raft_port: must differ from cluster.port"),
+         "cluster.raft_port: 5000 is not valid: expected a port other than cluster.port"),
         ("cluster: {peers: ['a:b'], security: {key: k}}", {}, "cluster.peers: 'a:b' is not valid"),
         ("server: {base_path: at/}", {}, "server.base_path: 'at/' is not valid"),
         ("server: [", {}, "is not valid YAML"),

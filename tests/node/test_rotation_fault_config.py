@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from node.wiring import store_config
 
-from node.config import load_settings
+from node.config import load_settings, store_config
 from node.errors import ConfigError
 
 
