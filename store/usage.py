@@ -73,6 +73,10 @@ class UsageWriter:
     dropped and counted in :attr:`dropped`. A batch is written every ``interval`` seconds or
     as soon as ``batch_size`` records wait; :meth:`close` flushes everything still queued.
     A failed write is retried with the next flush and counted in :attr:`failures`.
+
+    One flush runs at a time (the background one and any caller of :meth:`flush` queue up on
+    a lock), and records leave the queue only once written: records queued during a write
+    land behind the batch being written, so none is lost or written twice.
     """
 
     def __init__(self, sink: UsageSink, *, interval: float = 2.0, batch_size: int = 500,
@@ -83,6 +87,7 @@ class UsageWriter:
         self._max_queue = max_queue
         self._pending: list[UsageRecord] = []
         self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.dropped = 0
@@ -104,16 +109,29 @@ class UsageWriter:
             self._wake.set()
 
     async def flush(self) -> None:
-        """Write everything queued now; a failed batch stays queued for the next try."""
-        while self._pending:
-            batch = self._pending[: self._batch_size]
-            try:
-                await self._sink.add_usage(batch)
-            except StoreError:
-                self.failures += 1
-                return
-            del self._pending[: len(batch)]
-            self.written += len(batch)
+        """Write what is queued once any running flush ends; a failed batch stays queued.
+
+        Records queued while this flush writes are left for the next one, so a caller
+        waits for a bounded amount of work however fast records keep arriving.
+        """
+        async with self._flushing:
+            left = len(self._pending)
+            while left > 0:
+                count = min(left, self._batch_size)
+                try:
+                    await self._write_head(count)
+                except StoreError:
+                    self.failures += 1
+                    return
+                left -= count
+
+    async def _write_head(self, count: int) -> None:
+        # Only the lock holder takes records off the head and record() appends behind them,
+        # so the head is still this batch once the write returns.
+        batch = self._pending[:count]
+        await self._sink.add_usage(batch)
+        del self._pending[:count]
+        self.written += count
 
     async def close(self) -> None:
         """Stop the flusher and write what is queued; records after close are dropped."""
