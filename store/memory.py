@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import ConcurrentRotation, Conflict, NotFound, StoreUnavailable
+from .errors import BadRecord, ConcurrentRotation, Conflict, NotFound, StoreUnavailable
 from .faults import armed_fault, maybe_fault
 from .records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
-from .usage import summarise
+from .usage import storable, summarise
 
 
 class MemoryStore:
@@ -82,6 +82,10 @@ class MemoryStore:
         return True
 
     async def add_usage(self, records: Sequence[UsageRecord]) -> None:
+        # Refuse what a SQL column would refuse, all or nothing, so the fake behaves alike.
+        for record in records:
+            if storable(record) != record:
+                raise BadRecord(f"writing usage: unstorable values in {record!r:.200}")
         self._usage.extend(records)
 
     async def usage_summary(self, *, since: datetime | None,
