@@ -153,3 +153,11 @@ async def test_an_unavailable_store_keeps_the_batch_for_later(store: Store) -> N
     rows = await store.usage_summary(since=None, until=None)
     assert [(r["model"], r["requests"]) for r in rows] == [(f"m{i}", 1) for i in range(10)]
     assert writer.written == 10
+
+
+def test_storable_limits_are_the_usage_column_sizes() -> None:
+    from store.sql.tables import build_tables
+
+    columns = build_tables("at_", "").usage.c
+    assert (columns.key_id.type.length, columns.provider.type.length,
+            columns.model.type.length) == (KEY_ID_CHARS, NAME_CHARS, NAME_CHARS)
