@@ -9,6 +9,8 @@
      │    └── ConcurrentRotation(Conflict)       another rotation holds or changed the keyring
      ├── StoreUnavailable(StoreError, ConnectionError)   the database cannot be reached
      ├── WrongPassphrase(StoreError, ValueError) the passphrase does not match the database
+     ├── BadRecord(StoreError, ValueError)       a value the database refuses, or a stored row
+     │                                           that cannot be read back (retrying cannot help)
      ├── DecryptError(StoreError)                a stored value failed authentication
      └── StaleKey(StoreError)                    this node lacks the key material to proceed
 """
@@ -52,6 +54,14 @@ class StoreUnavailable(StoreError, ConnectionError):
 
 class WrongPassphrase(StoreError, ValueError):
     """The configured passphrase does not match the check value stored in the database."""
+
+
+class BadRecord(StoreError, ValueError):
+    """A record whose values the database refuses, or a stored row that cannot be read back.
+
+    Unlike StoreUnavailable this is about the data, not the database: the same record fails
+    the same way every time, so a batch writer sets it aside instead of retrying it.
+    """
 
 
 class DecryptError(StoreError):

@@ -12,10 +12,21 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import ConcurrentRotation, Conflict, NotFound, StoreUnavailable
+from .errors import BadRecord, ConcurrentRotation, Conflict, NotFound, StoreUnavailable
 from .faults import armed_fault, maybe_fault
 from .records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
-from .usage import summarise
+from .usage import storable, summarise, utc
+
+
+def _check_times(record: ApiKeyRecord) -> None:
+    """Refuse the times a SQL backend cannot store (no UTC equivalent), as it would."""
+    for moment in (record.expires_at, record.created_at):
+        if moment is None:
+            continue
+        try:
+            utc(moment)
+        except OverflowError as exc:
+            raise BadRecord(f"{moment.isoformat()} is out of the storable range") from exc
 
 
 class MemoryStore:
@@ -61,11 +72,13 @@ class MemoryStore:
         return self._keys.get(key_id)
 
     async def create_api_key(self, record: ApiKeyRecord) -> None:
+        _check_times(record)
         if record.id in self._keys:
             raise Conflict(f"API key {record.id!r} already exists")
         self._keys[record.id] = record
 
     async def update_api_key(self, record: ApiKeyRecord) -> None:
+        _check_times(record)
         if record.id not in self._keys:
             raise NotFound(f"API key {record.id!r} does not exist")
         self._keys[record.id] = record
@@ -83,6 +96,10 @@ class MemoryStore:
         return True
 
     async def add_usage(self, records: Sequence[UsageRecord]) -> None:
+        # Refuse what a SQL column would refuse, all or nothing, so the fake behaves alike.
+        for record in records:
+            if storable(record) != record:
+                raise BadRecord(f"writing usage: unstorable values in {record!r:.200}")
         self._usage.extend(records)
 
     async def usage_summary(self, *, since: datetime | None,

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .errors import StoreError
+import structlog
+
+from .errors import BadRecord, StoreError
 from .records import UsageRecord
 
 GroupKey = tuple[str, str, str, str]
+
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+KEY_ID_CHARS = 64
+"""Longest stored ``key_id`` (the column size in store/sql/tables.py)."""
+NAME_CHARS = 200
+"""Longest stored ``provider`` and ``model`` (the column sizes in store/sql/tables.py)."""
+_INT64 = 2**63 - 1
+_INT32 = 2**31 - 1
+_UNSTORABLE = frozenset({"Cc", "Cs"})  # control characters (NUL...), lone surrogates
 
 
 class UsageSink(Protocol):
@@ -28,6 +42,40 @@ def utc(moment: datetime) -> datetime:
 def day_of(moment: datetime) -> str:
     """The UTC calendar day of a moment, as ``YYYY-MM-DD``."""
     return utc(moment).date().isoformat()  # strftime costs several times more, per record
+
+
+def _text(value: str, limit: int) -> str:
+    if not value.isprintable():  # rare: the common case costs one C-level scan
+        value = "".join(ch for ch in value if unicodedata.category(ch) not in _UNSTORABLE)
+    return value[:limit]
+
+
+def _count(value: int, limit: int = _INT64) -> int:
+    return min(max(int(value), 0), limit)
+
+
+def _moment(value: datetime) -> datetime:
+    try:
+        utc(value)
+    except OverflowError:  # an offset pushes it past year 1 or 9999
+        return LATEST if value.year > 1 else EARLIEST
+    return value
+
+
+def storable(record: UsageRecord) -> UsageRecord:
+    """The record with values every backend stores: control characters removed, strings cut
+    to the column sizes, counts clamped into 0..the column maximum (negatives become 0), a
+    latency that is negative or not finite becomes 0, an out-of-range time is clamped."""
+    latency = float(record.latency_ms)
+    fixed = UsageRecord(
+        at=_moment(record.at), key_id=_text(record.key_id, KEY_ID_CHARS),
+        provider=_text(record.provider, NAME_CHARS), model=_text(record.model, NAME_CHARS),
+        input_tokens=_count(record.input_tokens), output_tokens=_count(record.output_tokens),
+        status=_count(record.status, _INT32),
+        latency_ms=latency if math.isfinite(latency) and latency > 0 else 0.0,
+        cache_read_tokens=_count(record.cache_read_tokens),
+        cache_write_tokens=_count(record.cache_write_tokens))
+    return record if fixed == record else fixed
 
 
 COUNTED = ("requests", "input_tokens", "output_tokens", "cache_read_tokens",
@@ -72,7 +120,15 @@ class UsageWriter:
     :meth:`record` never blocks or raises: when the bounded queue is full the record is
     dropped and counted in :attr:`dropped`. A batch is written every ``interval`` seconds or
     as soon as ``batch_size`` records wait; :meth:`close` flushes everything still queued.
-    A failed write is retried with the next flush and counted in :attr:`failures`.
+    A write that fails because the store is unavailable is retried with the next flush and
+    counted in :attr:`failures`. Records are made :func:`storable` as they are queued; a batch
+    the database still refuses for its data (BadRecord) is split until the refused records
+    are found: the others are written, those are logged, set aside and counted in
+    :attr:`rejected`, so one bad record never blocks the rest.
+
+    One flush runs at a time (the background one and any caller of :meth:`flush` queue up on
+    a lock), and records leave the queue only once written: records queued during a write
+    land behind the batch being written, so none is lost or written twice.
     """
 
     def __init__(self, sink: UsageSink, *, interval: float = 2.0, batch_size: int = 500,
@@ -83,10 +139,12 @@ class UsageWriter:
         self._max_queue = max_queue
         self._pending: list[UsageRecord] = []
         self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.dropped = 0
         self.failures = 0
+        self.rejected = 0
         self.written = 0
 
     def start(self) -> None:
@@ -99,21 +157,50 @@ class UsageWriter:
         if self._closing or len(self._pending) >= self._max_queue:
             self.dropped += 1
             return
-        self._pending.append(record)
+        self._pending.append(storable(record))
         if len(self._pending) >= self._batch_size:
             self._wake.set()
 
     async def flush(self) -> None:
-        """Write everything queued now; a failed batch stays queued for the next try."""
-        while self._pending:
-            batch = self._pending[: self._batch_size]
-            try:
-                await self._sink.add_usage(batch)
-            except StoreError:
-                self.failures += 1
+        """Write what is queued once any running flush ends; a failed batch stays queued.
+
+        Records queued while this flush writes are left for the next one, so a caller
+        waits for a bounded amount of work however fast records keep arriving.
+        """
+        async with self._flushing:
+            left = len(self._pending)
+            while left > 0:
+                count = min(left, self._batch_size)
+                try:
+                    await self._write_head(count)
+                except StoreError:
+                    self.failures += 1
+                    return
+                left -= count
+
+    async def _write_head(self, count: int) -> None:
+        # Only the lock holder takes records off the head and record() appends behind them,
+        # so the head is still this batch once the write returns.
+        batch = self._pending[:count]
+        try:
+            await self._sink.add_usage(batch)
+        except BadRecord as exc:
+            if count > 1:  # bisect: about 2*log2(count) writes find each refused record
+                await self._write_head(count // 2)
+                await self._write_head(count - count // 2)
                 return
-            del self._pending[: len(batch)]
-            self.written += len(batch)
+            del self._pending[:1]
+            self._reject(batch[0], exc)
+            return
+        del self._pending[:count]
+        self.written += count
+
+    def _reject(self, record: UsageRecord, exc: BadRecord) -> None:
+        self.rejected += 1
+        # looked up here, not cached at import: a rare path, and the logging config may change
+        structlog.get_logger("store.usage").error(
+            "usage record refused by the store; set aside", key_id=record.key_id[:64],
+            provider=record.provider[:40], model=record.model[:40], error=exc.message[:200])
 
     async def close(self) -> None:
         """Stop the flusher and write what is queued; records after close are dropped."""

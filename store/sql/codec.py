@@ -1,25 +1,43 @@
-"""Row <-> record conversion and the usage aggregation query (no IO)."""
+"""Row <-> record conversion and the usage aggregation query (no IO).
+
+Reading never trusts a stored row: a time beyond what ``datetime`` holds is clamped to
+EARLIEST or LATEST (so 9999-12-31T23:59:59.999999Z, a common "never", reads back as LATEST
+and still never expires), and a row that cannot be read at all raises BadRecord naming it.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from ..errors import BadRecord
 from ..records import ApiKeyRecord, UsageRecord
-from ..usage import day_of, utc
+from ..usage import EARLIEST, LATEST, day_of, utc
 
 
 def to_epoch(moment: datetime | None) -> float | None:
-    """Seconds since the epoch (naive datetimes are taken as UTC)."""
-    return None if moment is None else utc(moment).timestamp()
+    """Seconds since the epoch (naive datetimes are taken as UTC); BadRecord when the moment
+    has no UTC equivalent (an offset pushing it past year 9999 or before year 1)."""
+    if moment is None:
+        return None
+    try:
+        return utc(moment).timestamp()
+    except (OverflowError, ValueError) as exc:
+        raise BadRecord(f"{moment.isoformat()} is out of the storable range") from exc
 
 
 def from_epoch(seconds: float) -> datetime:
-    """Aware UTC datetime from stored seconds."""
-    return datetime.fromtimestamp(seconds, UTC)
+    """Aware UTC datetime from stored seconds, clamped to EARLIEST..LATEST."""
+    if math.isnan(seconds):
+        raise BadRecord("a stored time is not a number")
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, ValueError, OSError):  # which one depends on how far, and the OS
+        return LATEST if seconds > 0 else EARLIEST
 
 
 def _names(value: tuple[str, ...] | None) -> str | None:
@@ -27,7 +45,12 @@ def _names(value: tuple[str, ...] | None) -> str | None:
 
 
 def _unnames(text: str | None) -> tuple[str, ...] | None:
-    return None if text is None else tuple(json.loads(text))
+    if text is None:
+        return None
+    names = json.loads(text)
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise BadRecord(f"expected a JSON list of names, found {text[:60]!r}")
+    return tuple(names)
 
 
 def api_key_values(record: ApiKeyRecord) -> dict[str, Any]:
@@ -39,12 +62,15 @@ def api_key_values(record: ApiKeyRecord) -> dict[str, Any]:
 
 
 def api_key_from_row(row: sa.Row[Any]) -> ApiKeyRecord:
-    """An ApiKeyRecord from its row."""
-    return ApiKeyRecord(
-        id=row.id, name=row.name, key_hash=row.key_hash, prefix=row.prefix,
-        providers=_unnames(row.providers), models=_unnames(row.models),
-        expires_at=None if row.expires_at is None else from_epoch(row.expires_at),
-        enabled=bool(row.enabled), created_at=from_epoch(row.created_at))
+    """An ApiKeyRecord from its row; BadRecord naming the key when the row cannot be read."""
+    try:
+        return ApiKeyRecord(
+            id=row.id, name=row.name, key_hash=row.key_hash, prefix=row.prefix,
+            providers=_unnames(row.providers), models=_unnames(row.models),
+            expires_at=None if row.expires_at is None else from_epoch(row.expires_at),
+            enabled=bool(row.enabled), created_at=from_epoch(row.created_at))
+    except (TypeError, ValueError) as exc:  # BadRecord and JSONDecodeError are ValueErrors
+        raise BadRecord(f"API key {row.id!r}: the stored row cannot be read ({exc})") from exc
 
 
 def usage_values(record: UsageRecord) -> dict[str, Any]:

@@ -10,13 +10,17 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ..errors import Conflict, StoreError, StoreUnavailable
+from ..errors import BadRecord, Conflict, StoreError, StoreUnavailable
 from ..records import StoreConfig
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 LOCK_TIMEOUT = "10s"
 IDLE_IN_TRANSACTION_TIMEOUT = "30s"
 _LOCK_NOT_AVAILABLE = "55P03"
+_DATA_EXCEPTION = "22"  # SQLSTATE class: too long, NUL, out of range, bad encoding
+# not-null and check violations; a unique violation stays a Conflict
+_BAD_CONSTRAINTS = frozenset({"23502", "23514", "SQLITE_CONSTRAINT_NOTNULL",
+                              "SQLITE_CONSTRAINT_CHECK"})
 _WRITE = "at_write"
 
 
@@ -27,18 +31,30 @@ async def translated(action: str) -> AsyncIterator[None]:
         yield
     except StoreError:
         raise
-    except exc.IntegrityError as err:
-        raise Conflict(f"{action}: {err.orig}") from err
     except exc.DBAPIError as err:
+        if _bad_data(err):
+            raise BadRecord(f"{action}: {err.orig}") from err
+        if isinstance(err, exc.IntegrityError):
+            raise Conflict(f"{action}: {err.orig}") from err
         if _sqlstate(err) == _LOCK_NOT_AVAILABLE:
             raise Conflict(f"{action}: another node holds the rows; try again") from err
         if isinstance(err, exc.OperationalError | exc.InterfaceError) or err.connection_invalidated:
             raise StoreUnavailable(f"{action}: the database is unavailable ({err.orig})") from err
         raise StoreError(f"{action}: {err.orig}") from err
+    except (OverflowError, UnicodeEncodeError) as err:  # sqlite3 refuses these before SQL
+        raise BadRecord(f"{action}: {err}") from err
     except (exc.DisconnectionError, exc.TimeoutError, OSError) as err:
         raise StoreUnavailable(f"{action}: the database is unavailable ({err})") from err
     except exc.SQLAlchemyError as err:
         raise StoreError(f"{action}: {err}") from err
+
+
+def _bad_data(err: exc.DBAPIError) -> bool:
+    """A value the database refuses (retrying cannot help), as opposed to an unavailable one."""
+    if isinstance(err, exc.DataError):
+        return True
+    code = _sqlstate(err) or getattr(err.orig, "sqlite_errorname", None)
+    return code is not None and (code.startswith(_DATA_EXCEPTION) or code in _BAD_CONSTRAINTS)
 
 
 def _sqlstate(err: exc.DBAPIError) -> str | None:

@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..errors import ConcurrentRotation, Conflict, NotFound, StaleKey, StoreUnavailable
+from ..errors import BadRecord, ConcurrentRotation, Conflict, NotFound, StaleKey, StoreUnavailable
 from ..keyring import Keyring
 from ..records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
 from ..usage import COUNTED, summary_row
@@ -165,7 +166,15 @@ class SqlStore:
         t = self._t.api_keys
         async with transaction(self._engine, "listing API keys") as conn:
             rows = (await conn.execute(sa.select(t).order_by(t.c.created_at, t.c.id))).all()
-        return [api_key_from_row(row) for row in rows]
+        records = []
+        for row in rows:
+            try:
+                records.append(api_key_from_row(row))
+            except BadRecord as exc:  # one unreadable row must not take every key down
+                structlog.get_logger("store.sql").error(
+                    "stored API key cannot be read; left out", key_id=row.id,
+                    error=exc.message[:200])
+        return records
 
     async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
         t = self._t.api_keys

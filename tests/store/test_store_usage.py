@@ -1,0 +1,163 @@
+"""Usage accounting on every backend: concurrent flushes, unstorable records, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from structlog.testing import capture_logs
+
+from store import Store, StoreUnavailable, UsageRecord, UsageWriter
+from store.errors import BadRecord
+from store.usage import KEY_ID_CHARS, LATEST, NAME_CHARS, storable
+
+from .conftest import Opener, StoreFactory
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def usage(model: str = "gpt-4o", **changes: object) -> UsageRecord:
+    values: dict[str, object] = {"at": NOW, "key_id": "k_1", "provider": "openai",
+                                 "model": model, "input_tokens": 10, "output_tokens": 5,
+                                 "status": 200, "latency_ms": 10.0}
+    values.update(changes)
+    return UsageRecord(**values)  # type: ignore[arg-type]
+
+
+async def test_concurrent_flushes_store_every_record_once(store: Store) -> None:
+    """Admin flushes racing the background flusher while records keep arriving."""
+    writer = UsageWriter(store, interval=0.001, batch_size=7)
+    writer.start()
+
+    async def traffic() -> None:
+        for i in range(300):
+            writer.record(usage(f"m{i:03d}"))
+            if i % 5 == 0:
+                await asyncio.sleep(0)
+
+    async def admin() -> None:
+        for _ in range(40):
+            await writer.flush()
+            await asyncio.sleep(0)
+
+    await asyncio.gather(traffic(), admin(), admin(), admin())
+    await writer.close()
+    rows = await store.usage_summary(since=None, until=None)
+    assert [(r["model"], r["requests"]) for r in rows] == [(f"m{i:03d}", 1) for i in range(300)]
+    assert (writer.written, writer.failures, writer.dropped) == (300, 0, 0)
+
+
+def test_storable_makes_every_value_fit() -> None:
+    clean = usage()
+    assert storable(clean) is clean
+    fixed = storable(usage(("a\x00b\x07" * 100) + "\ud800", key_id="k" * 100,
+                           provider="p\n" * 150, input_tokens=-3, output_tokens=2**70,
+                           cache_read_tokens=-1, status=2**40, latency_ms=float("nan"),
+                           at=datetime.max.replace(tzinfo=timezone(timedelta(hours=-5)))))
+    assert fixed.model == "ab" * 100 and len(fixed.model) == NAME_CHARS
+    assert fixed.key_id == "k" * KEY_ID_CHARS and fixed.provider == "p" * 150
+    assert (fixed.input_tokens, fixed.output_tokens, fixed.cache_read_tokens) == (0, 2**63 - 1, 0)
+    assert (fixed.status, fixed.latency_ms, fixed.at) == (2**31 - 1, 0.0, LATEST)
+    assert storable(usage(latency_ms=float("inf"))).latency_ms == 0.0
+    assert storable(usage(latency_ms=-5.0)).latency_ms == 0.0
+
+
+async def test_a_long_model_with_nul_is_stored_cut_and_blocks_nothing(store: Store) -> None:
+    """The public path: the writer makes the record storable before the database sees it."""
+    writer = UsageWriter(store, interval=60.0, batch_size=4)
+    for i in range(5):
+        writer.record(usage(f"m{i}"))
+    writer.record(usage("x\x00" * 150, key_id="k_2"))
+    for i in range(5, 10):
+        writer.record(usage(f"m{i}"))
+    await writer.close()
+    rows = await store.usage_summary(since=None, until=None)
+    assert sorted(r["model"] for r in rows) == [f"m{i}" for i in range(10)] + ["x" * 150]
+    assert (writer.written, writer.rejected, writer.failures) == (11, 0, 0)
+
+
+def _poisoned(kind: str) -> list[UsageRecord]:
+    """Records no SQL backend of ``kind`` takes, bypassing storable()."""
+    both = [usage(input_tokens=2**70), usage("bad \ud800 surrogate")]
+    if kind == "postgres":
+        return [*both, usage("x\x00" * 150), usage("y" * 201), usage(status=2**40)]
+    return [*both, usage(latency_ms=float("nan"))]
+
+
+async def test_the_sql_store_refuses_bad_data_as_bad_record(opener: Opener,
+                                                             sql_config_for: StoreFactory) -> None:
+    """Written straight to the store (no storable()): a data error, not an outage."""
+    config = sql_config_for()
+    opened = await opener(config)
+    for bad in _poisoned(config.kind):
+        with pytest.raises(BadRecord) as caught:
+            await opened.add_usage([usage("good"), bad])
+        assert isinstance(caught.value, ValueError)
+        assert not isinstance(caught.value, StoreUnavailable)
+    assert await opened.usage_summary(since=None, until=None) == []  # all or nothing
+
+
+class Poisoner:
+    """A sink in front of a real store that turns records named "poison" into values no
+    backend stores (as if storable() had been bypassed)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def add_usage(self, records: Sequence[UsageRecord]) -> None:
+        await self.store.add_usage([
+            dataclasses.replace(r, model="x\x00" * 150, input_tokens=2**70)
+            if r.model == "poison" else r for r in records])
+
+
+async def test_refused_records_are_set_aside_and_the_rest_written(store: Store) -> None:
+    writer = UsageWriter(Poisoner(store), interval=60.0, batch_size=16)
+    bad = {3, 17, 18, 39}
+    for i in range(40):
+        writer.record(usage("poison", key_id=f"k_{i}") if i in bad else usage(f"m{i:02d}"))
+    with capture_logs() as logs:
+        await writer.close()
+    rows = await store.usage_summary(since=None, until=None)
+    assert [r["model"] for r in rows] == [f"m{i:02d}" for i in range(40) if i not in bad]
+    assert (writer.written, writer.rejected, writer.failures) == (36, 4, 0)
+    refused = [e for e in logs if e["log_level"] == "error"]
+    assert sorted(e["key_id"] for e in refused) == sorted(f"k_{i}" for i in bad)
+    assert all(len(e["model"]) <= 40 for e in refused)
+
+
+class Outage:
+    """A sink in front of a real store that is unavailable while ``down`` is set."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.down = True
+
+    async def add_usage(self, records: Sequence[UsageRecord]) -> None:
+        if self.down:
+            raise StoreUnavailable("writing usage: the database is unavailable")
+        await self.store.add_usage(records)
+
+
+async def test_an_unavailable_store_keeps_the_batch_for_later(store: Store) -> None:
+    sink = Outage(store)
+    writer = UsageWriter(sink, interval=60.0, batch_size=4)
+    for i in range(10):
+        writer.record(usage(f"m{i}"))
+    await writer.flush()
+    assert (writer.written, writer.failures, writer.rejected) == (0, 1, 0)
+    sink.down = False
+    await writer.close()
+    rows = await store.usage_summary(since=None, until=None)
+    assert [(r["model"], r["requests"]) for r in rows] == [(f"m{i}", 1) for i in range(10)]
+    assert writer.written == 10
+
+
+def test_storable_limits_are_the_usage_column_sizes() -> None:
+    from store.sql.tables import build_tables
+
+    columns = build_tables("at_", "").usage.c
+    assert (columns.key_id.type.length, columns.provider.type.length,
+            columns.model.type.length) == (KEY_ID_CHARS, NAME_CHARS, NAME_CHARS)
