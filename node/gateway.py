@@ -45,9 +45,9 @@ class Gateway:
         self.metrics = Metrics()
         self.usage = UsageWriter(store, interval=float(settings.server.usage_flush_interval))
         self.metrics.add_gauges(
-            "at_usage_writer", "Usage writer counters (written, dropped, failures)",
+            "at_usage_writer", "Usage writer counters (written, dropped, rejected, failures)",
             lambda: {"written": self.usage.written, "dropped": self.usage.dropped,
-                     "failures": self.usage.failures},
+                     "rejected": self.usage.rejected, "failures": self.usage.failures},
         )
         # Called once per finished exchange (node.serve.finished): usage accounting first.
         self.finished_hooks: list[FinishedHook] = [

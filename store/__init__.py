@@ -9,6 +9,7 @@ from __future__ import annotations
 from .base import Store
 from .crypto import KdfParams
 from .errors import (
+    BadRecord,
     ConcurrentRotation,
     ConfigError,
     Conflict,
@@ -32,6 +33,7 @@ from .registry import SECRET_FIELDS, SecretField
 from .usage import UsageWriter
 
 __all__ = [
+    "BadRecord",
     "FAULT_STEPS",
     "NOTIFY_FAULT",
     "ROTATION_FAULTS",
