@@ -22,6 +22,7 @@ from .errors import (
 )
 from .faults import FAULT_STEPS, NOTIFY_FAULT, ROTATION_FAULTS, maybe_fault
 from .memory import MemoryStore
+from .quota import Lease, LeaseAsk, Period, QuotaLedger, Return, window_of
 from .records import (
     ApiKeyRecord,
     ProviderRecord,
@@ -33,20 +34,25 @@ from .registry import SECRET_FIELDS, SecretField
 from .usage import UsageWriter
 
 __all__ = [
-    "BadRecord",
     "FAULT_STEPS",
     "NOTIFY_FAULT",
     "ROTATION_FAULTS",
     "SECRET_FIELDS",
     "ApiKeyRecord",
+    "BadRecord",
     "ConcurrentRotation",
     "ConfigError",
     "Conflict",
     "DecryptError",
     "KdfParams",
+    "Lease",
+    "LeaseAsk",
     "MemoryStore",
     "NotFound",
+    "Period",
     "ProviderRecord",
+    "QuotaLedger",
+    "Return",
     "RotationResult",
     "SecretField",
     "StaleKey",
@@ -59,6 +65,7 @@ __all__ = [
     "WrongPassphrase",
     "maybe_fault",
     "open_store",
+    "window_of",
 ]
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from .quota import Lease, LeaseAsk, Return
 from .records import ApiKeyRecord, ProviderRecord, RotationResult, UsageRecord
 
 
@@ -53,6 +54,12 @@ class Store(Protocol):
 
     async def put_setting(self, name: str, value: str, *, only_if_absent: bool = False) -> bool:
         """Write a setting; with only_if_absent, False (and no write) when it already exists."""
+
+    async def lease(self, asks: Sequence[LeaseAsk]) -> list[Lease]:
+        """Quota leases (store.quota.QuotaStore.lease)."""
+
+    async def give_back(self, returns: Sequence[Return]) -> None:
+        """Unused quota back to its window (store.quota.QuotaStore.give_back)."""
 
     async def add_usage(self, records: Sequence[UsageRecord]) -> None:
         """Append a batch of usage records in one transaction."""

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from .errors import BadRecord, ConcurrentRotation, Conflict, NotFound, StoreUnavailable
 from .faults import armed_fault, maybe_fault
+from .quota import Lease, LeaseAsk, QuotaLedger, Return
 from .records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
 from .usage import storable, summarise, utc
 
@@ -37,6 +39,7 @@ class MemoryStore:
         self._keys: dict[str, ApiKeyRecord] = {}
         self._settings: dict[str, str] = {}
         self._usage: list[UsageRecord] = []
+        self._quota = QuotaLedger()
         self._lock = asyncio.Lock()
         self._rotating = False
         self._version = 1 if config.encryption_key else 0
@@ -94,6 +97,14 @@ class MemoryStore:
             return False
         self._settings[name] = value
         return True
+
+    async def lease(self, asks: Sequence[LeaseAsk]) -> list[Lease]:
+        await self.ping()
+        return self._quota.lease_at(asks, time.time())
+
+    async def give_back(self, returns: Sequence[Return]) -> None:
+        await self.ping()
+        self._quota.give_back(returns)
 
     async def add_usage(self, records: Sequence[UsageRecord]) -> None:
         # Refuse what a SQL column would refuse, all or nothing, so the fake behaves alike.

@@ -66,6 +66,9 @@ class ApiKeyRecord:
     expires_at: datetime | None
     enabled: bool
     created_at: datetime
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    """The key's limits and per-request policy as a JSON object; the node gives it meaning
+    (``limits``, ``max_input_tokens``, ``system_prompt``...), the store only keeps it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,7 @@ class UsageRecord:
     latency_ms: float
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    cost_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
