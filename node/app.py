@@ -19,7 +19,7 @@ from node.config import Settings, cluster_config, store_config
 from node.errors import ConfigError
 from node.gateway import Gateway
 from node.middleware import add_headers, gateway_middleware
-from node.routes import anthropic, gemini, openai, ops
+from node.routes import anthropic, gemini, key, openai, ops
 from node.state import GATEWAY
 from providers import ClientPool
 from store import Store, open_store
@@ -46,6 +46,7 @@ def create_app(
     openai.add_routes(app, base)
     anthropic.add_routes(app, base)
     gemini.add_routes(app, base)
+    key.add_routes(app, base)
     admin_api = admin.mount(app, base)
     ops.add_routes(app, base)
     app.on_response_prepare.append(add_headers)
@@ -76,12 +77,14 @@ async def _node_ctx(
         gateway = Gateway(settings, store, pool)
         await gateway.load()
         gateway.usage.start()
+        gateway.limits.start()
         app[GATEWAY] = gateway
         # Handlers read it through config_dict; but once a handler returns, request.app is the
         # innermost app, and the root app's response hooks still look the gateway up there.
         admin_api[GATEWAY] = gateway
         yield
         await gateway.drain_tasks()
+        await gateway.limits.stop()  # unused quota goes back before the store closes
         await gateway.usage.close()
         await gateway.close_admin_http()
     finally:

@@ -11,6 +11,7 @@ The tree::
           ├── ModelNotFound(RequestError, LookupError)  404 unknown provider or model
           ├── RequestTimeout                     408 body slower than ``server.body_timeout``
           ├── PayloadTooLarge                    413 body over ``server.max_body_bytes``
+          ├── LimitExceeded                      429 a key's or provider's limit ran out
           └── Unavailable                        503 e.g. no cluster quorum for a rotation
 
 The error middleware is the only place that turns these (and the ``providers``, ``store``
@@ -18,6 +19,8 @@ and ``cluster`` trees) into HTTP responses, in the dialect of the route.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 
 class NodeError(Exception):
@@ -33,6 +36,8 @@ class RequestError(NodeError):
 
     status = 500
     kind: str | None = None
+    code: str | None = None
+    headers: Mapping[str, str] | None = None
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -62,6 +67,19 @@ class RequestTimeout(RequestError):
 
 class PayloadTooLarge(RequestError):
     status = 413
+
+
+class LimitExceeded(RequestError):
+    """429: a limit ran out. ``code`` is OpenAI's (``rate_limit_exceeded``, or
+    ``insufficient_quota`` for a spent USD budget); ``headers`` carry ``Retry-After`` and
+    ``x-ratelimit-*``."""
+
+    status = 429
+
+    def __init__(self, message: str, *, code: str, headers: Mapping[str, str]) -> None:
+        super().__init__(message)
+        self.code = code
+        self.headers = headers
 
 
 class Conflict(RequestError):

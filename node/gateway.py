@@ -1,8 +1,9 @@
 """The node's in-memory view and the services the routes share.
 
-:class:`Gateway` owns the store, the provider catalog, the key index, metrics and the usage
-queue. Everything the request path reads is here, in memory; admin changes and cluster change
-notices update single items (``reload_provider``/``reload_key``) from the store.
+:class:`Gateway` owns the store, the provider catalog, the key index, metrics, the usage
+queue and the limits (leased slices of every key's and provider's allowances). Everything
+the request path reads is here, in memory; admin changes and cluster change notices update
+single items (``reload_provider``/``reload_key``) from the store.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from node.catalog import Catalog
 from node.config import Settings
 from node.errors import ConfigError
 from node.key_index import KeyIndex, hash_key, secret_matches
+from node.limits import LeaseCache, Limits, NoPrices, PriceBook
 from node.metrics import Metrics
 from node.serve.finished import Accounting, FinishedHook
 from providers import ClientPool, ProviderError
@@ -53,6 +55,11 @@ class Gateway:
         self.finished_hooks: list[FinishedHook] = [
             Accounting(self.metrics, self.usage, self.catalog)]
         self.started = time.time()
+        self.prices: PriceBook = NoPrices()
+        cluster = settings.cluster_section
+        # max_concurrent is split evenly between the replicas the cluster is sized for.
+        self.limits = Limits(LeaseCache(store), self.metrics,
+                             cluster.replicas if cluster is not None else 1)
         self.admin_token_sha256 = (
             hash_key(settings.server.admin_token) if settings.server.admin_token else ""
         )

@@ -104,6 +104,11 @@ class Metrics:
         self.tokens = Counter(
             "at_tokens_total", "Tokens by gateway key, model and direction",
             ["key", "model", "direction"])
+        self.rate_limited_total = Counter(
+            "at_rate_limit_exceeded_total", "Requests refused by a request or token limit",
+            ["key", "limit"])
+        self.quota_exceeded_total = Counter(
+            "at_quota_exceeded_total", "Requests refused by a USD budget", ["key", "limit"])
         self.overhead = Histogram(
             "at_gateway_overhead_seconds",
             "Time spent in the gateway itself, upstream time excluded", ["route"],
@@ -135,6 +140,12 @@ class Metrics:
         if output_tokens:
             self.tokens.add((key, model, "output"), output_tokens)
 
+    def rate_limited(self, key: str, limit: str) -> None:
+        self.rate_limited_total.add((key, limit))
+
+    def quota_exceeded(self, key: str, limit: str) -> None:
+        self.quota_exceeded_total.add((key, limit))
+
     def stream_done(self, provider: str, events: int, size: int, seconds: float) -> None:
         self.stream_events.add((provider,), events)
         self.stream_bytes.add((provider,), size)
@@ -150,6 +161,7 @@ class Metrics:
             self.http_requests, self.http_duration, self.upstream_requests,
             self.upstream_duration, self.upstream_errors, self.stream_events,
             self.stream_bytes, self.stream_duration, self.auth, self.tokens, self.overhead,
+            self.rate_limited_total, self.quota_exceeded_total,
         ]
         yield from (family.family() for family in families)
         in_flight = GaugeMetricFamily("at_http_requests_in_flight", "Requests being served now")

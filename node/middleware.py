@@ -23,6 +23,7 @@ from node.state import (
     CLIENT_LEFT,
     DIALECT,
     GATEWAY,
+    RATE_HEADERS,
     REQUEST_ID,
     START,
     UPSTREAM_SECONDS,
@@ -81,7 +82,9 @@ def _error_response(dialect: Dialect, status: int, message: str, kind: str | Non
 def render_error(exc: BaseException, dialect: Dialect) -> web.Response:
     """Map every package's exception tree onto a status and the dialect's error JSON."""
     if isinstance(exc, RequestError):
-        return _error_response(dialect, exc.status, exc.message, exc.kind, param=exc.param)
+        headers = dict(exc.headers) if exc.headers else None
+        return _error_response(dialect, exc.status, exc.message, exc.kind, headers=headers,
+                               code=exc.code, param=exc.param)
     if isinstance(exc, ProviderError):
         headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
         return _error_response(dialect, exc.status, exc.message, headers=headers, code=exc.code,
@@ -163,6 +166,9 @@ async def add_headers(request: web.Request, response: web.StreamResponse) -> Non
     if start is None:
         return
     response.headers["Server"] = SERVER  # the product, not aiohttp's version banner
+    limited = request.get(RATE_HEADERS)
+    if limited:
+        response.headers.update(limited)  # streams included: their headers leave here
     overhead = time.perf_counter() - start - request[UPSTREAM_SECONDS]
     response.headers[OVERHEAD] = f"{overhead * 1000:.3f}"
     if REQUEST_ID_HEADER not in response.headers:

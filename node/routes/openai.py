@@ -34,6 +34,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         route = exchange.admit(exchange.resolve(_model(body)))
         if not isinstance(body.get("input"), str | list):
             raise BadRequest("'input' must be a string or an array", param="input")
+        body = await exchange.reserve(route, body)
         reply = await exchange.call(route.provider.embed(body, route.model))
         exchange.settle(reply.usage, reply.status)
         return web.Response(body=reply.body, status=reply.status,

@@ -2,10 +2,12 @@
 
 The request path of every dialect is the same seven steps, in this order, on one object:
 authenticate (the gateway key), resolve (model name -> provider and upstream model), admit
-(the key may use it), call (the upstream, timed and counted), relay (a stream, chunk by
-chunk), settle (the usage and status the exchange ends with) and finish (one
-:class:`~node.serve.finished.Finished` record to every hook). Nothing here touches the
-database or the cluster: keys and providers come from memory, and the hooks only queue work.
+(the key may use it, and its limits and the provider's cover it), call (the upstream, timed
+and counted), relay (a stream, chunk by chunk), settle (the usage and status the exchange ends
+with; unused reservations go back to the limits) and finish (one
+:class:`~node.serve.finished.Finished` record to every hook). Keys and providers come from
+memory and the hooks only queue work; the database is asked only when a limit's leased slice
+on this node runs out (notes/limits.md).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from aiohttp import web
 from node.catalog import Route
 from node.errors import Forbidden, ModelNotFound, Unavailable
 from node.key_index import model_allowed
+from node.limits import Admitted
 from node.serve.auth import authenticate
 from node.serve.finished import Finished
 from node.serve.relay import relay
-from node.state import CLIENT_GONE, GATEWAY, REQUEST_ID, START, UPSTREAM_SECONDS
+from node.state import CLIENT_GONE, GATEWAY, RATE_HEADERS, REQUEST_ID, START, UPSTREAM_SECONDS
 from providers import Dialect, DialectSpec, ProviderError, Usage
 from providers import dialect as dialect_spec
 from store import ApiKeyRecord
@@ -54,8 +57,8 @@ class Exchange:
     exactly once.
     """
 
-    __slots__ = ("attempts", "dialect", "endpoint", "gateway", "key", "request", "route",
-                 "spec", "status", "stream", "upstream_seconds", "usage")
+    __slots__ = ("admitted", "attempts", "dialect", "endpoint", "gateway", "key", "request",
+                 "route", "spec", "status", "stream", "upstream_seconds", "usage")
 
     def __init__(self, request: web.Request, dialect: Dialect, endpoint: str) -> None:
         self.request = request
@@ -70,6 +73,7 @@ class Exchange:
         self.status: int | None = None  # None until settled
         self.attempts = 0
         self.upstream_seconds = 0.0
+        self.admitted: Admitted | None = None
 
     async def __aenter__(self) -> Exchange:
         self.key = authenticate(self.request, self.gateway)
@@ -79,6 +83,8 @@ class Exchange:
                         tb: TracebackType | None) -> None:
         if self.status is None:
             self.status = status_of(exc)
+        # Ended without an answer (an error, the client gone): usage unknown, nothing refunded.
+        self.gateway.limits.settle(self.admitted, None, self.gateway.prices)
         self._finish(type(exc).__name__ if exc is not None else "")
 
     # -- the steps ------------------------------------------------------------------------
@@ -106,6 +112,17 @@ class Exchange:
                 f"This API key may not use '{route.provider_key}/{route.model}'", param="model")
         return route
 
+    async def reserve(self, route: Route, body: dict[str, Any]) -> dict[str, Any]:
+        """Take what ``body`` may use from the key's and the provider's limits (429 or 503
+        when one ran out); returns the body to send, which may carry an output limit now."""
+        admitted = await self.gateway.limits.admit(self, route, body)
+        if admitted is None:
+            return body
+        self.admitted = admitted
+        if admitted.headers:
+            self.request[RATE_HEADERS] = admitted.headers
+        return admitted.body
+
     async def call(self, call: Awaitable[T]) -> T:
         """Await one upstream call: timed (kept out of the overhead header) and counted."""
         assert self.route is not None
@@ -130,6 +147,9 @@ class Exchange:
         """What the exchange used and answered; the finished record carries it."""
         self.usage = usage
         self.status = status
+        # A failed stream's or a departed client's usage is incomplete: keep the reservation.
+        known = usage if status < 400 else None
+        self.gateway.limits.settle(self.admitted, known, self.gateway.prices)
 
     # -- the chat-style flow every dialect shares -------------------------------------------
 
@@ -142,6 +162,7 @@ class Exchange:
         """
         self.spec.check_request(body)
         route = self.admit(self.resolve(model_name))
+        body = await self.reserve(route, body)
         self.stream = stream
         headers = self.forwarded_headers()
         if not stream:

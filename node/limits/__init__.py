@@ -1,0 +1,13 @@
+"""Exact per-key and per-provider limits from quota leases (notes/limits.md).
+
+:mod:`~node.limits.cache` holds the leased slices and admits from memory;
+:mod:`~node.limits.admission` turns a request into needs and a refusal into a 429;
+:mod:`~node.limits.needs` computes the provable bounds; :mod:`~node.limits.policy` reads a
+key's policy.
+"""
+
+from node.limits.admission import USD_UNIT, Admitted, Limits, NoPrices, PriceBook, limits_of
+from node.limits.cache import Hold, LeaseCache, Leases, Limit, Refusal, Reservation, Slice
+
+__all__ = ["USD_UNIT", "Admitted", "Hold", "LeaseCache", "Leases", "Limit", "Limits",
+           "NoPrices", "PriceBook", "Refusal", "Reservation", "Slice", "limits_of"]

@@ -1,0 +1,438 @@
+"""The node side of quota leases: slices of each allowance, admitted from memory.
+
+One :class:`LeaseCache` per node holds a *slice* per (scope, limit): units the database granted
+this node for one window. Admission checks and subtracts every limit of a request in one
+synchronous step (no ``await`` between check and act, so nothing else runs in between), all or
+nothing. Renewals are asynchronous, single-flight per scope (one ``store.lease`` for every limit
+of the scope that needs units) and start ahead of need; a background tick returns surplus,
+gives back idle slices of tight limits and pre-leases the next window just before it opens.
+
+Safety (never over a cap) rests on three rules from notes/limits.md section 2.3: a slice is
+used only until a conservative local deadline (``t_send + (win_end - db_now) - margin``), a
+refund goes only to the window it was reserved from, and whatever fails is forfeited (a lease
+error: nothing came; a give-back error: the units are gone, never retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from store import Lease, LeaseAsk, Period, Return, StoreError
+
+__all__ = ["Hold", "LeaseCache", "Leases", "Limit", "Refusal", "Reservation", "Slice"]
+
+log = structlog.get_logger("node.limits")
+
+MARGIN = 0.010  # deadline margin: covers 100 ppm clock drift over a minute
+WAIT = 0.250  # slow-path budget (50 ms gave false 429s on a saturated box)
+TICK = 0.100
+IDLE_RETURN = 0.250  # a tight limit's idle slice goes back after this
+PRE_LEASE = 0.3  # pre-lease the next window this long before the current one ends
+AHEAD = 0.35
+RECENT = 2.0  # only limits used this recently are pre-leased
+MIN_SLICES = 4  # a slice is at least this many typical needs
+SURPLUS = 3  # free above this many wants is returned
+LOW_WATER = 0.3  # seconds of demand below which a renewal starts ahead of need
+BACKOFF_MIN, BACKOFF_MAX = 0.020, 1.0
+MAX_ROUNDS = 8  # slow-path renewals per request
+
+
+class Leases(Protocol):
+    """The two statements of the protocol (every Store has them)."""
+
+    async def lease(self, asks: Sequence[LeaseAsk]) -> list[Lease]: ...
+
+    async def give_back(self, returns: Sequence[Return]) -> None: ...
+
+
+def target_seconds(period: Period) -> float:
+    """How many seconds of demand a slice is sized for (short for long budgets: a crashed
+    node's slice of a day or month stays lost until the window ends)."""
+    return 2.0 if period in ("day", "month") else 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One limit as enforced: whose (``key:<id>``, ``provider:<key>``), which, and its cap."""
+
+    scope: str
+    name: str
+    period: Period
+    cap: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Units of one limit reserved from the window starting at ``win_start``."""
+
+    limit: Limit
+    win_start: float
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    holds: tuple[Hold, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request was not admitted: ``limit`` ran out (retry in ``retry_after`` seconds),
+    or ``unavailable``: the slices ran out and the database could not be asked."""
+
+    limit: Limit
+    retry_after: float
+    unavailable: bool = False
+
+
+@dataclass(slots=True)
+class Window:
+    """Units leased for one window, converted to local monotonic time."""
+
+    win_start: float
+    win_end: float
+    opens: float
+    deadline: float
+    free: int
+    left: int
+
+
+@dataclass(slots=True)
+class Slice:
+    """One (scope, limit) on this node: the current window's units, and the next one's."""
+
+    limit: Limit
+    win_start: float = -1.0
+    win_end: float = -1.0
+    deadline: float = -math.inf
+    free: int = 0
+    held: int = 0  # units of this window on this node: granted minus given back
+    left: int | None = None  # the database's ``cap - granted`` at the last lease
+    rate: float = 0.0  # demand EWMA, units per second
+    typical: float = 0.0  # need EWMA, units per request
+    used: int = 0  # reserved since the last tick
+    last_use: float = -math.inf
+    denied_until: float = -math.inf
+    backoff: float = BACKOFF_MIN
+    parked: int = 0  # needs waiting on the slow path
+    upcoming: Window | None = None
+
+    def want(self) -> int:
+        return math.ceil(max(self.rate * target_seconds(self.limit.period),
+                             MIN_SLICES * self.typical))
+
+
+class LeaseCache:
+    """Admission from leased slices; see the module docstring. ``clock`` is monotonic."""
+
+    def __init__(self, store: Leases, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._clock = clock
+        self._slices: dict[tuple[str, str], Slice] = {}
+        self._renewals: dict[str, asyncio.Task[bool]] = {}
+        self._ahead: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self._last_tick = clock()
+
+    # -- admission ---------------------------------------------------------------------
+
+    def admit(self, needs: Sequence[tuple[Limit, int]]) -> Reservation | Limit:
+        """Reserve every need from its slice, or none: the first limit short otherwise."""
+        now = self._clock()
+        slices = []
+        for limit, units in needs:
+            piece = self.slice(limit)
+            self._refresh(piece, now)
+            if piece.free < units:
+                return limit
+            slices.append(piece)
+        holds = []
+        for (limit, units), piece in zip(needs, slices, strict=True):
+            piece.free -= units
+            piece.used += units
+            piece.last_use = now
+            piece.typical += (units - piece.typical) * (0.2 if piece.typical else 1.0)
+            holds.append(Hold(limit, piece.win_start, units))
+            if piece.free < piece.rate * LOW_WATER + piece.typical:
+                self._renew(limit.scope)
+        return Reservation(tuple(holds))
+
+    async def acquire(self, needs: Sequence[tuple[Limit, int]]) -> Reservation | Refusal:
+        """:meth:`admit`, waiting up to 250 ms for renewals when a slice is short."""
+        got = self.admit(needs)
+        if isinstance(got, Reservation):
+            return got
+        give_up = self._clock() + WAIT
+        parked: list[tuple[Slice, int]] = []
+        try:
+            for _ in range(MAX_ROUNDS):
+                piece = self.slice(got)
+                now = self._clock()
+                if now < piece.denied_until:
+                    return Refusal(got, self._retry_after(piece, now))
+                if not any(p is piece for p, _ in parked):
+                    units = next(u for limit, u in needs if limit == got)
+                    piece.parked += units
+                    parked.append((piece, units))
+                task = self._renew(got.scope)
+                wait = give_up - now
+                if wait <= 0:
+                    break
+                await asyncio.wait({task}, timeout=wait)
+                if task.done() and not task.result():
+                    return Refusal(got, 1.0, unavailable=True)
+                again = self.admit(needs)
+                if isinstance(again, Reservation):
+                    return again
+                got = again
+        finally:
+            for piece, units in parked:
+                piece.parked -= units
+        return Refusal(got, self._retry_after(self.slice(got), self._clock()))
+
+    def settle(self, reservation: Reservation, used: Sequence[int] | None) -> None:
+        """Refund what each hold did not use (``used[i]`` for ``holds[i]``) into the same
+        window's slice; nothing when usage is unknown (``None``): the reservation stands."""
+        if used is None:
+            return
+        now = self._clock()
+        for hold, spent in zip(reservation.holds, used, strict=True):
+            piece = self._slices.get((hold.limit.scope, hold.limit.name))
+            if piece is not None and spent != hold.units and self._refundable(piece, hold, now):
+                piece.free += hold.units - spent  # negative: debt, blocks until renewed
+
+    def slice(self, limit: Limit) -> Slice:
+        """The slice of ``limit`` (created empty); a lowered cap gives its free back."""
+        key = (limit.scope, limit.name)
+        piece = self._slices.get(key)
+        if piece is None:
+            piece = self._slices[key] = Slice(limit)
+        elif piece.limit != limit:
+            if limit.cap < piece.limit.cap and piece.free > 0:
+                self._give([self._take(piece, piece.free)])
+            piece.limit = limit
+            piece.denied_until = -math.inf
+        return piece
+
+    def view(self, limit: Limit) -> tuple[int, int, float] | None:
+        """(used bound, remaining, seconds to reset) of a live slice; None when it has none.
+
+        ``used`` is the database's granted minus this node's free (others' free counts as
+        used: this node cannot see it); ``remaining`` is this node's free plus what the
+        database had left, so it never overstates what the cluster would admit."""
+        piece = self._slices.get((limit.scope, limit.name))
+        now = self._clock()
+        if piece is None:
+            return None
+        self._refresh(piece, now)
+        if now >= piece.deadline or piece.left is None:
+            return None
+        cap = limit.cap
+        used = max(0, min(cap, cap - piece.left - max(piece.free, 0)))
+        remaining = max(0, min(cap - used, max(piece.free, 0) + piece.left))
+        return used, remaining, piece.deadline + MARGIN - now
+
+    def free_in(self, limit: Limit, win_start: float) -> int:
+        """This node's free units of ``limit`` in the window starting at ``win_start``."""
+        piece = self._slices.get((limit.scope, limit.name))
+        if piece is None or piece.win_start != win_start or self._expired(piece, self._clock()):
+            return 0
+        return max(0, piece.free)
+
+    # -- the seams the simulation's broken variants override ------------------------------
+
+    def _expired(self, piece: Slice, now: float) -> bool:
+        return now >= piece.deadline
+
+    def _refundable(self, piece: Slice, hold: Hold, now: float) -> bool:
+        return piece.win_start == hold.win_start and now < piece.deadline
+
+    async def _send_back(self, returns: list[Return]) -> None:
+        try:
+            await self._store.give_back(returns)
+        except StoreError as exc:
+            # Unknown outcome: the units may be back already; a retry could credit twice.
+            log.warning("quota give-back failed; the units are forfeited", error=str(exc))
+
+    # -- slices over time ----------------------------------------------------------------
+
+    def _refresh(self, piece: Slice, now: float) -> None:
+        upcoming = piece.upcoming
+        if upcoming is not None and now >= upcoming.opens:
+            piece.upcoming = None
+            piece.win_start, piece.win_end = upcoming.win_start, upcoming.win_end
+            piece.deadline, piece.left = upcoming.deadline, upcoming.left
+            piece.free = piece.held = upcoming.free
+            piece.denied_until, piece.backoff = -math.inf, BACKOFF_MIN
+        elif piece.held and self._expired(piece, now):
+            piece.free = piece.held = 0  # the window is over: its units stay with it
+
+    def _retry_after(self, piece: Slice, now: float) -> float:
+        if now >= piece.deadline:
+            return 1.0
+        return max(1.0, float(math.ceil(piece.deadline + MARGIN - now)))
+
+    def _renew(self, scope: str) -> asyncio.Task[bool]:
+        task = self._renewals.get(scope)
+        if task is None or task.done():
+            task = self._renewals[scope] = self._spawn(self._lease(scope, 0.0, None))
+        return task
+
+    def _asks(self, scope: str, ahead: float, only: set[str] | None) -> list[LeaseAsk]:
+        asks = []
+        for (owner, name), piece in self._slices.items():
+            if owner != scope or (only is not None and name not in only):
+                continue
+            want = piece.want()
+            deficit = 0 if ahead else max(0, piece.parked - max(piece.free, 0))
+            if ahead:
+                free = piece.upcoming.free if piece.upcoming else 0
+            else:
+                free = piece.free if not self._expired(piece, self._clock()) else 0
+            ask = max(0, want - free) + deficit
+            if ask > 0:
+                limit = piece.limit
+                asks.append(LeaseAsk(scope, name, limit.period, limit.cap, ask,
+                                     max(1, deficit), ahead))
+        return asks
+
+    async def _lease(self, scope: str, ahead: float, only: set[str] | None) -> bool:
+        """One round trip for the limits of ``scope``; False when the store failed."""
+        asks = self._asks(scope, ahead, only)
+        if not asks:
+            return True
+        sent = self._clock()
+        try:
+            leases = await self._store.lease(asks)
+        except StoreError as exc:
+            log.warning("quota lease failed; nothing was received", scope=scope,
+                        error=str(exc))
+            return False
+        received = self._clock()
+        for lease in leases:
+            self._apply(lease, sent, received)
+        return True
+
+    async def _pre_lease(self, scope: str, names: set[str]) -> None:
+        try:
+            await self._lease(scope, AHEAD, names)
+        finally:
+            self._ahead.discard(scope)
+
+    def _apply(self, lease: Lease, sent: float, received: float) -> None:
+        piece = self._slices.get((lease.scope, lease.limit))
+        if piece is None:
+            return
+        # Early, never late: the database read its clock somewhere in [sent, received].
+        deadline = sent + (lease.win_end - lease.db_now) - MARGIN
+        if lease.win_start > lease.db_now:
+            up = piece.upcoming
+            opens = received + (lease.win_start - lease.db_now)  # late, never early
+            if up is not None and up.win_start == lease.win_start:
+                up.free += lease.granted
+                up.left = lease.left
+            elif lease.granted:
+                piece.upcoming = Window(lease.win_start, lease.win_end, opens, deadline,
+                                        lease.granted, lease.left)
+            return
+        if lease.win_start == piece.win_start:
+            piece.free += lease.granted
+            piece.held += lease.granted
+            piece.deadline = max(piece.deadline, deadline)
+        elif lease.win_start > piece.win_start:
+            piece.win_start, piece.win_end, piece.deadline = (lease.win_start, lease.win_end,
+                                                              deadline)
+            piece.free = piece.held = lease.granted
+            piece.denied_until, piece.backoff = -math.inf, BACKOFF_MIN
+        else:
+            return  # an older window's late answer: those units stay counted there
+        piece.left = lease.left
+        if lease.granted:
+            piece.backoff = BACKOFF_MIN
+        else:
+            piece.denied_until = received + piece.backoff
+            piece.backoff = min(BACKOFF_MAX, piece.backoff * 2)
+
+    def tick(self) -> None:
+        """Every 100 ms: demand rates, surplus and idle returns, pre-leases."""
+        now = self._clock()
+        elapsed, self._last_tick = now - self._last_tick, now
+        decay = math.exp(-elapsed) if elapsed > 0 else 1.0
+        returns: list[Return] = []
+        ahead: dict[str, set[str]] = {}
+        for (scope, name), piece in self._slices.items():
+            self._refresh(piece, now)
+            if elapsed > 0:
+                piece.rate = piece.rate * decay + (1 - decay) * piece.used / elapsed
+            piece.used = 0
+            want = piece.want()
+            live = not self._expired(piece, now)
+            if live and piece.free > 0 and not piece.parked:
+                tight = piece.left is not None and piece.left < MIN_SLICES * want
+                if tight and now - piece.last_use >= IDLE_RETURN:
+                    returns.append(self._take(piece, piece.free))
+                elif piece.free > SURPLUS * want:
+                    returns.append(self._take(piece, piece.free - want))
+            if (live and piece.limit.period in ("minute", "hour") and piece.upcoming is None
+                    and piece.deadline - now < PRE_LEASE and now - piece.last_use < RECENT):
+                ahead.setdefault(scope, set()).add(name)
+        if returns:
+            self._give(returns)
+        for scope, names in ahead.items():
+            if scope not in self._ahead:
+                self._ahead.add(scope)
+                self._spawn(self._pre_lease(scope, names))
+
+    def _take(self, piece: Slice, units: int) -> Return:
+        piece.free -= units
+        piece.held -= units
+        return Return(piece.limit.scope, piece.limit.name, piece.win_start, units)
+
+    def _give(self, returns: list[Return]) -> None:
+        self._spawn(self._send_back(returns))
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background tick (on the running loop)."""
+        if self._ticker is None:
+            self._ticker = asyncio.ensure_future(self._tick_forever())
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK)
+            self.tick()
+
+    async def stop(self) -> None:
+        """Graceful stop: every free unit of a live window goes back, in one statement."""
+        self.abandon()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        now = self._clock()
+        returns = [self._take(piece, piece.free) for piece in self._slices.values()
+                   if piece.free > 0 and not self._expired(piece, now)]
+        if returns:
+            await self._send_back(returns)
+
+    def abandon(self) -> None:
+        """Stop ticking and renewing; whatever is held is forfeited (a crash does this)."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        for task in self._renewals.values():
+            task.cancel()

@@ -1,0 +1,72 @@
+"""What one request may use, as provable upper bounds: the units reserved at admission.
+
+Input tokens are bounded by the UTF-8 bytes of the request's JSON (byte-level BPE tokenizers
+spend at least one byte per token, and the JSON holds every text, tool schema and message
+besides structure that outweighs each message's template overhead), plus a fixed allowance per
+image, audio clip or file part. Output tokens are bounded by the output limit the request
+carries upstream: when the client set none, one is set, so the answer cannot outgrow its
+reservation (notes/limits.md section 2.6).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from providers import DialectSpec, Usage
+from store import Period
+
+__all__ = ["MEDIA_TOKENS", "dimension", "input_bound", "input_used", "with_output_limit"]
+
+MEDIA_TOKENS = 4096
+"""Tokens allowed per media part (image, audio, document): above what the providers charge
+for one image, and the bytes of an inline part are counted on top."""
+
+_MEDIA_TYPES = frozenset({"image_url", "input_audio", "file", "image", "document"})
+_MEDIA_KEYS = ("inlineData", "fileData", "inline_data", "file_data")
+
+
+def dimension(name: str) -> tuple[str, Period | None]:
+    """``requests_per_minute`` -> (``requests``, ``minute``); ``max_concurrent`` has no
+    period. Dimensions: requests, input, output, usd."""
+    if name == "max_concurrent":
+        return "concurrent", None
+    what, _, period = name.partition("_per_")
+    dim = what.removesuffix("_tokens")
+    if period not in ("minute", "hour", "day", "month"):
+        raise ValueError(f"not a limit name: {name!r}")
+    return dim, period  # type: ignore[return-value]  # checked just above
+
+
+def _media_parts(node: Any) -> int:
+    if isinstance(node, dict):
+        own = int(node.get("type") in _MEDIA_TYPES or any(k in node for k in _MEDIA_KEYS))
+        return own + sum(_media_parts(value) for value in node.values())
+    if isinstance(node, list):
+        return sum(_media_parts(item) for item in node)
+    return 0
+
+
+def input_bound(body: dict[str, Any]) -> int:
+    """An upper bound of the input tokens ``body`` can cost."""
+    return len(orjson.dumps(body)) + MEDIA_TOKENS * _media_parts(body)
+
+
+def input_used(usage: Usage) -> int:
+    """Every input token, cached or not (the bound covers them all)."""
+    return usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+
+
+def with_output_limit(spec: DialectSpec, body: dict[str, Any], limit: int) -> dict[str, Any]:
+    """``body`` carrying an output limit of at most ``limit`` (set when absent)."""
+    if spec.output_limit(body) is not None:
+        return spec.cap_output(body, limit)
+    if spec.name == "gemini":
+        config = body.get("generationConfig")
+        return {**body, "generationConfig": {**(config if isinstance(config, dict) else {}),
+                                             "maxOutputTokens": limit}}
+    # OpenAI's and Anthropic's field. (``max_completion_tokens`` would suit OpenAI's
+    # reasoning models, but OpenAI-compatible servers that ignore it would leave the answer
+    # unbounded; a refusal of ``max_tokens`` is visible, an unbounded answer is not.)
+    return {**body, "max_tokens": limit}
