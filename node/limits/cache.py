@@ -401,7 +401,7 @@ class LeaseCache:
         self._spawn(self._send_back(returns))
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(work)
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -411,7 +411,7 @@ class LeaseCache:
     def start(self) -> None:
         """Start the background tick (on the running loop)."""
         if self._ticker is None:
-            self._ticker = asyncio.ensure_future(self._tick_forever())
+            self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
 
     async def _tick_forever(self) -> None:
         while True:

@@ -118,11 +118,15 @@ class World:
         self.cache_type = cache_type
         self.truth = Truth()
         self.caps = {"requests_per_minute": 120, "output_tokens_per_minute": 3000}
-        self.nodes: list[LeaseCache | None] = [self._node() for _ in range(3)]
+        self.nodes: list[LeaseCache | None] = [None, None, None]  # started by start()
         self.reserved: list[dict[tuple[str, str, float], int]] = [defaultdict(int)
                                                                   for _ in range(3)]
         self.paused: set[int] = set()
         self.spent: dict[tuple[str, str, float], int] = defaultdict(int)  # settled, by tag
+
+    def start(self) -> None:
+        """Start the three nodes (on the running virtual loop)."""
+        self.nodes = [self._node() for _ in range(3)]
 
     def _node(self) -> LeaseCache:
         drift = 1 + self.rng.uniform(-200e-6, 200e-6)

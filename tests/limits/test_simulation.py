@@ -26,6 +26,7 @@ SECONDS = 150.0  # two and a half windows
 def _run(world: World, *, rate: float, mix: Sequence[float] = (1, 1, 1),
          extra: Sequence[object] = ()) -> World:
     async def main() -> None:
+        world.start()
         clients = [world.client(key, mix, rate, SECONDS) for key in KEYS for _ in range(200)]
         await asyncio.gather(*clients, world.watch(SECONDS), *extra)  # type: ignore[arg-type]
         for node in world.nodes:
