@@ -24,6 +24,7 @@ from node.errors import Forbidden, ModelNotFound, Unavailable
 from node.key_index import model_allowed
 from node.serve.auth import authenticate
 from node.serve.finished import Finished
+from node.serve.policy import apply_policy
 from node.serve.relay import relay
 from node.state import CLIENT_GONE, GATEWAY, REQUEST_ID, START, UPSTREAM_SECONDS
 from providers import Dialect, DialectSpec, ProviderError, Usage
@@ -140,6 +141,7 @@ class Exchange:
         ``json_array``: deliver the stream as one JSON array written element by element
         (Gemini's ``streamGenerateContent`` without ``alt=sse``) instead of SSE.
         """
+        body, model_name = apply_policy(self, body, model_name)
         self.spec.check_request(body)
         route = self.admit(self.resolve(model_name))
         self.stream = stream
