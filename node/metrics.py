@@ -104,6 +104,9 @@ class Metrics:
         self.tokens = Counter(
             "at_tokens_total", "Tokens by gateway key, model and direction",
             ["key", "model", "direction"])
+        self.cost = Counter(
+            "at_cost_usd_total", "USD spent by gateway key, provider and model",
+            ["key", "provider", "model"])
         self.overhead = Histogram(
             "at_gateway_overhead_seconds",
             "Time spent in the gateway itself, upstream time excluded", ["route"],
@@ -135,6 +138,9 @@ class Metrics:
         if output_tokens:
             self.tokens.add((key, model, "output"), output_tokens)
 
+    def cost_used(self, key: str, provider: str, model: str, usd: float) -> None:
+        self.cost.add((key, provider, model), usd)
+
     def stream_done(self, provider: str, events: int, size: int, seconds: float) -> None:
         self.stream_events.add((provider,), events)
         self.stream_bytes.add((provider,), size)
@@ -150,6 +156,7 @@ class Metrics:
             self.http_requests, self.http_duration, self.upstream_requests,
             self.upstream_duration, self.upstream_errors, self.stream_events,
             self.stream_bytes, self.stream_duration, self.auth, self.tokens, self.overhead,
+            self.cost,
         ]
         yield from (family.family() for family in families)
         in_flight = GaugeMetricFamily("at_http_requests_in_flight", "Requests being served now")

@@ -22,6 +22,7 @@ from aiohttp import web
 from node.catalog import Route
 from node.errors import Forbidden, ModelNotFound, Unavailable
 from node.key_index import model_allowed
+from node.limits.policy import key_policy
 from node.serve.auth import authenticate
 from node.serve.finished import Finished
 from node.serve.policy import apply_policy
@@ -31,10 +32,11 @@ from providers import Dialect, DialectSpec, ProviderError, Usage
 from providers import dialect as dialect_spec
 from store import ApiKeyRecord
 
-__all__ = ["Exchange", "status_of"]
+__all__ = ["COST_HEADER", "Exchange", "status_of"]
 
 T = TypeVar("T")
 log = structlog.get_logger("node.serve")
+COST_HEADER = "x-at-cost-usd"  # on non-streamed answers: what the exchange cost, in USD
 
 
 def status_of(exc: BaseException | None) -> int:
@@ -55,8 +57,8 @@ class Exchange:
     exactly once.
     """
 
-    __slots__ = ("attempts", "dialect", "endpoint", "gateway", "key", "request", "route",
-                 "spec", "status", "stream", "upstream_seconds", "usage")
+    __slots__ = ("attempts", "cost_usd", "dialect", "endpoint", "gateway", "key", "request",
+                 "route", "spec", "status", "stream", "upstream_seconds", "usage")
 
     def __init__(self, request: web.Request, dialect: Dialect, endpoint: str) -> None:
         self.request = request
@@ -68,6 +70,7 @@ class Exchange:
         self.route: Route | None = None
         self.stream = False
         self.usage = Usage()
+        self.cost_usd = 0.0  # what the usage costs, with the key's price multiplier
         self.status: int | None = None  # None until settled
         self.attempts = 0
         self.upstream_seconds = 0.0
@@ -128,9 +131,13 @@ class Exchange:
         return result
 
     def settle(self, usage: Usage, status: int) -> None:
-        """What the exchange used and answered; the finished record carries it."""
+        """What the exchange used, cost and answered; the finished record carries it."""
         self.usage = usage
         self.status = status
+        if self.route is not None and self.key is not None:
+            self.cost_usd = self.gateway.prices.cost(
+                self.route.provider_key, self.route.model, usage,
+                key_policy(self.key).price_multiplier)
 
     # -- the chat-style flow every dialect shares -------------------------------------------
 
@@ -151,7 +158,8 @@ class Exchange:
                 route.provider.complete(self.dialect, body, route.model, headers=headers))
             self.settle(reply.usage, reply.status)
             return web.Response(body=reply.body, status=reply.status,
-                                content_type="application/json")
+                                content_type="application/json",
+                                headers={COST_HEADER: f"{self.cost_usd:.6f}"})
         upstream = await self.call(
             route.provider.open_stream(self.dialect, body, route.model, headers=headers))
         return await relay(self, upstream, json_array=json_array)
@@ -197,7 +205,8 @@ class Exchange:
             provider=route.provider_key if route else "", model=route.model if route else "",
             stream=self.stream, status=self.status or 200, usage=self.usage,
             latency_seconds=time.perf_counter() - request[START],
-            upstream_seconds=self.upstream_seconds, attempts=self.attempts, error=error)
+            upstream_seconds=self.upstream_seconds, attempts=self.attempts, error=error,
+            cost_usd=self.cost_usd)
         for hook in self.gateway.finished_hooks:
             try:
                 hook(done)
