@@ -21,7 +21,8 @@ from node.catalog import Catalog
 from node.config import Settings
 from node.errors import ConfigError
 from node.key_index import KeyIndex, hash_key, secret_matches
-from node.limits import LeaseCache, Limits, NoPrices, PriceBook
+from node.limits import LeaseCache, Limits
+from node.limits.prices import Prices
 from node.metrics import Metrics
 from node.serve.finished import Accounting, FinishedHook
 from providers import ClientPool, ProviderError
@@ -43,6 +44,7 @@ class Gateway:
         self.store = store
         self.pool = pool
         self.catalog = Catalog(pool)
+        self.prices = Prices(self.catalog)
         self.keys = KeyIndex()
         self.metrics = Metrics()
         self.usage = UsageWriter(store, interval=float(settings.server.usage_flush_interval))
@@ -55,7 +57,6 @@ class Gateway:
         self.finished_hooks: list[FinishedHook] = [
             Accounting(self.metrics, self.usage, self.catalog)]
         self.started = time.time()
-        self.prices: PriceBook = NoPrices()
         cluster = settings.cluster_section
         # max_concurrent is split evenly between the replicas the cluster is sized for.
         self.limits = Limits(LeaseCache(store), self.metrics,
@@ -109,6 +110,8 @@ class Gateway:
 
     async def load(self) -> None:
         """Read providers, keys and the admin token hash into memory (once, at start)."""
+        # The price catalogue loads in a thread meanwhile, not on the first request.
+        self.spawn(asyncio.to_thread(self.prices.warm), name="prices-warm")
         self.catalog.load(self.settings.providers, {})
         # Stored providers override YAML ones, one at a time: a broken one is reported and not
         # served, and does not stop the node.

@@ -109,6 +109,9 @@ class Metrics:
             ["key", "limit"])
         self.quota_exceeded_total = Counter(
             "at_quota_exceeded_total", "Requests refused by a USD budget", ["key", "limit"])
+        self.cost = Counter(
+            "at_cost_usd_total", "USD spent by gateway key, provider and model",
+            ["key", "provider", "model"])
         self.overhead = Histogram(
             "at_gateway_overhead_seconds",
             "Time spent in the gateway itself, upstream time excluded", ["route"],
@@ -145,6 +148,8 @@ class Metrics:
 
     def quota_exceeded(self, key: str, limit: str) -> None:
         self.quota_exceeded_total.add((key, limit))
+    def cost_used(self, key: str, provider: str, model: str, usd: float) -> None:
+        self.cost.add((key, provider, model), usd)
 
     def stream_done(self, provider: str, events: int, size: int, seconds: float) -> None:
         self.stream_events.add((provider,), events)
@@ -162,6 +167,7 @@ class Metrics:
             self.upstream_duration, self.upstream_errors, self.stream_events,
             self.stream_bytes, self.stream_duration, self.auth, self.tokens, self.overhead,
             self.rate_limited_total, self.quota_exceeded_total,
+            self.cost,
         ]
         yield from (family.family() for family in families)
         in_flight = GaugeMetricFamily("at_http_requests_in_flight", "Requests being served now")

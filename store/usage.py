@@ -65,8 +65,9 @@ def _moment(value: datetime) -> datetime:
 def storable(record: UsageRecord) -> UsageRecord:
     """The record with values every backend stores: control characters removed, strings cut
     to the column sizes, counts clamped into 0..the column maximum (negatives become 0), a
-    latency that is negative or not finite becomes 0, an out-of-range time is clamped."""
+    latency or cost that is negative or not finite becomes 0, an out-of-range time is clamped."""
     latency = float(record.latency_ms)
+    cost = float(record.cost_usd)
     fixed = UsageRecord(
         at=_moment(record.at), key_id=_text(record.key_id, KEY_ID_CHARS),
         provider=_text(record.provider, NAME_CHARS), model=_text(record.model, NAME_CHARS),
@@ -74,7 +75,8 @@ def storable(record: UsageRecord) -> UsageRecord:
         status=_count(record.status, _INT32),
         latency_ms=latency if math.isfinite(latency) and latency > 0 else 0.0,
         cache_read_tokens=_count(record.cache_read_tokens),
-        cache_write_tokens=_count(record.cache_write_tokens))
+        cache_write_tokens=_count(record.cache_write_tokens),
+        cost_usd=cost if math.isfinite(cost) and cost > 0 else 0.0)
     return record if fixed == record else fixed
 
 

@@ -1,4 +1,5 @@
-"""``/tokens``: gateway API keys, their scopes and expiry; a key is shown once, at creation."""
+"""``/tokens``: gateway API keys, their scopes, expiry and policy (limits, per-request caps,
+system prompt, default model, price multiplier); a key is shown once, at creation."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from node.admin.changes import announce, read_fields
 from node.errors import BadRequest, ModelNotFound
 from node.json_io import json_response
 from node.key_index import DISPLAY_PREFIX_LEN, hash_key, new_key, new_key_id
+from node.limits.policy import POLICY_FIELDS, key_policy, merged_policy, policy_public
 from node.state import GATEWAY
 from store import ApiKeyRecord
 
-FIELDS = frozenset({"name", "enabled", "providers", "models", "expires_at"})
+FIELDS = frozenset({"name", "enabled", "providers", "models", "expires_at"}) | POLICY_FIELDS
 _WHAT = "an API key"
 
 
@@ -29,6 +31,7 @@ def _key_public(record: ApiKeyRecord) -> dict[str, Any]:
         "expires_at": record.expires_at.isoformat() if record.expires_at else None,
         "enabled": record.enabled,
         "created_at": record.created_at.isoformat(),
+        **policy_public(key_policy(record)),
     }
 
 
@@ -79,6 +82,7 @@ def _fields(body: dict[str, Any], base: ApiKeyRecord) -> ApiKeyRecord:
         providers=_names(body, "providers") if "providers" in body else base.providers,
         models=_names(body, "models") if "models" in body else base.models,
         expires_at=_expiry(body) if "expires_at" in body else base.expires_at,
+        policy=merged_policy(base.policy, body),
     )
 
 

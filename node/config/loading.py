@@ -15,7 +15,12 @@ import msgspec
 import yaml
 
 from node.config.environment import apply_env, config_path, expand_vars, process_environment
-from node.config.schema import ProviderSection, Settings, decode_custom
+from node.config.schema import (
+    ProviderSection,
+    Settings,
+    checked_policy_fields,
+    decode_custom,
+)
 from node.config.secrets import REDACTED, is_secret_provider_field, is_secret_setting
 from node.config.wiring import built_provider, cluster_config
 from node.errors import ConfigError
@@ -95,6 +100,7 @@ def parse_provider(key: str, tree: Any) -> ProviderSection:
         raise ConfigError(
             f"providers.{key}: the provider key is not valid: expected 1-64 letters, digits, _ . -"
         )
+    tree = checked_policy_fields(key, tree)
     section: ProviderSection = _convert(tree, ProviderSection, f"providers.{key}")
     built_provider(key, section, ClientPool())
     return section

@@ -11,6 +11,9 @@ from typing import Any
 
 import msgspec
 
+from node.errors import BadRequest, ConfigError
+from node.limits.policy import parse_limits
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -92,6 +95,11 @@ class ProviderSection(_Struct, frozen=True):
     max_tokens: int = 4096
     max_output_tokens: int = 0
     credentials_file: str = ""
+    # Provider-wide limits (the names and units of a key's limits), for all its traffic.
+    limits: dict[str, float] | None = None
+    # model -> {input, output, cache_read, cache_write}: USD per million tokens, overriding
+    # the price catalogue for this provider.
+    prices: dict[str, dict[str, float]] = {}
 
 
 class SqliteSection(_Struct, frozen=True):
@@ -132,6 +140,51 @@ class Settings(_Struct, frozen=True):
         if section is None or not (section.dns_addr or section.peers):
             return None
         return section
+
+
+PRICE_FIELDS = ("input", "output", "cache_read", "cache_write")
+PRICE_MAX = 1e6  # USD per million tokens: far above any real price, below nonsense
+
+
+def checked_policy_fields(key: str, tree: Any) -> Any:
+    """A provider's raw tree with ``limits`` and ``prices`` checked (null limits dropped).
+
+    Checked before the schema converts the tree, so each error is one line naming the exact
+    key (``providers.up.prices.gpt-4o.input``), by the same rules as a key's limits.
+    """
+    if not isinstance(tree, dict):
+        return tree  # the schema itself reports a provider that is no mapping
+    where = f"providers.{key}"
+    if "limits" in tree:
+        try:
+            tree = {**tree, "limits": parse_limits(tree["limits"], f"{where}.limits") or None}
+        except BadRequest as exc:
+            named = f"{exc.param}: ".join(exc.message.split(f"'{exc.param}' ", 1))
+            raise ConfigError(named) from None
+    prices = tree.get("prices")
+    if prices is None:
+        return tree
+    if not isinstance(prices, dict):
+        raise ConfigError(f"{where}.prices: expected a mapping of model to prices")
+    for model, price in prices.items():
+        _check_price(f"{where}.prices.{model}", price)
+    return tree
+
+
+def _check_price(where: str, price: Any) -> None:
+    if not isinstance(price, dict):
+        raise ConfigError(f"{where}: expected a mapping with {', '.join(PRICE_FIELDS)} "
+                          "(USD per million tokens)")
+    for name, value in price.items():
+        if name not in PRICE_FIELDS:
+            raise ConfigError(f"{where}.{name}: unknown key (expected {', '.join(PRICE_FIELDS)})")
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not 0 <= value <= PRICE_MAX):
+            raise ConfigError(f"{where}.{name}: {value!r} is not valid: expected USD per "
+                              f"million tokens, 0 to {PRICE_MAX:g}")
+    for name in ("input", "output"):
+        if name not in price:
+            raise ConfigError(f"{where}.{name}: missing: input and output prices are required")
 
 
 def decode_custom(kind: type, value: Any) -> Any:

@@ -2,12 +2,12 @@
 
 :mod:`~node.limits.cache` holds the leased slices and admits from memory;
 :mod:`~node.limits.admission` turns a request into needs and a refusal into a 429;
-:mod:`~node.limits.needs` computes the provable bounds; :mod:`~node.limits.policy` reads a
-key's policy.
+:mod:`~node.limits.needs` computes the provable bounds; :mod:`~node.limits.policy` reads and
+validates a key's policy; :mod:`~node.limits.prices` prices tokens and each exchange's cost.
 """
 
-from node.limits.admission import USD_UNIT, Admitted, Limits, NoPrices, PriceBook, limits_of
+from node.limits.admission import USD_UNIT, Admitted, Limits, PriceBook, limits_of
 from node.limits.cache import Hold, LeaseCache, Leases, Limit, Refusal, Reservation, Slice
 
 __all__ = ["USD_UNIT", "Admitted", "Hold", "LeaseCache", "Leases", "Limit", "Limits",
-           "NoPrices", "PriceBook", "Refusal", "Reservation", "Slice", "limits_of"]
+           "PriceBook", "Refusal", "Reservation", "Slice", "limits_of"]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from node.catalog import Route
     from node.serve.exchange import Exchange
 
-__all__ = ["USD_UNIT", "Admitted", "Limits", "NoPrices", "PriceBook", "limits_of"]
+__all__ = ["USD_UNIT", "Admitted", "Limits", "PriceBook", "limits_of"]
 
 USD_UNIT = 1_000_000
 """USD limits are kept in micro-USD: integers, like every other unit."""
@@ -37,21 +37,10 @@ class PriceBook(Protocol):
     """Prices in USD: ``bound`` of a request before it runs, ``cost`` of what it used."""
 
     def bound(self, provider_key: str, model: str, input_tokens: int, output_tokens: int,
-              multiplier: float) -> float: ...
+              multiplier: float = 1.0, *, required: bool = False) -> float: ...
 
-    def cost(self, provider_key: str, model: str, usage: Usage, multiplier: float) -> float: ...
-
-
-class NoPrices:
-    """A book with no prices: a USD limit cannot be honoured, so such requests are refused."""
-
-    def bound(self, provider_key: str, model: str, input_tokens: int, output_tokens: int,
-              multiplier: float) -> float:
-        raise BadRequest(f"no known price for {model} and this key has a USD limit",
-                         param="model")
-
-    def cost(self, provider_key: str, model: str, usage: Usage, multiplier: float) -> float:
-        return 0.0
+    def cost(self, provider_key: str, model: str, usage: Usage,
+             multiplier: float = 1.0) -> float: ...
 
 
 @dataclass(slots=True)
@@ -127,7 +116,8 @@ class Limits:
         usd = 0
         if "usd" in dims:
             price = exchange.gateway.prices.bound(route.provider_key, route.model, tokens_in,
-                                                  output, policy.price_multiplier)
+                                                  output, policy.price_multiplier,
+                                                  required=True)
             usd = math.ceil(price * USD_UNIT)
         units = {"requests": 1, "input": tokens_in, "output": output, "usd": usd}
         needs = [(limit, units[dimension(limit.name)[0]]) for limit in windowed]

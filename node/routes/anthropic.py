@@ -9,19 +9,24 @@ from aiohttp import web
 from node.errors import BadRequest
 from node.json_io import json_response, read_object
 from node.serve import Exchange
+from node.serve.policy import has_default_model
 
 
-async def _message_body(request: web.Request) -> tuple[dict[str, Any], str]:
+async def _message_body(request: web.Request, exchange: Exchange | None = None
+                        ) -> tuple[dict[str, Any], str]:
+    """The body and the model it names ("" for the key's default model when it has one)."""
     body = await read_object(request)
     model = body.get("model")
     if not isinstance(model, str) or not model:
+        if exchange is not None and has_default_model(exchange):
+            return body, ""
         raise BadRequest("model: Field required", param="model")
     return body, model
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
     async with Exchange(request, "anthropic", "chat") as exchange:
-        body, model = await _message_body(request)
+        body, model = await _message_body(request, exchange)
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise BadRequest("stream: Input should be a valid boolean", param="stream")

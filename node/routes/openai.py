@@ -9,12 +9,16 @@ from aiohttp import web
 from node.errors import BadRequest
 from node.json_io import read_object
 from node.serve import Exchange
+from node.serve.policy import has_default_model
 from node.state import DIALECT
 
 
-def _model(body: dict[str, Any]) -> str:
+def _model(body: dict[str, Any], exchange: Exchange | None = None) -> str:
+    """The model the body names; "" for the key's default model when it has one."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
+        if exchange is not None and has_default_model(exchange):
+            return ""
         raise BadRequest("'model' is required and must be a string", param="model")
     return model
 
@@ -25,7 +29,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise BadRequest("'stream' must be a boolean", param="stream")
-        return await exchange.chat(body, _model(body), stream=stream)
+        return await exchange.chat(body, _model(body, exchange), stream=stream)
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:

@@ -25,18 +25,21 @@ from node.catalog import Route
 from node.errors import Forbidden, ModelNotFound, Unavailable
 from node.key_index import model_allowed
 from node.limits import Admitted
+from node.limits.policy import key_policy
 from node.serve.auth import authenticate
 from node.serve.finished import Finished
+from node.serve.policy import apply_policy
 from node.serve.relay import relay
 from node.state import CLIENT_GONE, GATEWAY, RATE_HEADERS, REQUEST_ID, START, UPSTREAM_SECONDS
 from providers import Dialect, DialectSpec, ProviderError, Usage
 from providers import dialect as dialect_spec
 from store import ApiKeyRecord
 
-__all__ = ["Exchange", "status_of"]
+__all__ = ["COST_HEADER", "Exchange", "status_of"]
 
 T = TypeVar("T")
 log = structlog.get_logger("node.serve")
+COST_HEADER = "x-at-cost-usd"  # on non-streamed answers: what the exchange cost, in USD
 
 
 def status_of(exc: BaseException | None) -> int:
@@ -57,8 +60,8 @@ class Exchange:
     exactly once.
     """
 
-    __slots__ = ("admitted", "attempts", "dialect", "endpoint", "gateway", "key", "request",
-                 "route", "spec", "status", "stream", "upstream_seconds", "usage")
+    __slots__ = ("admitted", "attempts", "cost_usd", "dialect", "endpoint", "gateway", "key",
+                 "request", "route", "spec", "status", "stream", "upstream_seconds", "usage")
 
     def __init__(self, request: web.Request, dialect: Dialect, endpoint: str) -> None:
         self.request = request
@@ -70,6 +73,7 @@ class Exchange:
         self.route: Route | None = None
         self.stream = False
         self.usage = Usage()
+        self.cost_usd = 0.0  # what the usage costs, with the key's price multiplier
         self.status: int | None = None  # None until settled
         self.attempts = 0
         self.upstream_seconds = 0.0
@@ -144,9 +148,13 @@ class Exchange:
         return result
 
     def settle(self, usage: Usage, status: int) -> None:
-        """What the exchange used and answered; the finished record carries it."""
+        """What the exchange used, cost and answered; the finished record carries it."""
         self.usage = usage
         self.status = status
+        if self.route is not None and self.key is not None:
+            self.cost_usd = self.gateway.prices.cost(
+                self.route.provider_key, self.route.model, usage,
+                key_policy(self.key).price_multiplier)
         # A failed stream's or a departed client's usage is incomplete: keep the reservation.
         known = usage if status < 400 else None
         self.gateway.limits.settle(self.admitted, known, self.gateway.prices)
@@ -160,6 +168,7 @@ class Exchange:
         ``json_array``: deliver the stream as one JSON array written element by element
         (Gemini's ``streamGenerateContent`` without ``alt=sse``) instead of SSE.
         """
+        body, model_name = apply_policy(self, body, model_name)
         self.spec.check_request(body)
         route = self.admit(self.resolve(model_name))
         body = await self.reserve(route, body)
@@ -170,7 +179,8 @@ class Exchange:
                 route.provider.complete(self.dialect, body, route.model, headers=headers))
             self.settle(reply.usage, reply.status)
             return web.Response(body=reply.body, status=reply.status,
-                                content_type="application/json")
+                                content_type="application/json",
+                                headers={COST_HEADER: f"{self.cost_usd:.6f}"})
         upstream = await self.call(
             route.provider.open_stream(self.dialect, body, route.model, headers=headers))
         return await relay(self, upstream, json_array=json_array)
@@ -216,7 +226,8 @@ class Exchange:
             provider=route.provider_key if route else "", model=route.model if route else "",
             stream=self.stream, status=self.status or 200, usage=self.usage,
             latency_seconds=time.perf_counter() - request[START],
-            upstream_seconds=self.upstream_seconds, attempts=self.attempts, error=error)
+            upstream_seconds=self.upstream_seconds, attempts=self.attempts, error=error,
+            cost_usd=self.cost_usd)
         for hook in self.gateway.finished_hooks:
             try:
                 hook(done)

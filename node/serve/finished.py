@@ -44,14 +44,15 @@ class Finished:
     upstream_seconds: float
     attempts: int
     error: str = ""
+    cost_usd: float = 0.0  # with the key's price multiplier; 0.0 when no price is known
 
 
 FinishedHook = Callable[[Finished], None]
 
 
 class Accounting:
-    """The usage hook: token metrics and one usage record per exchange that reached (or
-    tried to reach) an upstream."""
+    """The usage hook: token and cost metrics and one usage record per exchange that reached
+    (or tried to reach) an upstream."""
 
     def __init__(self, metrics: Metrics, usage: UsageWriter, catalog: Catalog) -> None:
         self._metrics = metrics
@@ -62,9 +63,10 @@ class Accounting:
         if not done.attempts:
             return  # refused before any upstream call: nothing was used
         usage = done.usage
-        self._metrics.tokens_used(done.key.id,
-                                  self._catalog.metric_label(done.provider, done.model),
-                                  usage.input_tokens, usage.output_tokens)
+        label = self._catalog.metric_label(done.provider, done.model)
+        self._metrics.tokens_used(done.key.id, label, usage.input_tokens, usage.output_tokens)
+        if done.cost_usd:
+            self._metrics.cost_used(done.key.id, done.provider, label, done.cost_usd)
         self._usage.record(UsageRecord(
             at=done.at,
             key_id=done.key.id,
@@ -76,4 +78,5 @@ class Accounting:
             cache_write_tokens=usage.cache_write_tokens,
             status=done.status,
             latency_ms=done.latency_seconds * 1000,
+            cost_usd=done.cost_usd,
         ))

@@ -80,8 +80,15 @@ class DialectSpec(Protocol):
         """The output-token cap the client asked for, if any."""
         ...
 
-    def cap_output(self, body: dict[str, Any], cap: int) -> dict[str, Any]:
-        """``body`` with its output-token limit lowered to ``cap`` (a copy when lowered)."""
+    def cap_output(self, body: dict[str, Any], cap: int, *, fill: bool = False
+                   ) -> dict[str, Any]:
+        """``body`` with its output-token limit lowered to ``cap`` (a copy when lowered);
+        ``fill``: set it to ``cap`` too when the client set none."""
+        ...
+
+    def with_system_prompt(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        """A copy of ``body`` with ``text`` as this dialect's system instruction, before the
+        client's own (``body`` as it is when its shape is wrong: the check reports it)."""
         ...
 
     def model_list(self, models: Sequence[tuple[str, str]], created: float) -> bytes:

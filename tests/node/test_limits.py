@@ -12,9 +12,7 @@ import anthropic
 import openai
 import pytest
 
-from node.limits import NoPrices
-from providers import Usage
-from tests.node.harness import Node, running_node
+from tests.node.harness import Node, running_node, settings_tree
 
 
 async def _limit(node: Node, policy: dict[str, Any]) -> None:
@@ -94,25 +92,23 @@ async def test_output_limit_is_set_upstream_and_reserved_when_streaming(node: No
     assert refused.value.response.headers["x-ratelimit-limit-tokens"] == "20"
 
 
-class _Prices(NoPrices):
-    """Every model costs one dollar per million tokens, in and out."""
-
-    def bound(self, provider_key: str, model: str, input_tokens: int, output_tokens: int,
-              multiplier: float) -> float:
-        return (input_tokens + output_tokens) * multiplier / 1e6
-
-    def cost(self, provider_key: str, model: str, usage: Usage, multiplier: float) -> float:
-        return (usage.input_tokens + usage.output_tokens) * multiplier / 1e6
+async def test_usd_budget_refuses_with_insufficient_quota() -> None:
+    """One dollar per million tokens in and out on ``demo``; ``free`` has no known price."""
+    priced = {"mock-1": {"input": 1.0, "output": 1.0}}
+    tree = settings_tree(providers={"demo": {"type": "mock", "prices": priced},
+                                    "free": {"type": "mock"}})
+    async with running_node(tree) as node:
+        await _usd_budget(node)
 
 
-async def test_usd_budget_refuses_with_insufficient_quota(node: Node) -> None:
+async def _usd_budget(node: Node) -> None:
     await _limit(node, {"limits": {"usd_per_day": 0.0005}})
     async with openai.AsyncOpenAI(base_url=f"{node.url}/v1", api_key=node.api_key,
                                   max_retries=0) as client:
         with pytest.raises(openai.BadRequestError) as unpriced:
-            await _chat(client)
-        assert "no known price for mock-1" in unpriced.value.message
-        node.gateway.prices = _Prices()
+            await client.chat.completions.create(
+                model="free/mock-1", messages=[{"role": "user", "content": "hi"}])
+        assert "no known price for 'free/mock-1'" in unpriced.value.message
         await _chat(client, max_tokens=100)  # reserves ~200 micro-USD, uses far less
         with pytest.raises(openai.RateLimitError) as refused:
             await _chat(client, max_tokens=2000)

@@ -66,9 +66,23 @@ class AnthropicDialect:
         limit = body.get("max_tokens")
         return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
 
-    def cap_output(self, body: dict[str, Any], cap: int) -> dict[str, Any]:
+    def cap_output(self, body: dict[str, Any], cap: int, *, fill: bool = False
+                   ) -> dict[str, Any]:
         limit = self.output_limit(body)
-        return {**body, "max_tokens": cap} if limit is not None and limit > cap else body
+        lowered = limit > cap if limit is not None else fill and "max_tokens" not in body
+        return {**body, "max_tokens": cap} if lowered else body
+
+    def with_system_prompt(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        system = body.get("system")
+        first = {"type": "text", "text": text}
+        if not system:
+            return {**body, "system": text}
+        if isinstance(system, str):
+            # Blocks keep the client's own prompt apart (and any cache breakpoint on it).
+            return {**body, "system": [first, {"type": "text", "text": system}]}
+        if isinstance(system, list):
+            return {**body, "system": [first, *system]}
+        return body
 
     def model_list(self, models: Sequence[tuple[str, str]], created: float) -> bytes:
         # Claude Code's gateway model discovery reads this shape.

@@ -67,11 +67,28 @@ class GeminiDialect:
         limit = config.get("maxOutputTokens") if isinstance(config, dict) else None
         return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
 
-    def cap_output(self, body: dict[str, Any], cap: int) -> dict[str, Any]:
+    def cap_output(self, body: dict[str, Any], cap: int, *, fill: bool = False
+                   ) -> dict[str, Any]:
         limit = self.output_limit(body)
+        config = body.get("generationConfig")
+        if limit is None and fill and isinstance(config, dict | None):
+            return {**body, "generationConfig": {**(config or {}), "maxOutputTokens": cap}}
         if limit is None or limit <= cap:
             return body
         return {**body, "generationConfig": {**body["generationConfig"], "maxOutputTokens": cap}}
+
+    def with_system_prompt(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        # Google's JSON accepts the proto's snake_case names too: extend the one the client
+        # wrote, so the client's instruction is never shadowed by a second one.
+        name = "system_instruction" if "system_instruction" in body else "systemInstruction"
+        instruction = body.get(name)
+        if instruction is None:
+            return {**body, name: {"parts": [{"text": text}]}}
+        parts = instruction.get("parts") if isinstance(instruction, dict) else False
+        if not isinstance(parts, list | None):
+            return body
+        assert isinstance(instruction, dict)
+        return {**body, name: {**instruction, "parts": [{"text": text}, *(parts or [])]}}
 
     def model_list(self, models: Sequence[tuple[str, str]], created: float) -> bytes:
         return orjson.dumps({"models": [_model(model_id) for model_id, _ in models]})

@@ -72,9 +72,19 @@ class OpenAIDialect:
         found = (_int(body.get(name)) for name in _OUTPUT_LIMITS)
         return next((limit for limit in found if limit), None)
 
-    def cap_output(self, body: dict[str, Any], cap: int) -> dict[str, Any]:
+    def cap_output(self, body: dict[str, Any], cap: int, *, fill: bool = False
+                   ) -> dict[str, Any]:
+        if fill and self.output_limit(body) is None:
+            # max_tokens: the field the translations write, and the one compatible APIs know.
+            return {**body, "max_tokens": cap}
         over = {name: cap for name in _OUTPUT_LIMITS if (_int(body.get(name)) or 0) > cap}
         return {**body, **over} if over else body
+
+    def with_system_prompt(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            return body
+        return {**body, "messages": [{"role": "system", "content": text}, *messages]}
 
     def model_list(self, models: Sequence[tuple[str, str]], created: float) -> bytes:
         data = [_model(model_id, owner, created) for model_id, owner in models]
