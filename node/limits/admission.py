@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from node.errors import BadRequest, LimitExceeded, Unavailable
+from node.errors import LimitExceeded, Unavailable
 from node.limits.cache import LeaseCache, Limit, Refusal, Reservation
 from node.limits.needs import dimension, input_bound, input_used, with_output_limit
 from node.limits.policy import key_policy
