@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import orjson
 from yarl import URL
@@ -16,11 +16,11 @@ from providers.transport.client import ClientPool, Target
 from providers.transport.connection import UpstreamResponse
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 from providers.upstream_errors import error_message
+from providers.upstreams.paths import BoundedCache
 from providers.upstreams.status import raise_for_status
 
 __all__ = ["HttpAdapter", "check_base_url"]
 
-TARGET_CACHE_LIMIT: Final = 256
 
 def check_base_url(base_url: str, provider: str) -> URL:
     """``base_url`` parsed; ``InvalidConfig`` unless it is an http(s) URL with a host."""
@@ -44,7 +44,8 @@ class HttpAdapter:
         self._headers: Mapping[str, str] = {"Content-Type": "application/json"}
         # Request heads are encoded once per URL, on first use (subclasses set _headers
         # after this constructor, and Vertex learns its URL only from its credentials).
-        self._targets: dict[URL, Target] = {}
+        # Gemini and Azure have a URL per model: bounded, as the model is the client's choice.
+        self._targets: BoundedCache[URL, Target] = BoundedCache()
 
     def _forwarded(self, inbound: Dialect, headers: ClientHeaders) -> dict[str, str] | None:
         """The client's headers this upstream may see: those its dialect names, and only
@@ -61,10 +62,8 @@ class HttpAdapter:
     def _target(self, url: URL) -> Target:
         target = self._targets.get(url)
         if target is None:
-            if len(self._targets) >= TARGET_CACHE_LIMIT:
-                self._targets.clear()  # Gemini has a URL per model: stay bounded
-            target = self._targets[url] = self._pool.target(
-                self.config.key, url, self._headers, self.config.proxy)
+            target = self._targets.put(url, self._pool.target(
+                self.config.key, url, self._headers, self.config.proxy))
         return target
 
     async def _post(

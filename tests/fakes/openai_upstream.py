@@ -84,7 +84,8 @@ class Drop:
 
 @dataclass
 class Recorded:
-    """One request the fake received."""
+    """One request the fake received; ``raw_path`` is the path as it came on the wire
+    (``path`` is decoded)."""
 
     method: str
     path: str
@@ -92,6 +93,7 @@ class Recorded:
     headers: CIMultiDictProxy[str]
     raw: bytes
     body: Any
+    raw_path: str = ""
 
 
 def chat_completion(
@@ -205,7 +207,8 @@ class FakeUpstream:
         except orjson.JSONDecodeError:
             body = None
         self.requests.append(
-            Recorded(request.method, request.path, dict(request.query), request.headers, raw, body)
+            Recorded(request.method, request.path, dict(request.query), request.headers, raw,
+                     body, request.raw_path)
         )
         action = self.script.popleft() if self.script else self._default(request.path, body)
         return await self._answer(request, action)
