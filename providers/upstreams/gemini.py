@@ -82,7 +82,7 @@ class GeminiProvider(HttpAdapter):
         )
         payload = to_upstream_request(inbound, "gemini", body, model, self.config)
         resp = await self._open(self._url(model, "streamGenerateContent"), payload)
-        return SseStream(resp, provider=key, inbound=inbound, handler=handler)
+        return self._stream(resp, inbound, handler)
 
     async def embed(self, body: dict[str, Any], model: str) -> Reply:
         """OpenAI embeddings through ``batchEmbedContents``; Gemini reports no token counts,

@@ -26,6 +26,7 @@ from multidict import CIMultiDictProxy
 
 __all__ = [
     "Drop",
+    "Echo",
     "FakeUpstream",
     "Hang",
     "Json",
@@ -80,6 +81,14 @@ class Hang:
 @dataclass
 class Drop:
     """Close the connection without answering."""
+
+
+@dataclass
+class Echo:
+    """Answer ``status`` with an error whose message echoes the request: its target and
+    every header, as some upstreams and proxies do in their 401 pages."""
+
+    status: int = 401
 
 
 @dataclass
@@ -241,6 +250,11 @@ class FakeUpstream:
             return web.Response(
                 body=action.body, status=action.status, content_type=action.content_type
             )
+        if isinstance(action, Echo):
+            lines = [request.raw_path] + [f"{k}: {v}" for k, v in request.headers.items()]
+            message = "unauthorized request: " + " | ".join(lines)
+            return web.Response(body=orjson.dumps({"error": {"message": message}}),
+                                status=action.status, content_type="application/json")
         if isinstance(action, Hang):
             await self._wait(action.seconds)
             return web.Response(status=504)

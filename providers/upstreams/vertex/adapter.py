@@ -61,6 +61,7 @@ class VertexProvider(OpenAIProvider):
 
     async def _request_headers(self) -> Mapping[str, str]:
         token = await self._auth.token()
+        self._redactor.add(token)  # a set lookup until the token is refreshed
         return {"Authorization": f"Bearer {token}"}
 
     async def complete(self, inbound: Dialect, body: dict[str, Any], model: str,
