@@ -33,12 +33,12 @@ from .registry import SECRET_FIELDS, SecretField
 from .usage import UsageWriter
 
 __all__ = [
-    "BadRecord",
     "FAULT_STEPS",
     "NOTIFY_FAULT",
     "ROTATION_FAULTS",
     "SECRET_FIELDS",
     "ApiKeyRecord",
+    "BadRecord",
     "ConcurrentRotation",
     "ConfigError",
     "Conflict",
