@@ -14,6 +14,7 @@ import orjson
 
 from providers.dialects import DIALECTS
 from providers.dialects.anthropic.errors import anthropic_error
+from providers.dialects.streams import load_event
 from providers.errors import ProviderError
 from providers.sse import SSEDecoder, SSEEvent, encode_event
 from providers.translate import StreamTranslator
@@ -44,7 +45,10 @@ class AnthropicPassthrough:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
             return
-        raw = obj.get("usage") or (obj.get("message") or {}).get("usage")
+        if not isinstance(obj, dict):
+            return  # relayed as it came: judging it is the client's business
+        message = obj.get("message")
+        raw = obj.get("usage") or (message.get("usage") if isinstance(message, dict) else None)
         if not isinstance(raw, dict):
             return
         now = DIALECTS["anthropic"].usage_from(raw)
@@ -69,15 +73,16 @@ class GeminiPassthrough:
     def feed(self, event: SSEEvent) -> list[bytes]:
         data = event.data
         if b'"error"' in data[:40]:
-            obj = orjson.loads(data)
+            obj = load_event(self.provider, data)
             err = obj.get("error") if isinstance(obj, dict) else None
             if isinstance(err, dict):
                 code = err.get("code")
                 status = code if isinstance(code, int) and 400 <= code < 600 else 502
                 raise upstream_error(self.provider, status, data)
         if b'"usageMetadata"' in data:
-            obj = orjson.loads(data)
-            self.usage = DIALECTS["gemini"].usage_from(obj.get("usageMetadata"))
+            obj = load_event(self.provider, data)
+            if isinstance(obj, dict):
+                self.usage = DIALECTS["gemini"].usage_from(obj.get("usageMetadata"))
         return [b"data: " + data + b"\n\n"]
 
     def finish(self) -> list[bytes]:
