@@ -130,6 +130,7 @@ class SseStream:
         decoder = SSEDecoder()
         handler = self._handler
         released = False
+        frames: list[bytes] = []
         try:
             while True:
                 chunk = await self._resp.readany()
@@ -141,7 +142,7 @@ class SseStream:
                     events += decoder.flush()
                 # Everything one upstream read completes goes out as one write: a socket
                 # write per event would cost a syscall each.
-                frames: list[bytes] = []
+                frames = []
                 done = False
                 for event in events:
                     frames += handler.feed(event)
@@ -154,6 +155,7 @@ class SseStream:
                     break
                 if frames:
                     yield b"".join(frames)
+                    frames = []  # sent: a failure now must not send them again
             frames += handler.finish()
             # Settle before the last yield: the consumer may stop iterating right there.
             self.usage = handler.usage
@@ -166,7 +168,9 @@ class SseStream:
                 return  # closed on purpose (the client left): nobody to tell
             self.failed = True
             self.final = True
-            yield DIALECTS[self._inbound].error_event(exc.status, exc.message, code=exc.code)
+            # The events translated before the failure still go out, then the error.
+            error = DIALECTS[self._inbound].error_event(exc.status, exc.message, code=exc.code)
+            yield b"".join(frames) + error
         finally:
             self.usage = handler.usage
             if not released:
