@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp.base_protocol import BaseProtocol
@@ -151,3 +152,17 @@ async def test_wrong_stream_event_ends_with_one_error_event(
     assert errors == [len(events) - 1], events  # exactly one, and nothing after it
     assert errors[0] > 0, "the events before the broken one reach the client"
     assert b"wrong shape" in events[-1].data
+
+
+async def test_count_tokens_checks_the_body_shape(node: Node) -> None:
+    """A wrong-typed body to count_tokens is a 400 naming the field, never a 500."""
+    async with aiohttp.ClientSession() as session:
+        for body, param in (({"model": "demo/mock-1", "messages": "x"}, "messages"),
+                            ({"model": "demo/mock-1",
+                              "messages": [{"role": "user", "content": [1]}]},
+                             "messages[0].content[0]")):
+            async with session.post(f"{node.url}/v1/messages/count_tokens", json=body,
+                                    headers={"x-api-key": node.api_key}) as resp:
+                data = await resp.json()
+                assert resp.status == 400, data
+                assert data["type"] == "error" and param in data["error"]["message"]
