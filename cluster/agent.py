@@ -39,6 +39,7 @@ log = structlog.get_logger("cluster.agent")
 
 _T = TypeVar("_T")
 HOOK_TIMEOUT = 10.0
+LEAVE_GRACE = 0.1
 KEY_MESSAGES = (MsgType.KEY_PREPARED, MsgType.KEY_ACTIVATED)
 
 
@@ -169,8 +170,13 @@ class ClusterAgent:
             self._conflict_boot = header.boot
             self._conflict = str(DuplicateIdentity(identity, header.boot))
             if self._tasks and self._leaving is None:   # running: leave; starting: refuse
-                self._leaving = asyncio.create_task(self.stop())
+                self._leaving = asyncio.create_task(self._leave())
         return claim
+
+    async def _leave(self) -> None:
+        # The reply telling the other claimant is still on its way out: let it go first.
+        await asyncio.sleep(LEAVE_GRACE)
+        await self.stop()
 
     def _on_reply(self, name: str, reply: Message) -> None:
         assert self._membership is not None

@@ -210,3 +210,43 @@ async def test_two_nodes_with_one_identity_one_refuses_loudly(tmp_path: Path) ->
     finally:
         await twin.kill()
         await cluster.close()
+
+
+@pytest.mark.timeout(120)
+async def test_the_later_claimant_yields_even_when_it_is_the_original(tmp_path: Path) -> None:
+    """n0 dies, a twin takes the name ``n0`` (nobody answered its probe), n0 comes back: the
+    restarted n0 is the later boot, so it is the one that refuses or leaves, never merges."""
+    cluster = Cluster(3)
+    n0 = cluster.node("n0")
+    n0.log = tmp_path / "n0.log"
+    spare_bus, spare_raft = free_ports(2)
+    twin = NodeProc("n0-twin", {"name": "n0", "config": {
+        **n0.spec["config"], "port": spare_bus, "raft_port": spare_raft}},
+        log=tmp_path / "twin.log")
+    try:
+        await cluster.start()
+        await n0.kill()
+        await twin.start()
+        assert (await twin.status())["self"]["identity"] == "n0"
+        n0.events.clear()
+        try:
+            await n0.start()
+        except RuntimeError:                 # refused while starting
+            assert n0.proc is not None and await n0.proc.wait() != 0
+        else:                                # or left right after: bus stopped, conflict told
+            async def left() -> dict[str, Any] | None:
+                status = await n0.status()
+                return status if status["self"]["conflict"] else None
+
+            status = await _until(left, 5.0, "n0 leaves")
+            assert "refusing to join" in status["self"]["conflict"]
+
+            async def bus_closed() -> bool:
+                return (await n0.call("notify", kind="api_key", item="x"))["acks"] == {}
+
+            assert await _until(bus_closed, 2.0, "n0's bus closed")
+        assert "duplicate cluster identity" in n0.log.read_text()
+        assert (await twin.status())["self"]["conflict"] == ""        # the earlier one stays
+    finally:
+        await twin.kill()
+        await cluster.close()
