@@ -1,7 +1,10 @@
 """``ClusterAgent``: discovery, the Raft lock service and the sealed bus of one node.
 
 Start order: Argon2id key derivation (executor) -> own addresses -> bus (bind) -> first
-discovery pass -> Raft (owner thread) -> background loops (discovery, ping, reconcile).
+discovery pass -> probe of the entries that name this node at another address (an earlier
+instance there holding this identity: ``DuplicateIdentity``, the node refuses to join) -> Raft
+(owner thread) -> background loops (discovery, ping, reconcile). The node's identity
+(``cluster/identity.py``) is its bus sender id, its Raft id and its peers' key for it.
 Stop runs the reverse and finishes well under two seconds (LINGER 0, pysyncobj destroyed and
 its threads joined off the loop). Nothing here decides correctness: locks are advisory and key
 notices are hints; the node re-reads the database (the fence) on every hint.
@@ -23,11 +26,12 @@ import structlog
 from cluster.bus import Bus
 from cluster.config import ClusterConfig
 from cluster.discovery import Discovery, DnsDiscovery, StaticDiscovery
-from cluster.errors import ClusterError, DiscoveryError, NoQuorum
+from cluster.errors import ClusterError, DiscoveryError, DuplicateIdentity, NoQuorum
 from cluster.hooks import ClusterHooks
+from cluster.identity import Claim
 from cluster.kdf import ClusterKeys, derive_keys
 from cluster.membership import Membership
-from cluster.messages import Message, MsgType
+from cluster.messages import Header, Message, MsgType
 from cluster.raft import AddressBook, RaftLocks, RaftNode
 from cluster.seal import Opener, Sealer
 
@@ -35,6 +39,7 @@ log = structlog.get_logger("cluster.agent")
 
 _T = TypeVar("_T")
 HOOK_TIMEOUT = 10.0
+LEAVE_GRACE = 0.1
 KEY_MESSAGES = (MsgType.KEY_PREPARED, MsgType.KEY_ACTIVATED)
 
 
@@ -53,6 +58,9 @@ class ClusterAgent:
         self._discovery: Discovery | None = None
         self._book = AddressBook()
         self._bus: Bus | None = None
+        self._sealer: Sealer | None = None
+        self._conflict, self._conflict_boot = "", 0   # why this node left: a duplicate identity
+        self._leaving: asyncio.Task[None] | None = None
         self._raft: RaftNode | None = None
         self._locks: RaftLocks | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -68,7 +76,8 @@ class ClusterAgent:
         """Derive keys, bind the bus, find peers, start Raft and the loops.
 
         Raises ``ConfigError`` without a secret when security is enabled, ``BusError`` when the
-        bus port cannot be bound, ``ClusterError`` when Raft cannot be built.
+        bus port cannot be bound, ``ClusterError`` when Raft cannot be built,
+        ``DuplicateIdentity`` when an earlier live instance holds this node's identity.
         """
         loop = asyncio.get_running_loop()
         self._keys = await loop.run_in_executor(None, derive_keys, self.config)
@@ -77,15 +86,18 @@ class ClusterAgent:
         self._discovery = self._make_discovery()
         opener = Opener(self._keys.bus, cluster=self.config.cluster_name,
                         window=self.config.bus_window)
-        sealer = Sealer(self._keys.bus, cluster=self.config.cluster_name,
-                        sender=self.node_name, boot=self.boot)
-        self._bus = Bus(sealer=sealer, opener=opener, bind=self.config.bind_addr,
+        self._sealer = Sealer(self._keys.bus, cluster=self.config.cluster_name,
+                              sender=self._membership.identity, boot=self.boot)
+        self._bus = Bus(sealer=self._sealer, opener=opener, bind=self.config.bind_addr,
                         port=self.config.port, handler=self._handle)
         await self._bus.start()
         try:
             await self._discover_once()
+            await self._probe_claimants()
             if self._membership.plan is not None:
                 await self._start_raft()
+            if self._conflict:                  # a duplicate spoke up while Raft started
+                raise DuplicateIdentity(self._membership.identity, self._conflict_boot)
         except BaseException:
             await self.stop()
             raise
@@ -121,6 +133,60 @@ class ClusterAgent:
         log.info("raft state changed", old=old, new=new)
         if self._on_raft_state is not None:
             self._on_raft_state(old, new)
+
+    async def _probe_claimants(self) -> None:
+        """Ask each entry that names this node at another address who answers there.
+
+        Our own boot answering is an alias of ours; an earlier instance answering means this
+        identity is taken: ``DuplicateIdentity``. Unreachable entries are probed again by the
+        ping loop.
+        """
+        assert self._membership is not None and self._bus is not None
+        pending = set(self._membership.claimants)
+        deadline = time.monotonic() + self.config.ack_timeout
+        while pending and not self._conflict and time.monotonic() < deadline:
+            replies = await self._bus.broadcast(MsgType.PING, self._ping_payload(),
+                                                self.config.ack_timeout, peers=sorted(pending))
+            for name, reply in replies.items():
+                if reply is not None:
+                    pending.discard(name)
+                    self._on_reply(name, reply)
+            if pending:
+                await asyncio.sleep(0.05)       # a fresh DEALER is not connected yet
+        if self._conflict:
+            raise DuplicateIdentity(self._membership.identity, self._conflict_boot)
+
+    def _judge(self, header: Header) -> Claim:
+        """Compare a verified frame's sender with our identity; act on a duplicate."""
+        assert self._membership is not None
+        identity = self._membership.identity
+        claim = Claim.of(identity, self.boot, header.sender, header.boot)
+        if claim in (Claim.WE_YIELD, Claim.THEY_YIELD):
+            log.error("duplicate cluster identity: another live node claims this node's "
+                      "identity", identity=identity, node=self.node_name, other_boot=header.boot,
+                      boot=self.boot, consequence="this node leaves the cluster"
+                      if claim is Claim.WE_YIELD else "the later one must leave")
+        if claim is Claim.WE_YIELD and not self._conflict:
+            self._conflict_boot = header.boot
+            self._conflict = str(DuplicateIdentity(identity, header.boot))
+            if self._tasks and self._leaving is None:   # running: leave; starting: refuse
+                self._leaving = asyncio.create_task(self._leave())
+        return claim
+
+    async def _leave(self) -> None:
+        # The reply telling the other claimant is still on its way out: let it go first.
+        await asyncio.sleep(LEAVE_GRACE)
+        await self.stop()
+
+    def _on_reply(self, name: str, reply: Message) -> None:
+        assert self._membership is not None
+        claim = self._judge(reply.header)
+        if claim is Claim.LOOPBACK:
+            self._membership.confirm_loopback(name)
+        elif claim is Claim.OTHER:
+            kv = reply.payload.get("key_version")
+            self._membership.bind(name, reply.header.sender,
+                                  key_version=kv if isinstance(kv, int) else None)
 
     async def stop(self) -> None:
         """Stop loops, bus and Raft; idempotent; returns in well under two seconds."""
@@ -165,9 +231,10 @@ class ClusterAgent:
         return await self._notify(kind, {"version": version, "fingerprint": fingerprint})
 
     async def _notify(self, kind: MsgType, payload: dict[str, Any]) -> dict[str, bool]:
-        if self._bus is None:
+        if self._bus is None or self._membership is None:
             return {}
-        replies = await self._bus.broadcast(kind, payload, self.config.ack_timeout)
+        peers = [name for name in self._bus.peers if name not in self._membership.claimants]
+        replies = await self._bus.broadcast(kind, payload, self.config.ack_timeout, peers)
         return {name: bool(r is not None and r.payload.get("ok")) for name, r in replies.items()}
 
     async def request_key_material(self) -> bool:
@@ -194,6 +261,11 @@ class ClusterAgent:
     async def _handle(self, message: Message) -> dict[str, Any]:
         payload, membership = message.payload, self._membership
         version = payload.get("version")
+        claim = self._judge(message.header) if membership is not None else Claim.OTHER
+        if claim is not Claim.OTHER:            # our own frame, or our identity's other claimant
+            return {"ok": claim is Claim.LOOPBACK, "name": self.node_name,
+                    **({} if claim is Claim.LOOPBACK else {"error": "duplicate identity"}),
+                    "key_version": self.hooks.key_version()}
         if membership is not None:
             reported = payload.get("key_version") if message.type is MsgType.PING else None
             membership.seen(message.header.sender,
@@ -244,9 +316,12 @@ class ClusterAgent:
             self._discovery_state["error"] = str(exc)
             return False
         others = self._membership.apply(peers)
+        if self._sealer is not None:
+            self._sealer.sender = self._membership.identity   # settled by the first pass
         self._book.update({p.name: p.host for p in peers})
         if self._bus is not None:
-            self._bus.set_peers({p.name: p.bus_endpoint for p in others})
+            links = [*others, *self._membership.claimants.values()]
+            self._bus.set_peers({p.name: p.bus_endpoint for p in links})
         self._discovery_state.update(ok_at=time.time(), error="", members=len(peers))
         return bool(others)
 
@@ -268,16 +343,17 @@ class ClusterAgent:
         assert self._membership is not None
         while True:
             if self._bus is not None:
-                replies = await self._bus.broadcast(MsgType.PING, {
-                    "key_version": self.hooks.key_version(), "name": self.node_name,
-                    "voter": bool(self._raft and self._raft.voter)}, self.config.ack_timeout)
-                for reply in replies.values():
+                replies = await self._bus.broadcast(MsgType.PING, self._ping_payload(),
+                                                    self.config.ack_timeout)
+                for name, reply in replies.items():
                     if reply is not None:
-                        kv = reply.payload.get("key_version")
-                        self._membership.seen(reply.header.sender,
-                                              key_version=kv if isinstance(kv, int) else None)
+                        self._on_reply(name, reply)
             self._membership.expire(3 * self.config.ping_interval + self.config.ack_timeout)
             await asyncio.sleep(self.config.ping_interval)
+
+    def _ping_payload(self) -> dict[str, Any]:
+        return {"key_version": self.hooks.key_version(), "name": self.node_name,
+                "voter": bool(self._raft and self._raft.voter)}
 
     async def _reconcile_loop(self) -> None:
         assert self._membership is not None
@@ -302,6 +378,8 @@ class ClusterAgent:
             if membership is not None else []
         return {
             "self": {"name": self.node_name, "boot": self.boot,
+                     "identity": membership.identity if membership else "",
+                     "conflict": self._conflict,
                      "key_version": self.hooks.key_version(),
                      "voter": raft["voter"], "raft_state": raft["state"],
                      "fingerprint": self._keys.fingerprint if self._keys else ""},
@@ -326,8 +404,9 @@ async def _bounded(awaitable: Awaitable[_T]) -> _T:
 
 
 def _own_addresses(config: ClusterConfig) -> set[str]:
-    """Addresses that mean "this node" (advertise, bind, host name's addresses); blocking."""
-    found = {config.advertise, config.bind_addr, socket.gethostname()}
+    """Addresses that mean "this node" (bind, host name and its addresses); blocking."""
+    # Not ``advertise``: it is a claim, checked by probing, not an address known to be ours.
+    found = {config.bind_addr, socket.gethostname()}
     with contextlib.suppress(OSError):
         for info in socket.getaddrinfo(socket.gethostname(), None):
             found.add(str(info[4][0]))

@@ -1,9 +1,11 @@
 """Cluster configuration, peer descriptions and node identities.
 
 ``ClusterConfig`` is frozen and validated when built; it does not read the environment (the node
-does that once, in ``node/config.py``). Identities are names, never IP addresses, so a pod that
-restarts with a new IP keeps its place: ``at-2`` is ordinal 2 of a StatefulSet, ``node1`` is a
-compose service name, and a static entry may name itself with ``name=host:port:raft_port``.
+does that once, in ``node/config.py``). Where discovery has names, identities are names, so a pod
+that restarts with a new IP keeps its place: ``at-2`` is ordinal 2 of a StatefulSet, ``node1`` is
+a compose service name, and a static entry may name itself with ``name=host:port:raft_port``.
+Bare A/AAAA records name nothing but addresses, and there the address is the identity
+(``cluster/identity.py`` has the whole rule).
 """
 
 from __future__ import annotations

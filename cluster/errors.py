@@ -8,6 +8,7 @@ The tree::
      ├── LockBusy                    another holder owns the named lock (node answers 409)
      ├── BusError                    a ZeroMQ failure, translated at the boundary
      ├── DiscoveryError              DNS failed (timeout, no nameserver); NXDOMAIN is not one
+     ├── DuplicateIdentity           another live instance already holds this node's identity
      └── SealError                   a frame failed to open (forged, replayed, stale, backwards)
 """
 
@@ -64,3 +65,15 @@ class SealError(ClusterError):
 
 class DiscoveryError(ClusterError):
     """DNS could not be asked (timeout, no nameserver); retried with backoff."""
+
+
+class DuplicateIdentity(ClusterError):
+    """Another live instance (an earlier boot) already holds this node's identity."""
+
+    def __init__(self, identity: str, other_boot: int) -> None:
+        super().__init__(
+            f"another live node already claims this node's cluster identity {identity!r} "
+            f"(boot {other_boot}); refusing to join: give each node its own cluster.advertise "
+            "or node name")
+        self.identity = identity
+        self.other_boot = other_boot

@@ -8,6 +8,11 @@ Voters are fixed for the life of the process so scaling never changes the Raft q
 - DNS without ordinals (compose): the first ``replicas`` names once that many are discovered.
 
 Every other member joins as a pysyncobj read-only node: it can take locks but never votes.
+
+Rows of the peer table are keyed by identity (``cluster/identity.py``): the discovery key. A
+row's ``identity`` column is what the peer calls itself, learned from its verified replies on
+the link dialled for that row; frames are matched to rows by either. A frame from a sender no
+row matches yet is remembered and applied once discovery lists that sender.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cluster.config import ClusterConfig, Peer, ordinal_of, short_name, voter_names
+from cluster.config import ClusterConfig, Peer, ordinal_of, voter_names
+from cluster.identity import claimed_identity, names_match
+
+UNMATCHED_MAX = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +55,7 @@ class PeerState:
 
 
 class Membership:
-    """Self recognition, the voter plan and the peer table of one node."""
+    """This node's identity, self recognition, the voter plan and the peer table."""
 
     def __init__(self, config: ClusterConfig, node_name: str, own_addresses: set[str]) -> None:
         self._config, self.node_name = config, node_name
@@ -55,9 +63,17 @@ class Membership:
         self.self_peer: Peer | None = None
         self.plan: VoterPlan | None = None
         self.table: dict[str, PeerState] = {}
+        # Entries that name us at an address that is not ours: probed, never peers.
+        self.claimants: dict[str, Peer] = {}
+        self._loopbacks: set[str] = set()     # claimants that answered with our own boot
+        self._unmatched: dict[str, tuple[float, int | None]] = {}
         self._ordinal = ordinal_of(node_name) if config.dns_addr else None
         if self._ordinal is not None:
             self.plan = self._ordinal_plan(*self._ordinal)
+        fqdn = self.plan.self_id.rsplit(":", 1)[0] if self.plan and self.plan.self_id else ""
+        self.identity = claimed_identity(config, node_name, fqdn)
+        self._claims = {c for c in (config.advertise, node_name) if c}
+        self._settled = bool(fqdn)
 
     def _ordinal_plan(self, prefix: str, ordinal: int) -> VoterPlan:
         domain = self._config.dns_addr.rstrip(".")
@@ -69,20 +85,24 @@ class Membership:
         """Host names of the voters (for DNS to resolve even without SRV records)."""
         return tuple(v.rsplit(":", 1)[0] for v in self.plan.voters) if self.plan else ()
 
-    def is_self(self, peer: Peer) -> bool:
-        """Same name (pod name or FQDN), or one of our addresses on our bus port."""
-        if short_name(peer.name) == short_name(self.node_name):
-            return True
+    def at_own_address(self, peer: Peer) -> bool:
+        """One of our addresses on our bus port: this process, whatever the entry's name."""
         return peer.host in self._own and peer.port == self._config.port
+
+    def names_us(self, peer: Peer) -> bool:
+        """The entry's name is our identity, advertise or node name (pod name or FQDN)."""
+        return any(names_match(peer.name, claim) for claim in (self.identity, *self._claims))
+
+    def is_self(self, peer: Peer) -> bool:
+        """Ours by address, or by name (then probed: another instance may hold that name)."""
+        return self.at_own_address(peer) or self.names_us(peer)
 
     def apply(self, peers: list[Peer]) -> list[Peer]:
         """Take a discovery result; return the other members and fix the plan if now possible."""
-        others: list[Peer] = []
-        for peer in peers:
-            if self.is_self(peer):
-                self.self_peer = peer
-            else:
-                others.append(peer)
+        self._settle(peers)
+        others = [p for p in peers if not self.is_self(p)]
+        self.claimants = {p.name: p for p in peers if self.names_us(p)
+                          and not self.at_own_address(p) and p.name not in self._loopbacks}
         if self.plan is None:
             self.plan = self._plan(peers)
         voters = {v.rsplit(":", 1)[0] for v in self.plan.voters} if self.plan else set()
@@ -99,7 +119,18 @@ class Membership:
             # A voter whose DNS record vanished is restarting, not gone: keep its row.
             if name not in seen and not self.table[name].voter:
                 del self.table[name]
+        self._match_unmatched()
         return others
+
+    def _settle(self, peers: list[Peer]) -> None:
+        """Fix our identity on the entry naming our claim, else the one at our address."""
+        named = sorted((p for p in peers if self.names_us(p)),
+                       key=lambda p: (p.name != self.identity, p.name))
+        own = sorted((p for p in peers if self.at_own_address(p)), key=lambda p: p.name)
+        if not self._settled and (named or own):
+            self.identity, self._settled = (named or own)[0].name, True
+        self.self_peer = next((p for p in peers if p.name == self.identity),
+                              own[0] if own else None)
 
     def _plan(self, peers: list[Peer]) -> VoterPlan | None:
         names = [p.name for p in peers]
@@ -116,16 +147,42 @@ class Membership:
         self_id = self.self_peer.raft_id if self.self_peer.name in chosen else None
         return VoterPlan(self_id, voters)
 
-    def seen(self, sender: str, *, key_version: int | None) -> None:
-        """A verified frame from ``sender`` arrived: mark its row reachable."""
-        row = self.table.get(sender) or next(
+    def confirm_loopback(self, name: str) -> None:
+        """The claimant ``name`` answered with our own boot: it is us; stop probing it."""
+        self._loopbacks.add(name)
+        self.claimants.pop(name, None)
+
+    def _row(self, sender: str) -> PeerState | None:
+        return self.table.get(sender) or next(
             (r for r in self.table.values()
-             if short_name(r.name) == short_name(sender) or r.identity == sender), None)
+             if r.identity == sender or names_match(r.name, sender)), None)
+
+    def seen(self, sender: str, *, key_version: int | None) -> None:
+        """A verified request from ``sender`` arrived: mark its row reachable.
+
+        No row yet (discovery has not listed it): remembered until discovery does.
+        """
+        row = self._row(sender)
         if row is None:
+            self._unmatched[sender] = (time.time(), key_version)
+            while len(self._unmatched) > UNMATCHED_MAX:
+                del self._unmatched[next(iter(self._unmatched))]
             return
-        row.identity, row.reachable, row.last_seen = sender, True, time.time()
-        if key_version is not None:
-            row.key_version = key_version
+        _mark(row, sender, time.time(), key_version)
+
+    def bind(self, name: str, sender: str, *, key_version: int | None) -> None:
+        """The peer dialled as ``name`` answered, calling itself ``sender``."""
+        row = self.table.get(name)
+        if row is not None:
+            _mark(row, sender, time.time(), key_version)
+
+    def _match_unmatched(self) -> None:
+        for sender, (at, key_version) in list(self._unmatched.items()):
+            row = self._row(sender)
+            if row is not None:
+                del self._unmatched[sender]
+                if row.last_seen is None or row.last_seen < at:
+                    _mark(row, sender, at, key_version)
 
     def expire(self, horizon: float) -> None:
         """Rows not heard from within ``horizon`` seconds become unreachable."""
@@ -133,7 +190,16 @@ class Membership:
         for row in self.table.values():
             if row.last_seen is None or now - row.last_seen > horizon:
                 row.reachable = False
+        for sender, (at, _) in list(self._unmatched.items()):
+            if now - at > horizon:
+                del self._unmatched[sender]
 
     def max_key_version(self) -> int:
         """The highest key version any peer reported (0 if none)."""
         return max((r.key_version or 0 for r in self.table.values()), default=0)
+
+
+def _mark(row: PeerState, sender: str, at: float, key_version: int | None) -> None:
+    row.identity, row.reachable, row.last_seen = sender, True, at
+    if key_version is not None:
+        row.key_version = key_version

@@ -25,11 +25,14 @@ REJECT_REASONS = ("malformed", "forged", "stale", "replayed", "backwards")
 
 
 class Sealer:
-    """Seals this node's frames; owns the per-boot sequence counter."""
+    """Seals this node's frames; owns the per-boot sequence counter.
+
+    ``sender`` is the node's identity; the agent settles it after its first discovery pass.
+    """
 
     def __init__(self, key: bytes, *, cluster: str, sender: str, boot: int) -> None:
         self._aead = ChaCha20Poly1305(key)
-        self._cluster, self._sender, self._boot = cluster, sender, boot
+        self._cluster, self.sender, self._boot = cluster, sender, boot
         self._seq = 0
 
     def seal(self, kind: MsgType, payload: dict[str, Any], *, sent_at: float | None = None,
@@ -40,7 +43,7 @@ class Sealer:
             seq = self._seq
         msg_id = os.urandom(16)
         header = Header(kind, msg_id, time.time() if sent_at is None else sent_at,
-                        self._boot, seq, self._cluster, self._sender).encode()
+                        self._boot, seq, self._cluster, self.sender).encode()
         nonce = os.urandom(NONCE_SIZE)
         return msg_id, [header, nonce + self._aead.encrypt(nonce, encode_payload(payload), header)]
 

@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="path to at.yaml (default: $AT_CONFIG_FILE, ./at.yaml)")
     serve.add_argument("--host", help="override server.host")
     serve.add_argument("--port", type=int, help="override server.port")
-    serve.add_argument("--name", default="", help="this node's cluster identity")
+    serve.add_argument("--name", default="",
+                       help="this node's name (one input to its cluster identity)")
     check = sub.add_parser("check-config", help="validate the configuration and exit")
     check.add_argument("--config")
     migrate = sub.add_parser("migrate", help="create or upgrade the store's tables and exit")

@@ -288,5 +288,12 @@ def plain_text(parts: list[Text | Media] | list[Part]) -> str:
     return "".join(p.text for p in parts if isinstance(p, Text))
 
 
+_MAX_COUNT: Final = 2**53
+"""Token counts beyond this are an upstream's garbage (and would overflow JSON encoders)."""
+
+
 def as_int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A token count from upstream JSON: 0 unless a non-negative integer of sane size."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_COUNT:
+        return value
+    return 0

@@ -14,8 +14,8 @@ import orjson
 
 from providers.canonical import Request, Response, unfold_signatures
 from providers.dialects import DIALECTS
-from providers.dialects.streams import Decoder, Encoder
-from providers.errors import UpstreamServerError
+from providers.dialects.streams import SHAPE_ERRORS, Decoder, Encoder, wrong_shape
+from providers.errors import ProviderError, UpstreamServerError
 from providers.sse import SSEEvent, encode_event
 from providers.types import Dialect, ProviderConfig, Usage
 
@@ -91,7 +91,12 @@ def parse_response(dialect: Dialect, body: bytes, provider: str = "") -> Respons
             f"upstream {provider!r} answered 2xx with JSON that is not an object",
             provider=provider,
         )
-    return DIALECTS[dialect].parse_response(data)
+    try:
+        return DIALECTS[dialect].parse_response(data)
+    except ProviderError:
+        raise
+    except SHAPE_ERRORS as exc:  # the codecs read optimistically: see SHAPE_ERRORS
+        raise wrong_shape(provider) from exc
 
 
 def render_response(dialect: Dialect, response: Response) -> bytes:

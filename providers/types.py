@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+from urllib.parse import parse_qsl, urlsplit
 
 from providers.errors import InvalidConfig
 
@@ -18,6 +19,8 @@ ClientHeaders = Mapping[str, str] | None
 """A wire dialect: how a request, a response and a stream are shaped."""
 
 _PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://", "socks4://")
+_URL_QUERY_ALLOWED = frozenset({"api-version"})
+"""The one query parameter a base_url may keep (OpenAI-compatible Azure-style endpoints)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,25 @@ class ProviderConfig:
             raise bad("max_output_tokens", self.max_output_tokens, "0 (no limit) or more")
         if self.proxy and not self.proxy.startswith(_PROXY_SCHEMES):
             raise bad("proxy", self.proxy, "an http://, https:// or socks5:// URL")
+        self._check_base_url_credentials()
+
+    def _check_base_url_credentials(self) -> None:
+        """A base_url is stored and shown as plain text, so it may carry no credentials
+        (userinfo, ``?key=``): those belong in ``api_key`` or ``extra_headers``."""
+        parts = urlsplit(self.base_url)
+        names = {name for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+        if "@" in parts.netloc:
+            found = "user:password@"
+        elif parts.query and (not names or names - _URL_QUERY_ALLOWED):
+            found = "a query string (only api-version may stay)"
+        else:
+            return
+        # The value is not repeated: it holds the very credentials.
+        raise InvalidConfig(
+            f"providers.{self.key}.base_url: holds {found}; credentials do not belong in the "
+            "URL, put them in api_key or extra_headers instead",
+            provider=self.key,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     Not an upstream call for accounting: it uses no tokens."""
     async with Exchange(request, "anthropic", "count_tokens") as exchange:
         body, model = await _message_body(request)
+        exchange.spec.check_request(body, count_only=True)  # no max_tokens in counting
         route = exchange.admit(exchange.resolve(model))
         tokens = await route.provider.count_tokens(
             body, route.model, headers=exchange.forwarded_headers())

@@ -34,6 +34,10 @@ async def ready(request: web.Request) -> web.Response:
     if gateway.cluster is not None:
         cluster = gateway.cluster.status()
         checks["cluster"] = {"leader": cluster.get("leader"), "quorum": cluster.get("has_quorum")}
+        conflict = (cluster.get("self") or {}).get("conflict")
+        if conflict:  # another live node holds this identity: this one left the cluster
+            checks["cluster"] = {"conflict": conflict}
+            ok = False
     if gateway.store.needs_key_material:
         checks["key"] = "stale: this node's passphrase does not open the active key"
         ok = False

@@ -43,11 +43,11 @@ def dialect(name: Dialect) -> DialectSpec:
     return DIALECTS[name]
 
 
-def check_request(inbound: Dialect, body: Any) -> None:
-    """Raise ``InvalidRequest`` (``param`` = the field) if ``body`` has the wrong shape
-    for ``inbound`` (openai: chat completions; anthropic: messages; gemini:
-    generateContent)."""
-    DIALECTS[inbound].check_request(body)
+def check_request(inbound: Dialect, body: Any, *, count_only: bool = False) -> None:
+    """Raise ``InvalidRequest`` (``param`` = the field's JSON path) if ``body`` has the wrong
+    shape for ``inbound`` (openai: chat completions; anthropic: messages; gemini:
+    generateContent); ``count_only``: a token-count body (Anthropic's count_tokens)."""
+    DIALECTS[inbound].check_request(body, count_only=count_only)
 
 
 def error_body(inbound: Dialect, status: int, message: str, *, kind: str | None = None,

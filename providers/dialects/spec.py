@@ -44,8 +44,12 @@ class DialectSpec(Protocol):
         """Client headers an adapter may forward upstream when both speak this dialect."""
         ...
 
-    def check_request(self, body: Any) -> None:
-        """Raise ``InvalidRequest`` (``param`` = the offending field) for a wrong shape."""
+    def check_request(self, body: Any, *, count_only: bool = False) -> None:
+        """Raise ``InvalidRequest`` (``param`` = the offending field's JSON path) unless
+        ``body`` has, at every depth the codecs read, the types they rely on.
+
+        ``count_only``: the body is for a token count, which needs no output limit.
+        """
         ...
 
     def with_model(self, body: dict[str, Any], model: str) -> dict[str, Any]:

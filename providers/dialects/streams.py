@@ -9,16 +9,27 @@ into the client's SSE bytes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from providers.canonical import End, Finish, Start, StreamEvent
-from providers.errors import UpstreamServerError
+from providers.errors import ProviderError, UpstreamServerError
 from providers.sse import SSEEvent
 from providers.types import Usage
 
-__all__ = ["Decoder", "Encoder", "load_event"]
+__all__ = ["SHAPE_ERRORS", "Decoder", "Encoder", "load_event", "wrong_shape"]
+
+SHAPE_ERRORS: Final = (TypeError, KeyError, AttributeError, IndexError, ValueError)
+"""What the codecs raise when upstream JSON has the wrong types (``choices: 5``,
+``delta: null``, ...): they read upstream answers optimistically, and a wrong type is the
+upstream breaking its own dialect, so it is caught once, where the answer enters."""
+
+
+def wrong_shape(provider: str) -> UpstreamServerError:
+    """The error (502) for an upstream answer whose JSON has the wrong shape."""
+    return UpstreamServerError(
+        f"upstream {provider!r} sent an answer of the wrong shape", provider=provider)
 
 
 def load_event(provider: str, data: bytes) -> Any:
@@ -43,6 +54,17 @@ class Decoder:
         self.calls = 0
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
+        """The canonical events of one upstream event; a wrong shape is a 502, raised as
+        ``UpstreamServerError`` so the stream ends with the client dialect's error event."""
+        try:
+            return self.read(event)
+        except ProviderError:
+            raise
+        except SHAPE_ERRORS as exc:
+            raise wrong_shape(self.provider) from exc
+
+    def read(self, event: SSEEvent) -> list[StreamEvent]:
+        """``feed`` without the guard: each dialect's decoding."""
         raise NotImplementedError
 
     def finish(self) -> list[StreamEvent]:

@@ -71,7 +71,7 @@ class AnthropicProvider(HttpAdapter):
         if payload.get("stream") is not True:
             payload = {**payload, "stream": True}
         resp = await self._open(self._messages_url, payload, self._forwarded(inbound, headers))
-        return SseStream(resp, provider=key, inbound=inbound, handler=handler)
+        return self._stream(resp, inbound, handler)
 
     async def embed(self, body: dict[str, Any], model: str) -> Reply:
         """Anthropic has no embeddings API."""

@@ -16,6 +16,7 @@ from providers.transport.client import ClientPool
 from providers.types import ProviderConfig
 from providers.upstreams.base import check_base_url
 from providers.upstreams.openai import OpenAIProvider
+from providers.upstreams.paths import BoundedCache, model_segment
 
 __all__ = ["AZURE_API_VERSION", "AzureProvider"]
 
@@ -40,22 +41,23 @@ class AzureProvider(OpenAIProvider):
             path = path.removesuffix(suffix)
         self._fixed = "/openai/deployments/" in path
         self._root = root.with_path(path).with_query(None)
-        self._path = path
+        self._path = root.with_path(path).raw_path.rstrip("/")
         headers = {"Content-Type": "application/json"}
         if config.api_key:
             headers["api-key"] = config.api_key
         headers.update(config.extra_headers)
         self._headers = headers
-        self._urls: dict[tuple[str, str], URL] = {}
+        self._urls: BoundedCache[tuple[str, str], URL] = BoundedCache()
 
     def _url(self, model: str, action: str) -> URL:
         found = self._urls.get((model, action))
         if found is None:
-            base = self._path if self._fixed else f"{self._path}/openai/deployments/{model}"
-            found = self._root.with_path(f"{base}/{action}").with_query(
+            deployment = model_segment(model, self.config.key)
+            base = self._path if self._fixed else f"{self._path}/openai/deployments/{deployment}"
+            found = self._root.with_path(f"{base}/{action}", encoded=True).with_query(
                 {"api-version": self._version}
             )
-            self._urls[(model, action)] = found
+            self._urls.put((model, action), found)
         return found
 
     def _chat_target(self, model: str) -> URL:

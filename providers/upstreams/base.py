@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import orjson
 from yarl import URL
 
 from providers.const import ERROR_BODY_LIMIT
 from providers.dialects import DIALECTS
-from providers.errors import InvalidConfig, UpstreamServerError
-from providers.translate import parse_response, render_for
+from providers.errors import InvalidConfig, ProviderError, UpstreamServerError
+from providers.translate import StreamTranslator, parse_response, render_for
 from providers.transport.client import ClientPool, Target
 from providers.transport.connection import UpstreamResponse
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 from providers.upstream_errors import error_message
+from providers.upstreams.paths import BoundedCache
+from providers.upstreams.redact import RedactingHandler, Redactor
+from providers.upstreams.sse_stream import SseStream
 from providers.upstreams.status import raise_for_status
 
 __all__ = ["HttpAdapter", "check_base_url"]
 
-TARGET_CACHE_LIMIT: Final = 256
 
 def check_base_url(base_url: str, provider: str) -> URL:
     """``base_url`` parsed; ``InvalidConfig`` unless it is an http(s) URL with a host."""
@@ -44,7 +46,10 @@ class HttpAdapter:
         self._headers: Mapping[str, str] = {"Content-Type": "application/json"}
         # Request heads are encoded once per URL, on first use (subclasses set _headers
         # after this constructor, and Vertex learns its URL only from its credentials).
-        self._targets: dict[URL, Target] = {}
+        # Gemini and Azure have a URL per model: bounded, as the model is the client's choice.
+        self._targets: BoundedCache[URL, Target] = BoundedCache()
+        # Every error made from upstream text passes through here before a client sees it.
+        self._redactor = Redactor.of(config)
 
     def _forwarded(self, inbound: Dialect, headers: ClientHeaders) -> dict[str, str] | None:
         """The client's headers this upstream may see: those its dialect names, and only
@@ -61,10 +66,8 @@ class HttpAdapter:
     def _target(self, url: URL) -> Target:
         target = self._targets.get(url)
         if target is None:
-            if len(self._targets) >= TARGET_CACHE_LIMIT:
-                self._targets.clear()  # Gemini has a URL per model: stay bounded
-            target = self._targets[url] = self._pool.target(
-                self.config.key, url, self._headers, self.config.proxy)
+            target = self._targets.put(url, self._pool.target(
+                self.config.key, url, self._headers, self.config.proxy))
         return target
 
     async def _post(
@@ -80,15 +83,26 @@ class HttpAdapter:
         dynamic = await self._request_headers()
         if dynamic:
             extra = {**dynamic, **extra} if extra else dynamic
-        # A stream may run for long: bound the silence between reads, not the total.
-        resp = await self._pool.request(
-            self._target(url), orjson.dumps(payload), extra,
-            connect_timeout=config.connect_timeout,
-            total=None if stream else config.timeout,
-            idle=config.timeout if stream else None,
-        )
-        await raise_for_status(resp)
+        try:
+            # A stream may run for long: bound the silence between reads, not the total.
+            resp = await self._pool.request(
+                self._target(url), orjson.dumps(payload), extra,
+                connect_timeout=config.connect_timeout,
+                total=None if stream else config.timeout,
+                idle=config.timeout if stream else None,
+            )
+            await raise_for_status(resp)
+        except ProviderError as exc:
+            self._redactor.scrub(exc)  # an upstream or a proxy may echo the request
+            raise
         return resp
+
+    def _stream(self, resp: UpstreamResponse, inbound: Dialect,
+                handler: StreamTranslator) -> SseStream:
+        """Relay ``resp`` through ``handler``; an error event inside the stream reaches
+        the client with this provider's secrets removed."""
+        return SseStream(resp, provider=self.config.key, inbound=inbound,
+                         handler=RedactingHandler(handler, self._redactor))
 
     async def _open(self, url: URL, payload: dict[str, Any],
                     extra: Mapping[str, str] | None = None) -> UpstreamResponse:
@@ -106,10 +120,10 @@ class HttpAdapter:
         finally:
             resp.release()
         detail = error_message(raw) or "no detail"
-        raise UpstreamServerError(
+        raise self._redactor.scrub(UpstreamServerError(
             f"upstream {self.config.key!r} answered a stream request with JSON: {detail}",
             provider=self.config.key,
-        )
+        ))
 
     async def _exchange(self, url: URL, payload: dict[str, Any],
                         extra: Mapping[str, str] | None = None) -> bytes:

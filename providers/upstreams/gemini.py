@@ -23,6 +23,7 @@ from providers.translate import (
 from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, Usage
 from providers.upstreams.base import HttpAdapter, check_base_url
+from providers.upstreams.paths import BoundedCache, model_segment
 from providers.upstreams.sse_stream import GeminiPassthrough, SseStream
 
 __all__ = ["GEMINI_DEFAULT_BASE_URL", "GeminiProvider"]
@@ -48,16 +49,17 @@ class GeminiProvider(HttpAdapter):
             headers["x-goog-api-key"] = config.api_key
         headers.update(config.extra_headers)
         self._headers = headers
-        self._urls: dict[tuple[str, str], URL] = {}
+        self._urls: BoundedCache[tuple[str, str], URL] = BoundedCache()
 
     def _url(self, model: str, action: str) -> URL:
         found = self._urls.get((model, action))
         if found is None:
-            name = model.removeprefix("models/")
-            found = self._root.with_path(f"{self._root.path}/models/{name}:{action}")
+            name = model_segment(model.removeprefix("models/"), self.config.key)
+            found = self._root.with_path(
+                f"{self._root.raw_path}/models/{name}:{action}", encoded=True)
             if action == "streamGenerateContent":
                 found = found.with_query(alt="sse")
-            self._urls[(model, action)] = found
+            self._urls.put((model, action), found)
         return found
 
     async def complete(self, inbound: Dialect, body: dict[str, Any], model: str,
@@ -80,7 +82,7 @@ class GeminiProvider(HttpAdapter):
         )
         payload = to_upstream_request(inbound, "gemini", body, model, self.config)
         resp = await self._open(self._url(model, "streamGenerateContent"), payload)
-        return SseStream(resp, provider=key, inbound=inbound, handler=handler)
+        return self._stream(resp, inbound, handler)
 
     async def embed(self, body: dict[str, Any], model: str) -> Reply:
         """OpenAI embeddings through ``batchEmbedContents``; Gemini reports no token counts,

@@ -24,7 +24,7 @@ from providers.translate import from_upstream_response, stream_translator, to_up
 from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 from providers.upstreams.base import HttpAdapter
-from providers.upstreams.openai_stream import open_openai_stream
+from providers.upstreams.openai_stream import OpenAIEvents
 from providers.upstreams.sse_stream import SseStream
 
 __all__ = ["OpenAIProvider", "endpoints"]
@@ -97,13 +97,8 @@ class OpenAIProvider(HttpAdapter):
             )
         payload, strip = streaming_body(self._upstream_body(inbound, body, model))
         resp = await self._open(self._chat_target(model), payload)
-        return open_openai_stream(
-            resp,
-            provider=self.config.key,
-            inbound=inbound,
-            strip_usage=strip,
-            translator=translator,
-        )
+        events = OpenAIEvents(self.config.key, strip_usage=strip, translator=translator)
+        return self._stream(resp, inbound, events)
 
     async def embed(self, body: dict[str, Any], model: str) -> Reply:
         """POST an embeddings request; the upstream body is returned as-is."""

@@ -12,12 +12,10 @@ from providers.dialects import DIALECTS
 from providers.errors import UpstreamServerError
 from providers.sse import SSEEvent, encode_event
 from providers.translate import StreamTranslator
-from providers.transport.connection import UpstreamResponse
-from providers.types import Dialect, Usage
+from providers.types import Usage
 from providers.upstream_errors import upstream_error
-from providers.upstreams.sse_stream import SseStream
 
-__all__ = ["OpenAIEvents", "open_openai_stream"]
+__all__ = ["OpenAIEvents"]
 
 _DONE = b"data: [DONE]\n\n"
 
@@ -116,10 +114,3 @@ class OpenAIEvents:
         if isinstance(usage, dict):
             self.usage = DIALECTS["openai"].usage_from(usage)
         return self._strip and not obj.get("choices")
-
-
-def open_openai_stream(resp: UpstreamResponse, *, provider: str, inbound: Dialect,
-                       strip_usage: bool, translator: StreamTranslator | None) -> SseStream:
-    """Relay an OpenAI-compatible stream for ``inbound`` (translated unless it is OpenAI)."""
-    handler = OpenAIEvents(provider, strip_usage=strip_usage, translator=translator)
-    return SseStream(resp, provider=provider, inbound=inbound, handler=handler)

@@ -14,6 +14,7 @@ import orjson
 
 from providers.dialects import DIALECTS
 from providers.dialects.anthropic.errors import anthropic_error
+from providers.dialects.streams import load_event
 from providers.errors import ProviderError
 from providers.sse import SSEDecoder, SSEEvent, encode_event
 from providers.translate import StreamTranslator
@@ -44,7 +45,10 @@ class AnthropicPassthrough:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
             return
-        raw = obj.get("usage") or (obj.get("message") or {}).get("usage")
+        if not isinstance(obj, dict):
+            return  # relayed as it came: judging it is the client's business
+        message = obj.get("message")
+        raw = obj.get("usage") or (message.get("usage") if isinstance(message, dict) else None)
         if not isinstance(raw, dict):
             return
         now = DIALECTS["anthropic"].usage_from(raw)
@@ -69,15 +73,16 @@ class GeminiPassthrough:
     def feed(self, event: SSEEvent) -> list[bytes]:
         data = event.data
         if b'"error"' in data[:40]:
-            obj = orjson.loads(data)
+            obj = load_event(self.provider, data)
             err = obj.get("error") if isinstance(obj, dict) else None
             if isinstance(err, dict):
                 code = err.get("code")
                 status = code if isinstance(code, int) and 400 <= code < 600 else 502
                 raise upstream_error(self.provider, status, data)
         if b'"usageMetadata"' in data:
-            obj = orjson.loads(data)
-            self.usage = DIALECTS["gemini"].usage_from(obj.get("usageMetadata"))
+            obj = load_event(self.provider, data)
+            if isinstance(obj, dict):
+                self.usage = DIALECTS["gemini"].usage_from(obj.get("usageMetadata"))
         return [b"data: " + data + b"\n\n"]
 
     def finish(self) -> list[bytes]:
@@ -125,6 +130,7 @@ class SseStream:
         decoder = SSEDecoder()
         handler = self._handler
         released = False
+        frames: list[bytes] = []
         try:
             while True:
                 chunk = await self._resp.readany()
@@ -136,7 +142,7 @@ class SseStream:
                     events += decoder.flush()
                 # Everything one upstream read completes goes out as one write: a socket
                 # write per event would cost a syscall each.
-                frames: list[bytes] = []
+                frames = []
                 done = False
                 for event in events:
                     frames += handler.feed(event)
@@ -149,6 +155,7 @@ class SseStream:
                     break
                 if frames:
                     yield b"".join(frames)
+                    frames = []  # sent: a failure now must not send them again
             frames += handler.finish()
             # Settle before the last yield: the consumer may stop iterating right there.
             self.usage = handler.usage
@@ -161,7 +168,9 @@ class SseStream:
                 return  # closed on purpose (the client left): nobody to tell
             self.failed = True
             self.final = True
-            yield DIALECTS[self._inbound].error_event(exc.status, exc.message, code=exc.code)
+            # The events translated before the failure still go out, then the error.
+            error = DIALECTS[self._inbound].error_event(exc.status, exc.message, code=exc.code)
+            yield b"".join(frames) + error
         finally:
             self.usage = handler.usage
             if not released:

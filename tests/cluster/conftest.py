@@ -51,8 +51,8 @@ def free_ports(n: int) -> list[int]:
 class NodeProc:
     """A harness process with request/response and an event log."""
 
-    def __init__(self, name: str, spec: dict[str, Any]) -> None:
-        self.name, self.spec = name, spec
+    def __init__(self, name: str, spec: dict[str, Any], *, log: Path | None = None) -> None:
+        self.name, self.spec, self.log = name, spec, log
         self.proc: asyncio.subprocess.Process | None = None
         self.events: list[dict[str, Any]] = []
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -62,14 +62,16 @@ class NodeProc:
 
     async def start(self, ready_timeout: float = 20.0) -> None:
         self.events.clear()
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(HARNESS),
-            json.dumps(self.spec),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        # The agent logs to stderr: kept in ``log`` when a test reads it, else discarded.
+        with self.log.open("ab") if self.log else open(os.devnull, "wb") as stderr:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(HARNESS),
+                json.dumps(self.spec),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+            )
         self._reader = asyncio.create_task(self._read())
         await self.wait_event(lambda e: e.get("event") == "ready", ready_timeout)
 

@@ -7,6 +7,9 @@
 - A on a pod FQDN: its IP, NXDOMAIN for a pod that does not exist (yet);
 - AAAA: NODATA (an IPv4-only cluster).
 
+With ``srv=False`` the service has A records only (compose ``--scale``, Nomad or Consul DNS): SRV
+is NODATA and nothing names the members, so discovery knows them by address alone.
+
 ``DnsServer`` runs it on 127.0.0.1 (UDP) in a thread; ``with DnsServer(service) as port: ...``.
 """
 
@@ -20,8 +23,9 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
 class HeadlessService(BaseResolver):  # type: ignore[misc]
-    def __init__(self, fqdn: str, *, port: int = 5000, ttl: int = 1) -> None:
+    def __init__(self, fqdn: str, *, port: int = 5000, ttl: int = 1, srv: bool = True) -> None:
         self.fqdn = fqdn.rstrip(".")
+        self.srv = srv
         self.port, self.ttl = port, ttl
         self.pods: dict[str, str] = {}
         self.queries = 0
@@ -45,7 +49,7 @@ class HeadlessService(BaseResolver):  # type: ignore[misc]
         if qname == self.fqdn.lower():
             if not pods:
                 reply.header.rcode = RCODE.NXDOMAIN
-            elif qtype == "SRV":
+            elif qtype == "SRV" and self.srv:
                 for pod, ip in sorted(pods.items()):
                     target = DNSLabel(self.pod_fqdn(pod) + ".")
                     reply.add_answer(

@@ -209,6 +209,7 @@ async def main() -> None:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     spec = json.loads(sys.argv[1])
     hooks = FakeHooks(spec.get("key_version", 1))
+    hooks.needs = spec.get("needs", False)          # restarted with a stale passphrase
     agent = ClusterAgent(
         ClusterConfig(**_config_fields(spec["config"])),
         hooks,

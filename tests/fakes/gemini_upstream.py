@@ -30,7 +30,7 @@ class GeminiUpstream(FakeUpstream):
         last = self.requests[-1]
         if "x-goog-api-key" not in last.headers:
             return _error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers")
-        model, _, action = path.removeprefix("/v1beta/models/").partition(":")
+        model, _, action = path.removeprefix("/v1beta/models/").rpartition(":")
         if action == "countTokens":
             return Json({"totalTokens": 42})
         if action == "batchEmbedContents":

@@ -26,6 +26,7 @@ from multidict import CIMultiDictProxy
 
 __all__ = [
     "Drop",
+    "Echo",
     "FakeUpstream",
     "Hang",
     "Json",
@@ -83,8 +84,17 @@ class Drop:
 
 
 @dataclass
+class Echo:
+    """Answer ``status`` with an error whose message echoes the request: its target and
+    every header, as some upstreams and proxies do in their 401 pages."""
+
+    status: int = 401
+
+
+@dataclass
 class Recorded:
-    """One request the fake received."""
+    """One request the fake received; ``raw_path`` is the path as it came on the wire
+    (``path`` is decoded)."""
 
     method: str
     path: str
@@ -92,6 +102,7 @@ class Recorded:
     headers: CIMultiDictProxy[str]
     raw: bytes
     body: Any
+    raw_path: str = ""
 
 
 def chat_completion(
@@ -205,7 +216,8 @@ class FakeUpstream:
         except orjson.JSONDecodeError:
             body = None
         self.requests.append(
-            Recorded(request.method, request.path, dict(request.query), request.headers, raw, body)
+            Recorded(request.method, request.path, dict(request.query), request.headers, raw,
+                     body, request.raw_path)
         )
         action = self.script.popleft() if self.script else self._default(request.path, body)
         return await self._answer(request, action)
@@ -238,6 +250,11 @@ class FakeUpstream:
             return web.Response(
                 body=action.body, status=action.status, content_type=action.content_type
             )
+        if isinstance(action, Echo):
+            lines = [request.raw_path] + [f"{k}: {v}" for k, v in request.headers.items()]
+            message = "unauthorized request: " + " | ".join(lines)
+            return web.Response(body=orjson.dumps({"error": {"message": message}}),
+                                status=action.status, content_type="application/json")
         if isinstance(action, Hang):
             await self._wait(action.seconds)
             return web.Response(status=504)

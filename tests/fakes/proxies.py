@@ -47,9 +47,12 @@ class _Server(LoopbackServer):
 
 @dataclass
 class HttpProxy(_Server):
-    """An HTTP proxy; ``auth_headers`` records each Proxy-Authorization seen ("" if none)."""
+    """An HTTP proxy; ``auth_headers`` records each Proxy-Authorization seen ("" if none).
+    ``forward_credentials`` passes the client's Proxy-* headers on to the origin, as a
+    misconfigured proxy chain does."""
 
     auth_headers: list[str] = field(default_factory=list)
+    forward_credentials: bool = False
 
     @property
     def url(self) -> str:
@@ -74,7 +77,8 @@ class HttpProxy(_Server):
         assert url.host is not None and url.port is not None
         upstream = await asyncio.open_connection(url.host, url.port)
         self.targets.append((url.host, url.port))
-        kept = [h for h in headers if not h.lower().startswith(b"proxy-")]
+        kept = [h for h in headers
+                if self.forward_credentials or not h.lower().startswith(b"proxy-")]
         origin = url.raw_path_qs
         upstream[1].write(f"{method} {origin} {version}\r\n".encode() + b"\r\n".join(kept))
         upstream[1].write(b"\r\n\r\n")

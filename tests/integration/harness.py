@@ -4,7 +4,8 @@
 (``python -m node serve --config X --name at-i``). With ``dns=True`` every node has its own
 loopback address (127.a.b.i) and the same HTTP, bus and Raft ports, exactly like pods behind a
 headless Service: a dnslib server answers SRV/A for the service and A for each pod FQDN, and
-the node names are the StatefulSet pod names (``at-0``..), so identities are names, never IPs.
+the node names are the StatefulSet pod names (``at-0``..) and each advertises its pod FQDN, as
+the Helm chart does, so identities are names, never IPs.
 With ``dns=False`` the nodes share 127.0.0.1 and use a static ``cluster.peers`` list.
 
 Processes are managed synchronously (Popen) so a module-scoped fixture can own them; every
@@ -214,7 +215,8 @@ class GatewayCluster:
     def _dns_node(self, name: str, ip: str, **cluster: Any) -> GatewayNode:
         http, bus, raft = self.ports
         section = {"dns_addr": FQDN, "dns_server": f"127.0.0.1:{self.dns_port}",
-                   "bind_addr": ip, "advertise": ip, "port": bus, "raft_port": raft, **cluster}
+                   "bind_addr": ip, "advertise": f"{name}.{FQDN}", "port": bus,
+                   "raft_port": raft, **cluster}
         config = node_config(ip=ip, http_port=http, dsn=self.dsn, schema=self.schema,
                              cluster=section)
         return GatewayNode(name, ip, http, config, self.workdir)

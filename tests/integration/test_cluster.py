@@ -67,11 +67,13 @@ async def test_cluster_view_identities_and_ready(gw: GatewayCluster, client: Cli
         for node in gw.nodes:
             state = await client.status(node)
             assert state["self"]["name"] == node.name
+            assert state["self"]["identity"] == f"{node.name}.{fqdn}"
             assert short(state["leader"]) == leader and state["has_quorum"]
             assert state["voters"] == [f"at-{i}.{fqdn}:{raft_port}" for i in range(3)]
             peers = {p["identity"]: p for p in state["peers"]}
-            # Identities are the pod names, not the loopback addresses they happen to use.
-            assert set(peers) == {n.name for n in gw.nodes if n is not node}
+            # Identities are the pod FQDNs (the Raft voters), not the loopback addresses.
+            assert set(peers) == {f"{n.name}.{fqdn}" for n in gw.nodes if n is not node}
+            assert all(p["name"] == identity for identity, p in peers.items())
             assert all(p["reachable"] and p["voter"] for p in peers.values())
             assert {p["key_version"] for p in peers.values()} == {state["self"]["key_version"]}
             code, ready = await client.ready(node)

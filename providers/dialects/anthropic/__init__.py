@@ -29,8 +29,8 @@ class AnthropicDialect:
     # context management) or how it answers.
     forwarded_headers: tuple[str, ...] = ("anthropic-beta", "anthropic-version")
 
-    def check_request(self, body: Any) -> None:
-        check.check_request(body)
+    def check_request(self, body: Any, *, count_only: bool = False) -> None:
+        check.check_request(body, count_only=count_only)
 
     def with_model(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         return body if body.get("model") == model else {**body, "model": model}

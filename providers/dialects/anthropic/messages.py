@@ -77,10 +77,8 @@ def _result_content(content: Any) -> list[Text | Media]:
     return out
 
 
-def _block(block: Any) -> Part | None:
-    if not isinstance(block, dict):
-        return None
-    kind = block.get("type")
+def _block(block: dict[str, Any]) -> Part | None:
+    kind = block["type"]  # requests are checked; in an answer, a wrong shape is a 502
     if kind == "text":
         return Text(str(block.get("text", "")))
     if kind in ("image", "document"):

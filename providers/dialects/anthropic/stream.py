@@ -42,7 +42,7 @@ class AnthropicDecoder(Decoder):
         super().__init__(provider)
         self._blocks: dict[int, int] = {}
 
-    def feed(self, event: SSEEvent) -> list[StreamEvent]:
+    def read(self, event: SSEEvent) -> list[StreamEvent]:
         if event.event == "ping":
             return []
         if event.event == "error":

@@ -35,7 +35,7 @@ __all__ = ["GeminiDecoder", "GeminiEncoder"]
 class GeminiDecoder(Decoder):
     """``streamGenerateContent?alt=sse`` chunks; each carries whole function calls."""
 
-    def feed(self, event: SSEEvent) -> list[StreamEvent]:
+    def read(self, event: SSEEvent) -> list[StreamEvent]:
         obj = load_event(self.provider, event.data)
         if isinstance(obj, list):  # a JSON-array stream element (alt=sse not honoured)
             obj = obj[0] if obj else {}

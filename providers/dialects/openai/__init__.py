@@ -33,8 +33,8 @@ class OpenAIDialect:
     ping: bytes = b": ping\n\n"
     forwarded_headers: tuple[str, ...] = ()
 
-    def check_request(self, body: Any) -> None:
-        check.check_request(body)
+    def check_request(self, body: Any, *, count_only: bool = False) -> None:
+        check.check_request(body)  # no field is required only to generate
 
     def with_model(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         return with_model(body, model)

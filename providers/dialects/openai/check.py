@@ -1,46 +1,85 @@
-"""Shape checks of OpenAI chat-completions and embeddings request bodies."""
+"""The shape of OpenAI chat-completions and embeddings request bodies, as the codecs read them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from providers.dialects.check import (
-    is_int,
-    is_number,
-    messages,
+    MAX_OUTPUT_TOKENS,
+    Shape,
+    array,
+    boolean,
+    integer,
     model_name,
-    optional,
-    require,
+    non_empty_string,
+    nullable,
+    number,
+    obj,
+    one_of,
     require_object,
+    string,
+    string_list,
+    tagged,
 )
 
 __all__ = ["check_embedding_request", "check_request"]
 
+_IMAGE: Final = one_of("a string or an object", (str, string),
+                       (dict, obj({"url": string, "detail": string}, required=("url",))))
+_PART: Final = tagged({
+    "text": obj({"text": string}, required=("text",)),
+    "image_url": obj({"image_url": _IMAGE}, required=("image_url",)),
+    "file": obj({"file": nullable(obj({"file_data": string, "file_id": string,
+                                      "filename": string}))}),
+})  # fmt: skip
+_CONTENT: Final = nullable(one_of("a string or an array", (str, string), (list, array(_PART))))
+_FUNCTION_CALL: Final = obj({"name": string, "arguments": nullable(string)}, required=("name",))
+_TOOL_CALL: Final = obj({"id": string, "function": _FUNCTION_CALL}, required=("function",))
+_MESSAGE: Final = obj({
+    "role": string,
+    "content": _CONTENT,
+    "tool_calls": nullable(array(_TOOL_CALL)),
+    "tool_call_id": string,
+    "name": string,
+}, required=("role",))  # fmt: skip
+_FUNCTION: Final = obj({"name": string, "description": nullable(string),
+                        "parameters": nullable(obj())}, required=("name",))  # fmt: skip
+_TOOL_CHOICE: Final = one_of(
+    "a string or an object", (str, string),
+    (dict, obj({"function": obj({"name": string}, required=("name",))})),
+)
+_OUTPUT_TOKENS: Final = nullable(integer(1, MAX_OUTPUT_TOKENS))
+_REQUEST: Final[Shape] = obj({
+    "model": model_name,
+    "messages": array(_MESSAGE, non_empty=True),
+    "stream": nullable(boolean),
+    "max_tokens": _OUTPUT_TOKENS,
+    "max_completion_tokens": _OUTPUT_TOKENS,
+    "n": nullable(integer(1, 128)),
+    "temperature": nullable(number(0, 2)),
+    "top_p": nullable(number(0, 1)),
+    "presence_penalty": nullable(number()),
+    "frequency_penalty": nullable(number()),
+    "stream_options": nullable(obj({"include_usage": nullable(boolean)})),
+    "tools": nullable(array(obj({"function": _FUNCTION}))),
+    "tool_choice": nullable(_TOOL_CHOICE),
+    "stop": nullable(one_of("a string or an array", (str, string), (list, string_list))),
+    "user": nullable(string),
+    "response_format": nullable(obj({"type": string})),
+}, required=("model", "messages"))  # fmt: skip
+
 
 def check_request(body: Any) -> None:
-    """Raise ``InvalidRequest`` (``param`` = the field) if ``body`` is no chat request."""
-    body = require_object(body)
-    require(body, "model", model_name, "a non-empty string")
-    messages(body, "messages", role_required=True)
-    optional(body, "stream", lambda v: isinstance(v, bool), "a boolean")
-    for name in ("max_tokens", "max_completion_tokens", "n"):
-        optional(body, name, is_int, "an integer")
-    for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
-        optional(body, name, is_number, "a number")
-    optional(body, "stream_options", lambda v: isinstance(v, dict), "an object")
-    options = body.get("stream_options")
-    if isinstance(options, dict):
-        optional(options, "include_usage", lambda v: isinstance(v, bool), "a boolean")
-    optional(body, "tools", lambda v: isinstance(v, list), "an array")
-    optional(body, "stop", lambda v: isinstance(v, (str, list)), "a string or an array")
+    """Raise ``InvalidRequest`` (``param`` = the field's path) if ``body`` is no chat request."""
+    _REQUEST(require_object(body), "")
+
+
+_INPUT: Final = one_of("a string or a non-empty array", (str, string),
+                       (list, array(non_empty=True)))
+_EMBEDDING: Final[Shape] = obj({"model": non_empty_string, "input": _INPUT},
+                               required=("model", "input"))
 
 
 def check_embedding_request(body: Any) -> None:
     """Raise ``InvalidRequest`` unless ``body`` is an OpenAI embeddings request."""
-    body = require_object(body)
-    require(body, "model", model_name, "a non-empty string")
-
-    def ok(value: Any) -> bool:
-        return isinstance(value, str) or (isinstance(value, list) and bool(value))
-
-    require(body, "input", ok, "a string or a non-empty array")
+    _EMBEDDING(require_object(body), "")

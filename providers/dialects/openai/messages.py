@@ -17,6 +17,7 @@ from providers.canonical import (
     Tool,
     ToolCall,
     ToolResult,
+    args_text,
     as_int,
     dropped,
     media_from_url,
@@ -58,7 +59,7 @@ def _content_parts(content: Any) -> list[Part]:
         return [Text(content)] if content else []
     parts: list[Part] = []
     for item in content if isinstance(content, list) else []:
-        kind = item.get("type") if isinstance(item, dict) else None
+        kind = item["type"]  # requests are checked; in an answer, a wrong shape is a 502
         if kind == "text":
             parts.append(Text(str(item.get("text", ""))))
         elif kind == "image_url":
@@ -81,9 +82,11 @@ def _assistant(message: dict[str, Any]) -> Message:
     parts += _content_parts(message.get("content"))
     for call in message.get("tool_calls") or []:
         fn = call.get("function") or {}
-        parts.append(
-            ToolCall(str(call.get("id", "")), str(fn.get("name", "")), fn.get("arguments") or "")
-        )
+        arguments = fn.get("arguments")
+        if not isinstance(arguments, str):
+            # Some OpenAI-compatible servers answer the arguments as an object.
+            arguments = "" if arguments is None else args_text(arguments)
+        parts.append(ToolCall(str(call.get("id", "")), str(fn.get("name", "")), arguments))
     return Message("assistant", parts)
 
 

@@ -39,7 +39,7 @@ class OpenAIDecoder(Decoder):
         super().__init__(provider)
         self._positions: dict[int, int] = {}
 
-    def feed(self, event: SSEEvent) -> list[StreamEvent]:
+    def read(self, event: SSEEvent) -> list[StreamEvent]:
         obj = load_event(self.provider, event.data)
         out: list[StreamEvent] = []
         if not self.started:
@@ -61,7 +61,7 @@ class OpenAIDecoder(Decoder):
             out.append(ThinkingDelta(reasoning))
         content = delta.get("content")
         if content:
-            out.append(TextDelta(content))
+            out.append(TextDelta(_text(content)))
         for call in delta.get("tool_calls") or ():
             index = call.get("index", len(self._positions))
             fn = call.get("function") or {}
@@ -70,13 +70,20 @@ class OpenAIDecoder(Decoder):
                 pos = self._positions[index] = self.calls
                 self.calls += 1
                 call_id = call.get("id") or new_id("call_", f"{pos}_{fn.get('name', '')}")
-                out.append(ToolStart(pos, call_id, str(fn.get("name", ""))))
+                out.append(ToolStart(pos, _text(call_id), str(fn.get("name", ""))))
             args = fn.get("arguments")
             if args:
-                out.append(ToolDelta(pos, args))
+                out.append(ToolDelta(pos, _text(args)))
         reason = choice.get("finish_reason")
         if reason:
-            self.finish_reason = FINISH.get(reason, "stop")
+            self.finish_reason = FINISH.get(str(reason), "stop")
+
+
+def _text(value: Any) -> str:
+    """A string the encoders relay as one; anything else is a wrong shape (see ``feed``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
 
 
 class OpenAIEncoder(Encoder):

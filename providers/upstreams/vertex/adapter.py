@@ -48,12 +48,20 @@ class VertexProvider(OpenAIProvider):
                 "set base_url to the Vertex OpenAI endpoint",
                 provider=self.config.key,
             )
+        if any(c in project for c in "/\\?#%") or project in (".", ".."):
+            # The project goes into the URL path: it must stay one segment.
+            raise InvalidConfig(
+                f"providers.{self.config.key}.credentials_file: project {project!r} cannot "
+                "name a Google Cloud project; set base_url to the Vertex OpenAI endpoint",
+                provider=self.config.key,
+            )
         base = VERTEX_DEFAULT_BASE_URL.format(project=project)
         self._chat_url, self._embed_url = endpoints(base, provider=self.config.key)
         self._resolved = True
 
     async def _request_headers(self) -> Mapping[str, str]:
         token = await self._auth.token()
+        self._redactor.add(token)  # a set lookup until the token is refreshed
         return {"Authorization": f"Bearer {token}"}
 
     async def complete(self, inbound: Dialect, body: dict[str, Any], model: str,
