@@ -106,6 +106,9 @@ class MemoryStore:
         await self.ping()
         self._quota.give_back(returns)
 
+    async def forget_quota_before(self, moment: float) -> int:
+        return self._quota.forget_before(moment)
+
     async def add_usage(self, records: Sequence[UsageRecord]) -> None:
         # Refuse what a SQL column would refuse, all or nothing, so the fake behaves alike.
         for record in records:

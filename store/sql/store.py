@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import BadRecord, ConcurrentRotation, Conflict, NotFound, StaleKey, StoreUnavailable
 from ..keyring import Keyring
+from ..quota import Lease, LeaseAsk, Return
 from ..records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
 from ..usage import COUNTED, summary_row
-from . import keys, rotation
+from . import keys, quota, rotation
 from .codec import (
     api_key_from_row,
     api_key_values,
@@ -222,6 +223,17 @@ class SqlStore:
             await conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.name],
                                                           set_={"value": value}))
         return True
+
+    # quota leases ------------------------------------------------------------------------
+
+    async def lease(self, asks: Sequence[LeaseAsk]) -> list[Lease]:
+        return await quota.lease(self._engine, self._t.quota, asks)
+
+    async def give_back(self, returns: Sequence[Return]) -> None:
+        await quota.give_back(self._engine, self._t.quota, returns)
+
+    async def forget_quota_before(self, moment: float) -> int:
+        return await quota.forget_before(self._engine, self._t.quota, moment)
 
     # usage -------------------------------------------------------------------------------
 

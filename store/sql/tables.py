@@ -4,6 +4,10 @@ Timestamps are stored as float seconds since the epoch (UTC) so SQLite and Postg
 ``providers.config`` is the provider's JSON mapping with registered secrets in ``enc:v1:``
 form; ``key_version`` is the data key its secrets are under (0 = plaintext) and ``rev`` is a
 counter bumped by every write, used for compare-and-set by the re-encryption sweep.
+``quota`` is the lease ledger of
+store/quota.py: one row per (scope, limit, window) with ``cap`` and ``granted``; ``last_grant``
+carries the size of the last grant out of the guarded update (Postgres before 18 cannot return
+a row's old values).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class Tables:
     kdf: sa.Table
     keyring: sa.Table
     key_wraps: sa.Table
+    quota: sa.Table
 
 
 def usage_cache_columns() -> tuple[sa.Column[object], ...]:
@@ -120,4 +125,12 @@ def build_tables(prefix: str, schema: str) -> Tables:
             "key_wraps", sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("kek_id", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("wrapped", sa.Text, nullable=False)),
+        quota=table(
+            "quota", sa.Column("scope", sa.Text, primary_key=True),
+            sa.Column("lim", sa.Text, primary_key=True),
+            sa.Column("win_start", sa.Double, primary_key=True, autoincrement=False),
+            sa.Column("win_end", sa.Double, nullable=False, index=True),
+            sa.Column("cap", sa.BigInteger, nullable=False),
+            sa.Column("granted", sa.BigInteger, nullable=False),
+            sa.Column("last_grant", sa.BigInteger, nullable=False)),
     )
