@@ -49,8 +49,10 @@ def _usage_cache_tokens(conn: sa.Connection, t: Tables) -> None:
 
 
 def _limits(conn: sa.Connection, t: Tables) -> None:
-    """The quota ledger."""
+    """The quota ledger, each key's policy and each exchange's cost."""
     t.quota.create(conn, checkfirst=True)
+    _add_missing(conn, t.api_keys, "policy")
+    _add_missing(conn, t.usage, "cost_usd")
 
 
 MIGRATIONS: tuple[Migration, ...] = (

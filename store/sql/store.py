@@ -249,7 +249,7 @@ class SqlStore:
         async with transaction(self._engine, "summarising usage") as conn:
             rows = (await conn.execute(query)).all()
         return [summary_row((r.day, r.key_id, r.provider, r.model),
-                            [int(getattr(r, name)) for name in COUNTED], float(r.latency))
+                            [getattr(r, name) for name in COUNTED], float(r.latency))
                 for r in rows]
 
     # keyring -----------------------------------------------------------------------------

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
-from store import LeaseAsk, StoreConfig, StoreError, StoreUnavailable
+from store import LeaseAsk, StoreConfig, StoreError, StoreUnavailable, UsageRecord
 
 from .conftest import Opener, StoreFactory, raw_rows, raw_sql
 from .keycheck import assert_consistent
+from .test_store_api_keys import api_key
 
 MIGRATED = [(1, "initial"), (2, "usage cache tokens"), (3, "limits")]
 TABLES = {"schema_version", "providers", "api_keys", "settings", "usage", "key_state", "kdf",
           "keyring", "key_wraps", "quota"}
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 async def back_to_version(config: StoreConfig, version: int) -> None:
     """Undo the migrations after ``version`` with plain SQL: what that version had made."""
     if version < 3:
         await raw_sql(config, "quota", "DROP TABLE {table}")
+        await raw_sql(config, "usage", "ALTER TABLE {table} DROP COLUMN cost_usd")
+        await raw_sql(config, "api_keys", "ALTER TABLE {table} DROP COLUMN policy")
     if version < 2:
         await raw_sql(config, "usage", *(f"ALTER TABLE {{table}} DROP COLUMN {c}"
                                          for c in ("cache_read_tokens", "cache_write_tokens")))
@@ -106,17 +111,28 @@ async def test_a_version_1_database_gains_the_cache_token_columns(
     store = await opener(config)
     (row,) = await store.usage_summary(since=None, until=None)
     assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"]) == (9, 0, 0)
+    assert row["cost_usd"] == 0.0
     assert [r[:2] for r in await raw_rows(config, "schema_version")] == MIGRATED
 
 
 @pytest.mark.parametrize("version", [1, 2])
-async def test_an_older_database_gains_the_quota_ledger(
+async def test_an_older_database_gains_the_limits_tables_and_columns(
         opener: Opener, sql_config_for: StoreFactory, version: int) -> None:
     config = sql_config_for()
-    await (await opener(config)).close()
+    store = await opener(config)
+    await store.create_api_key(api_key("k_old"))
+    await store.close()
     await back_to_version(config, version)
     assert "quota" not in {n.removeprefix("at_") for n in await names_of(config)}
     store = await opener(config)
+    old = await store.get_api_key("k_old")
+    assert old is not None and old.policy == {}
+    await store.update_api_key(api_key("k_old", policy={"limits": {"requests_per_day": 5}}))
+    again = await store.get_api_key("k_old")
+    assert again is not None and again.policy == {"limits": {"requests_per_day": 5}}
+    await store.add_usage([UsageRecord(NOW, "k_old", "p", "m", 1, 1, 200, 1.0, cost_usd=0.25)])
+    (row,) = await store.usage_summary(since=None, until=None)
+    assert row["cost_usd"] == 0.25
     (lease,) = await store.lease([LeaseAsk("key:k_old", "requests_per_day", "day", 5, 2, 1)])
     assert (lease.granted, lease.left) == (2, 3)
     assert [r[:2] for r in await raw_rows(config, "schema_version")] == MIGRATED
