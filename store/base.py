@@ -61,6 +61,10 @@ class Store(Protocol):
     async def give_back(self, returns: Sequence[Return]) -> None:
         """Unused quota back to its window (store.quota.QuotaStore.give_back)."""
 
+    async def forget_quota_before(self, moment: float) -> int:
+        """Delete the quota rows of windows that ended before epoch second ``moment``; how
+        many went. A janitor's call, never on the request path."""
+
     async def add_usage(self, records: Sequence[UsageRecord]) -> None:
         """Append a batch of usage records in one transaction."""
 

@@ -16,12 +16,21 @@ from typing import Any
 from .errors import BadRecord, ConcurrentRotation, Conflict, NotFound, StoreUnavailable
 from .faults import armed_fault, maybe_fault
 from .quota import Lease, LeaseAsk, QuotaLedger, Return
-from .records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
+from .records import (
+    ApiKeyRecord,
+    ProviderRecord,
+    RotationResult,
+    StoreConfig,
+    UsageRecord,
+    policy_json,
+)
 from .usage import storable, summarise, utc
 
 
-def _check_times(record: ApiKeyRecord) -> None:
-    """Refuse the times a SQL backend cannot store (no UTC equivalent), as it would."""
+def _check_storable(record: ApiKeyRecord) -> None:
+    """Refuse what a SQL backend cannot store (a time with no UTC equivalent, a policy that
+    is not JSON), as it would."""
+    policy_json(record)
     for moment in (record.expires_at, record.created_at):
         if moment is None:
             continue
@@ -75,13 +84,13 @@ class MemoryStore:
         return self._keys.get(key_id)
 
     async def create_api_key(self, record: ApiKeyRecord) -> None:
-        _check_times(record)
+        _check_storable(record)
         if record.id in self._keys:
             raise Conflict(f"API key {record.id!r} already exists")
         self._keys[record.id] = record
 
     async def update_api_key(self, record: ApiKeyRecord) -> None:
-        _check_times(record)
+        _check_storable(record)
         if record.id not in self._keys:
             raise NotFound(f"API key {record.id!r} does not exist")
         self._keys[record.id] = record
@@ -105,6 +114,9 @@ class MemoryStore:
     async def give_back(self, returns: Sequence[Return]) -> None:
         await self.ping()
         self._quota.give_back(returns)
+
+    async def forget_quota_before(self, moment: float) -> int:
+        return self._quota.forget_before(moment)
 
     async def add_usage(self, records: Sequence[UsageRecord]) -> None:
         # Refuse what a SQL column would refuse, all or nothing, so the fake behaves alike.

@@ -142,7 +142,10 @@ class QuotaLedger:
         row = self._rows.get((scope, limit, win_start))
         return int(row[1]) if row else 0
 
-    def forget_before(self, moment: float) -> None:
-        """Drop rows of windows that ended before ``moment`` (they can no longer matter)."""
-        for key in [k for k, row in self._rows.items() if row[2] < moment]:
+    def forget_before(self, moment: float) -> int:
+        """Drop rows of windows that ended before ``moment`` (they can no longer matter);
+        how many were dropped."""
+        old = [k for k, row in self._rows.items() if row[2] < moment]
+        for key in old:
             del self._rows[key]
+        return len(old)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from .crypto import KdfParams
-from .errors import ConfigError
+from .errors import BadRecord, ConfigError
 from .faults import ROTATION_FAULTS
 
 StoreKind = Literal["memory", "sqlite", "postgres"]
@@ -69,6 +70,16 @@ class ApiKeyRecord:
     policy: Mapping[str, Any] = field(default_factory=dict)
     """The key's limits and per-request policy as a JSON object; the node gives it meaning
     (``limits``, ``max_input_tokens``, ``system_prompt``...), the store only keeps it."""
+
+
+def policy_json(record: ApiKeyRecord) -> str:
+    """A key's policy as stored: a JSON object; BadRecord naming the key when it is not one
+    (a value JSON cannot hold, or NaN and infinities, which other JSON readers refuse)."""
+    try:
+        return json.dumps(dict(record.policy), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise BadRecord(f"API key {record.id!r}: its policy is not storable as JSON ({exc})"
+                        ) from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import math
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import structlog
@@ -65,7 +66,8 @@ def _moment(value: datetime) -> datetime:
 def storable(record: UsageRecord) -> UsageRecord:
     """The record with values every backend stores: control characters removed, strings cut
     to the column sizes, counts clamped into 0..the column maximum (negatives become 0), a
-    latency or cost that is negative or not finite becomes 0, an out-of-range time is clamped."""
+    latency or cost that is negative or not finite becomes 0, an out-of-range time is
+    clamped."""
     latency = float(record.latency_ms)
     cost = float(record.cost_usd)
     fixed = UsageRecord(
@@ -81,15 +83,18 @@ def storable(record: UsageRecord) -> UsageRecord:
 
 
 COUNTED = ("requests", "input_tokens", "output_tokens", "cache_read_tokens",
-           "cache_write_tokens", "errors")
-"""The summed columns of a summary row, in order (then the latency total)."""
+           "cache_write_tokens", "errors", "cost_usd")
+"""The summed columns of a summary row, in order (then the latency total); every sum is a
+whole number but ``cost_usd``, US dollars rounded to 6 decimals (a micro-dollar)."""
 
 
-def summary_row(group: GroupKey, counts: Sequence[int], latency_total: float) -> dict[str, Any]:
-    """One summary row in the shape every backend returns (``counts`` in ``COUNTED`` order)."""
+def summary_row(group: GroupKey, sums: Sequence[float | Decimal],
+                latency_total: float) -> dict[str, Any]:
+    """One summary row in the shape every backend returns (``sums`` in ``COUNTED`` order)."""
     day, key_id, provider, model = group
     row: dict[str, Any] = {"day": day, "key_id": key_id, "provider": provider, "model": model}
-    row.update(zip(COUNTED, (int(n) for n in counts), strict=True))
+    row.update(zip(COUNTED[:-1], (int(n) for n in sums[:-1]), strict=True))
+    row["cost_usd"] = round(float(sums[-1]), 6)
     requests = row["requests"]
     row["avg_latency_ms"] = latency_total / requests if requests else 0.0
     return row
@@ -105,15 +110,16 @@ def summarise(records: Iterable[UsageRecord], *, since: datetime | None,
         at = utc(rec.at)
         if (lo and at < lo) or (hi and at >= hi):
             continue
-        row = acc.setdefault((day_of(at), rec.key_id, rec.provider, rec.model), [0.0] * 7)
+        row = acc.setdefault((day_of(at), rec.key_id, rec.provider, rec.model), [0.0] * 8)
         row[0] += 1
         row[1] += rec.input_tokens
         row[2] += rec.output_tokens
         row[3] += rec.cache_read_tokens
         row[4] += rec.cache_write_tokens
         row[5] += rec.status >= 400
-        row[6] += rec.latency_ms
-    return [summary_row(g, [int(n) for n in v[:6]], v[6]) for g, v in sorted(acc.items())]
+        row[6] += rec.cost_usd
+        row[7] += rec.latency_ms
+    return [summary_row(g, v[:7], v[7]) for g, v in sorted(acc.items())]
 
 
 class UsageWriter:

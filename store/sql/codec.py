@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import BadRecord
-from ..records import ApiKeyRecord, UsageRecord
+from ..records import ApiKeyRecord, UsageRecord, policy_json
 from ..usage import EARLIEST, LATEST, day_of, utc
 
 
@@ -53,12 +53,20 @@ def _unnames(text: str | None) -> tuple[str, ...] | None:
     return tuple(names)
 
 
+def _policy(text: str) -> dict[str, Any]:
+    policy = json.loads(text)
+    if not isinstance(policy, dict):
+        raise BadRecord(f"expected a JSON object as the policy, found {text[:60]!r}")
+    return policy
+
+
 def api_key_values(record: ApiKeyRecord) -> dict[str, Any]:
     """Column values for an API key row."""
     return {"id": record.id, "name": record.name, "key_hash": record.key_hash,
             "prefix": record.prefix, "providers": _names(record.providers),
             "models": _names(record.models), "expires_at": to_epoch(record.expires_at),
-            "enabled": record.enabled, "created_at": to_epoch(record.created_at)}
+            "enabled": record.enabled, "created_at": to_epoch(record.created_at),
+            "policy": policy_json(record)}
 
 
 def api_key_from_row(row: sa.Row[Any]) -> ApiKeyRecord:
@@ -68,7 +76,8 @@ def api_key_from_row(row: sa.Row[Any]) -> ApiKeyRecord:
             id=row.id, name=row.name, key_hash=row.key_hash, prefix=row.prefix,
             providers=_unnames(row.providers), models=_unnames(row.models),
             expires_at=None if row.expires_at is None else from_epoch(row.expires_at),
-            enabled=bool(row.enabled), created_at=from_epoch(row.created_at))
+            enabled=bool(row.enabled), created_at=from_epoch(row.created_at),
+            policy=_policy(row.policy))
     except (TypeError, ValueError) as exc:  # BadRecord and JSONDecodeError are ValueErrors
         raise BadRecord(f"API key {row.id!r}: the stored row cannot be read ({exc})") from exc
 
@@ -80,7 +89,7 @@ def usage_values(record: UsageRecord) -> dict[str, Any]:
             "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
             "status": record.status, "latency_ms": record.latency_ms,
             "cache_read_tokens": record.cache_read_tokens,
-            "cache_write_tokens": record.cache_write_tokens}
+            "cache_write_tokens": record.cache_write_tokens, "cost_usd": record.cost_usd}
 
 
 def summary_query(usage: sa.Table, since: float | None, until: float | None) -> sa.Select[Any]:
@@ -93,6 +102,7 @@ def summary_query(usage: sa.Table, since: float | None, until: float | None) -> 
         sa.func.sum(c.cache_read_tokens).label("cache_read_tokens"),
         sa.func.sum(c.cache_write_tokens).label("cache_write_tokens"),
         sa.func.sum(sa.case((c.status >= 400, 1), else_=0)).label("errors"),
+        sa.func.sum(c.cost_usd).label("cost_usd"),
         sa.func.sum(c.latency_ms).label("latency"),
     ).group_by(c.day, c.key_id, c.provider, c.model).order_by(
         c.day, c.key_id, c.provider, c.model)

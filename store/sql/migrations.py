@@ -15,9 +15,10 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.schema import CreateColumn
 
 from .engine import transaction
-from .tables import Tables, usage_cache_columns
+from .tables import Tables
 
 Migration = tuple[int, str, Callable[[sa.Connection, Tables], None]]
 
@@ -31,21 +32,33 @@ def _initial(conn: sa.Connection, t: Tables) -> None:
     conn.execute(t.key_state.insert().values(id=1, epoch=0, active_version=0, kek_id=0))
 
 
+def _add_missing(conn: sa.Connection, table: sa.Table, *names: str) -> None:
+    """Add the named columns of ``table`` where the database lacks them (a database made by an
+    older version); one made since has them from ``_initial``."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=table.schema)}
+    quoted = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+    for name in names:
+        if name not in present:
+            column = CreateColumn(table.c[name]).compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {quoted} ADD COLUMN {column}"))
+
+
 def _usage_cache_tokens(conn: sa.Connection, t: Tables) -> None:
-    """Cache reads and writes get their own columns (a database made by version 1 lacks them;
-    one made since has them from ``_initial``)."""
-    usage = t.usage
-    present = {c["name"] for c in sa.inspect(conn).get_columns(usage.name, schema=usage.schema)}
-    table = f'"{usage.schema}"."{usage.name}"' if usage.schema else f'"{usage.name}"'
-    for column in usage_cache_columns():
-        if column.name not in present:
-            conn.execute(sa.text(
-                f"ALTER TABLE {table} ADD COLUMN {column.name} BIGINT NOT NULL DEFAULT 0"))
+    """Cache reads and writes get their own columns."""
+    _add_missing(conn, t.usage, "cache_read_tokens", "cache_write_tokens")
+
+
+def _limits(conn: sa.Connection, t: Tables) -> None:
+    """The quota ledger, each key's policy and each exchange's cost."""
+    t.quota.create(conn, checkfirst=True)
+    _add_missing(conn, t.api_keys, "policy")
+    _add_missing(conn, t.usage, "cost_usd")
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial", _initial),
     (2, "usage cache tokens", _usage_cache_tokens),
+    (3, "limits", _limits),
 )
 
 

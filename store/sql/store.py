@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import BadRecord, ConcurrentRotation, Conflict, NotFound, StaleKey, StoreUnavailable
 from ..keyring import Keyring
+from ..quota import Lease, LeaseAsk, Return
 from ..records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
 from ..usage import COUNTED, summary_row
-from . import keys, rotation
+from . import keys, quota, rotation
 from .codec import (
     api_key_from_row,
     api_key_values,
@@ -223,6 +224,17 @@ class SqlStore:
                                                           set_={"value": value}))
         return True
 
+    # quota leases ------------------------------------------------------------------------
+
+    async def lease(self, asks: Sequence[LeaseAsk]) -> list[Lease]:
+        return await quota.lease(self._engine, self._t.quota, asks)
+
+    async def give_back(self, returns: Sequence[Return]) -> None:
+        await quota.give_back(self._engine, self._t.quota, returns)
+
+    async def forget_quota_before(self, moment: float) -> int:
+        return await quota.forget_before(self._engine, self._t.quota, moment)
+
     # usage -------------------------------------------------------------------------------
 
     async def add_usage(self, records: Sequence[UsageRecord]) -> None:
@@ -237,7 +249,7 @@ class SqlStore:
         async with transaction(self._engine, "summarising usage") as conn:
             rows = (await conn.execute(query)).all()
         return [summary_row((r.day, r.key_id, r.provider, r.model),
-                            [int(getattr(r, name)) for name in COUNTED], float(r.latency))
+                            [getattr(r, name) for name in COUNTED], float(r.latency))
                 for r in rows]
 
     # keyring -----------------------------------------------------------------------------

@@ -4,6 +4,10 @@ Timestamps are stored as float seconds since the epoch (UTC) so SQLite and Postg
 ``providers.config`` is the provider's JSON mapping with registered secrets in ``enc:v1:``
 form; ``key_version`` is the data key its secrets are under (0 = plaintext) and ``rev`` is a
 counter bumped by every write, used for compare-and-set by the re-encryption sweep.
+``api_keys.policy`` is the key's policy as a JSON object. ``quota`` is the lease ledger of
+store/quota.py: one row per (scope, limit, window) with ``cap`` and ``granted``; ``last_grant``
+carries the size of the last grant out of the guarded update (Postgres before 18 cannot return
+a row's old values).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class Tables:
     kdf: sa.Table
     keyring: sa.Table
     key_wraps: sa.Table
+    quota: sa.Table
 
 
 def usage_cache_columns() -> tuple[sa.Column[object], ...]:
@@ -82,7 +87,8 @@ def build_tables(prefix: str, schema: str) -> Tables:
             sa.Column("prefix", sa.String(32), nullable=False),
             sa.Column("providers", sa.Text), sa.Column("models", sa.Text),
             sa.Column("expires_at", sa.Float), sa.Column("enabled", sa.Boolean, nullable=False),
-            sa.Column("created_at", sa.Float, nullable=False)),
+            sa.Column("created_at", sa.Float, nullable=False),
+            sa.Column("policy", sa.Text, nullable=False, server_default="{}")),
         settings=table(
             "settings", sa.Column("name", sa.String(200), primary_key=True),
             sa.Column("value", sa.Text, nullable=False)),
@@ -97,7 +103,8 @@ def build_tables(prefix: str, schema: str) -> Tables:
             sa.Column("output_tokens", sa.BigInteger, nullable=False),
             sa.Column("status", sa.Integer, nullable=False),
             sa.Column("latency_ms", sa.Float, nullable=False),
-            *usage_cache_columns()),
+            *usage_cache_columns(),
+            sa.Column("cost_usd", sa.Double, nullable=False, server_default=sa.text("0"))),
         key_state=table(
             "key_state", sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("epoch", sa.Integer, nullable=False),
@@ -120,4 +127,12 @@ def build_tables(prefix: str, schema: str) -> Tables:
             "key_wraps", sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("kek_id", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("wrapped", sa.Text, nullable=False)),
+        quota=table(
+            "quota", sa.Column("scope", sa.Text, primary_key=True),
+            sa.Column("lim", sa.Text, primary_key=True),
+            sa.Column("win_start", sa.Double, primary_key=True, autoincrement=False),
+            sa.Column("win_end", sa.Double, nullable=False, index=True),
+            sa.Column("cap", sa.BigInteger, nullable=False),
+            sa.Column("granted", sa.BigInteger, nullable=False),
+            sa.Column("last_grant", sa.BigInteger, nullable=False)),
     )

@@ -65,6 +65,12 @@ def sql_config_for(
 
 
 @pytest.fixture
+def pg_config_for(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """Like config_for, on Postgres only (tests of several nodes on one database)."""
+    return _factory("postgres", request, tmp_path)
+
+
+@pytest.fixture
 async def store(config_for: StoreFactory) -> AsyncIterator[Store]:
     """An open store for the current backend, encrypted with passphrase 'pw'."""
     opened = await open_store(config_for(encryption_key="pw"))

@@ -1,4 +1,5 @@
-"""Stored API key rows that cannot brick a node: extreme times and unreadable rows."""
+"""Stored API key rows: the policy round trip, and rows that cannot brick a node (extreme
+times, unreadable rows)."""
 
 from __future__ import annotations
 
@@ -52,16 +53,19 @@ async def test_an_unreadable_row_is_left_out_and_logged(opener: Opener,
                                                         sql_config_for: StoreFactory) -> None:
     config = sql_config_for()
     store = await opener(config)
-    for key_id in ("k_good", "k_json", "k_shape"):
+    bad = ("k_json", "k_policy_json", "k_policy_list", "k_shape")
+    for key_id in ("k_good", *bad):
         await store.create_api_key(api_key(key_id))
     await raw_sql(config, "api_keys",
                   "UPDATE {table} SET providers = 'not json' WHERE id = 'k_json'",
-                  "UPDATE {table} SET models = '{{\"a\": 1}}' WHERE id = 'k_shape'")
+                  "UPDATE {table} SET models = '{{\"a\": 1}}' WHERE id = 'k_shape'",
+                  "UPDATE {table} SET policy = '{{' WHERE id = 'k_policy_json'",
+                  "UPDATE {table} SET policy = '[1]' WHERE id = 'k_policy_list'")
     with capture_logs() as logs:
         listed = await store.list_api_keys()
     assert [k.id for k in listed] == ["k_good"]
-    assert sorted(e["key_id"] for e in logs if e["log_level"] == "error") == ["k_json", "k_shape"]
-    for key_id in ("k_json", "k_shape"):
+    assert sorted(e["key_id"] for e in logs if e["log_level"] == "error") == list(bad)
+    for key_id in bad:
         with pytest.raises(BadRecord, match=key_id):
             await store.get_api_key(key_id)
 
@@ -77,3 +81,37 @@ async def test_writing_an_expiry_out_of_range_is_a_store_error(store: Store) -> 
         await store.update_api_key(api_key("k_1", expires_at=beyond))
     got = await store.get_api_key("k_1")
     assert got is not None and got.expires_at is None
+
+
+POLICY = {"limits": {"requests_per_minute": 60, "usd_per_day": 5.5, "max_concurrent": 4},
+          "max_output_tokens": 2000, "max_input_tokens": None, "price_multiplier": 1.25,
+          "system_prompt": "Answer in French. \u00e9\u2713 \"quoted\"\n",
+          "default_model": "openai/gpt-4o"}
+
+
+async def test_the_policy_round_trips(store: Store) -> None:
+    plain = api_key("k_plain")
+    await store.create_api_key(plain)
+    got = await store.get_api_key("k_plain")
+    assert got is not None and got.policy == {}
+    await store.create_api_key(api_key("k_policy", policy=POLICY))
+    got = await store.get_api_key("k_policy")
+    assert got is not None and got.policy == POLICY
+    changed = {**POLICY, "limits": {"requests_per_minute": 30}, "system_prompt": None}
+    await store.update_api_key(api_key("k_policy", policy=changed))
+    assert {k.id: k.policy for k in await store.list_api_keys()} == {
+        "k_plain": {}, "k_policy": changed}
+
+
+@pytest.mark.parametrize("policy", [{"limits": {1, 2}}, {"price_multiplier": float("nan")},
+                                    {"limits": {"usd_per_day": float("inf")}}])
+async def test_a_policy_json_cannot_hold_is_refused(store: Store,
+                                                    policy: dict[str, object]) -> None:
+    with pytest.raises(BadRecord, match="k_1"):
+        await store.create_api_key(api_key("k_1", policy=policy))
+    assert await store.list_api_keys() == []
+    await store.create_api_key(api_key("k_1", policy={"system_prompt": "x"}))
+    with pytest.raises(BadRecord):
+        await store.update_api_key(api_key("k_1", policy=policy))
+    got = await store.get_api_key("k_1")
+    assert got is not None and got.policy == {"system_prompt": "x"}

@@ -115,19 +115,20 @@ async def test_concurrent_only_if_absent_has_one_winner(store: Store) -> None:
 
 
 def usage(
-    at: datetime, key: str = "k_1", model: str = "gpt-4o", status: int = 200, latency: float = 10.0
+    at: datetime, key: str = "k_1", model: str = "gpt-4o", status: int = 200,
+    latency: float = 10.0, cost: float = 0.0,
 ) -> UsageRecord:
     return UsageRecord(at, key, "openai", model, 10, 5, status, latency,
-                       cache_read_tokens=7, cache_write_tokens=3)
+                       cache_read_tokens=7, cache_write_tokens=3, cost_usd=cost)
 
 
 async def test_usage_summary(store: Store) -> None:
     day2 = NOW + timedelta(days=1)
     await store.add_usage(
         [
-            usage(NOW),
-            usage(NOW, status=500, latency=30.0),
-            usage(NOW, model="o3"),
+            usage(NOW, cost=0.1),
+            usage(NOW, status=500, latency=30.0, cost=0.2),  # 0.30000000000000004 summed
+            usage(NOW, model="o3", cost=0.0001234567),
             usage(day2, key="k_2"),
         ]
     )
@@ -145,6 +146,7 @@ async def test_usage_summary(store: Store) -> None:
             "cache_read_tokens": 14,
             "cache_write_tokens": 6,
             "errors": 1,
+            "cost_usd": 0.3,
             "avg_latency_ms": 20.0,
         },
         {
@@ -158,6 +160,7 @@ async def test_usage_summary(store: Store) -> None:
             "cache_read_tokens": 7,
             "cache_write_tokens": 3,
             "errors": 0,
+            "cost_usd": 0.000123,
             "avg_latency_ms": 10.0,
         },
         {
@@ -171,6 +174,7 @@ async def test_usage_summary(store: Store) -> None:
             "cache_read_tokens": 7,
             "cache_write_tokens": 3,
             "errors": 0,
+            "cost_usd": 0.0,
             "avg_latency_ms": 10.0,
         },
     ]

@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
-from store import StoreError, StoreUnavailable
+from store import LeaseAsk, StoreConfig, StoreError, StoreUnavailable, UsageRecord
 
 from .conftest import Opener, StoreFactory, raw_rows, raw_sql
 from .keycheck import assert_consistent
+from .test_store_api_keys import api_key
 
-MIGRATED = [(1, "initial"), (2, "usage cache tokens")]
+MIGRATED = [(1, "initial"), (2, "usage cache tokens"), (3, "limits")]
 TABLES = {"schema_version", "providers", "api_keys", "settings", "usage", "key_state", "kdf",
-          "keyring", "key_wraps"}
+          "keyring", "key_wraps", "quota"}
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+async def back_to_version(config: StoreConfig, version: int) -> None:
+    """Undo the migrations after ``version`` with plain SQL: what that version had made."""
+    if version < 3:
+        await raw_sql(config, "quota", "DROP TABLE {table}")
+        await raw_sql(config, "usage", "ALTER TABLE {table} DROP COLUMN cost_usd")
+        await raw_sql(config, "api_keys", "ALTER TABLE {table} DROP COLUMN policy")
+    if version < 2:
+        await raw_sql(config, "usage", *(f"ALTER TABLE {{table}} DROP COLUMN {c}"
+                                         for c in ("cache_read_tokens", "cache_write_tokens")))
+    await raw_sql(config, "schema_version", f"DELETE FROM {{table}} WHERE version > {version}")
 
 
 async def table_names(config_kind: str, dsn: str, schema: str) -> set[str]:
@@ -46,6 +61,10 @@ async def test_schema_and_prefix_are_honoured(opener: Opener, sql_config_for: St
     await store.put_provider("demo", {"type": "mock"})
     names = await table_names(config.kind, config.datasource, schema)
     assert {f"gw_{t}" for t in TABLES} <= names
+    (lease,) = await store.lease([LeaseAsk("key:k", "requests_per_minute", "minute", 9, 4, 1)])
+    assert (lease.granted, lease.left) == (4, 5)
+    assert [r[:2] + r[4:] for r in await raw_rows(config, "quota")] == [
+        ("key:k", "requests_per_minute", 9, 4, 4)]
     assert not any(n.startswith("at_") for n in names)
     if config.kind == "postgres":
         assert not {f"gw_{t}" for t in TABLES} & await table_names(
@@ -85,16 +104,42 @@ async def test_a_version_1_database_gains_the_cache_token_columns(
     config = sql_config_for()
     await (await opener(config)).close()
     # Back to what version 1 made: no cache columns, one usage row written then.
-    await raw_sql(config, "usage", *(f"ALTER TABLE {{table}} DROP COLUMN {c}"
-                                     for c in ("cache_read_tokens", "cache_write_tokens")))
-    await raw_sql(config, "schema_version", "DELETE FROM {table} WHERE version = 2")
+    await back_to_version(config, 1)
     await raw_sql(config, "usage", "INSERT INTO {table} (at, day, key_id, provider, model, "
                   "input_tokens, output_tokens, status, latency_ms) "
                   "VALUES (1772323200, '2026-03-01', 'k', 'p', 'm', 9, 4, 200, 1.0)")
     store = await opener(config)
     (row,) = await store.usage_summary(since=None, until=None)
     assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"]) == (9, 0, 0)
+    assert row["cost_usd"] == 0.0
     assert [r[:2] for r in await raw_rows(config, "schema_version")] == MIGRATED
+
+
+@pytest.mark.parametrize("version", [1, 2])
+async def test_an_older_database_gains_the_limits_tables_and_columns(
+        opener: Opener, sql_config_for: StoreFactory, version: int) -> None:
+    config = sql_config_for()
+    store = await opener(config)
+    await store.create_api_key(api_key("k_old"))
+    await store.close()
+    await back_to_version(config, version)
+    assert "quota" not in {n.removeprefix("at_") for n in await names_of(config)}
+    store = await opener(config)
+    old = await store.get_api_key("k_old")
+    assert old is not None and old.policy == {}
+    await store.update_api_key(api_key("k_old", policy={"limits": {"requests_per_day": 5}}))
+    again = await store.get_api_key("k_old")
+    assert again is not None and again.policy == {"limits": {"requests_per_day": 5}}
+    await store.add_usage([UsageRecord(NOW, "k_old", "p", "m", 1, 1, 200, 1.0, cost_usd=0.25)])
+    (row,) = await store.usage_summary(since=None, until=None)
+    assert row["cost_usd"] == 0.25
+    (lease,) = await store.lease([LeaseAsk("key:k_old", "requests_per_day", "day", 5, 2, 1)])
+    assert (lease.granted, lease.left) == (2, 3)
+    assert [r[:2] for r in await raw_rows(config, "schema_version")] == MIGRATED
+
+
+async def names_of(config: StoreConfig) -> set[str]:
+    return await table_names(config.kind, config.datasource, config.schema)
 
 
 async def test_concurrent_first_start(opener: Opener, sql_config_for: StoreFactory) -> None:

@@ -63,6 +63,10 @@ def test_storable_makes_every_value_fit() -> None:
     assert (fixed.status, fixed.latency_ms, fixed.at) == (2**31 - 1, 0.0, LATEST)
     assert storable(usage(latency_ms=float("inf"))).latency_ms == 0.0
     assert storable(usage(latency_ms=-5.0)).latency_ms == 0.0
+    priced = usage(cost_usd=0.0123)
+    assert storable(priced) is priced
+    for cost in (float("nan"), float("inf"), -0.5):
+        assert storable(usage(cost_usd=cost)).cost_usd == 0.0
 
 
 async def test_a_long_model_with_nul_is_stored_cut_and_blocks_nothing(store: Store) -> None:
