@@ -4,7 +4,9 @@ output-token reservations with streaming, USD budgets and ``GET /v1/key``."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,6 +14,7 @@ import anthropic
 import openai
 import pytest
 
+from store import window_of
 from tests.node.harness import Node, running_node, settings_tree
 
 
@@ -137,7 +140,29 @@ async def test_key_route_reports_limits_and_spend(node: Node) -> None:
     assert report["spend_usd"] == {"today": 0.0, "month": 0.0}
 
 
-async def merge_pending_sqlite_store_enforces_the_same_cap() -> None:
-    """Enable (rename to ``test_...``) once SqlStore implements lease/give_back: the same
-    three-then-429 run on a SQLite store."""
-    raise NotImplementedError
+async def test_sqlite_store_enforces_the_same_cap_across_a_restart(tmp_path: Path) -> None:
+    """The same leases from a SQLite ledger: three, then 429; and a node restarted within
+    the window (its slice forfeited) still admits nothing more."""
+    tree = settings_tree(store={"memory": None, "sqlite": {"datasource": str(tmp_path / "at.db")}})
+    began = window_of("minute", time.time())
+    async with running_node(tree) as node:
+        await _limit(node, {"limits": {"requests_per_minute": 3}})
+        key = node.api_key
+        async with openai.AsyncOpenAI(base_url=f"{node.url}/v1", api_key=key,
+                                      max_retries=0) as client:
+            for _ in range(2):
+                await _chat(client)
+    async with running_node(tree) as node:
+        async with openai.AsyncOpenAI(base_url=f"{node.url}/v1", api_key=key,
+                                      max_retries=0) as client:
+            admitted = 0
+            for _ in range(3):
+                try:
+                    await _chat(client)
+                    admitted += 1
+                except openai.RateLimitError:
+                    pass
+    # The first node gave back its unused unit on a clean stop, so exactly one more fits in
+    # the same window (a new minute starts afresh).
+    same_window = window_of("minute", time.time()) == began
+    assert admitted == (1 if same_window else 3)
