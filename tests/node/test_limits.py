@@ -152,16 +152,15 @@ async def test_sqlite_store_enforces_the_same_cap_across_a_restart(tmp_path: Pat
                                       max_retries=0) as client:
             for _ in range(2):
                 await _chat(client)
-    async with running_node(tree) as node:
-        async with openai.AsyncOpenAI(base_url=f"{node.url}/v1", api_key=key,
-                                      max_retries=0) as client:
-            admitted = 0
-            for _ in range(3):
-                try:
-                    await _chat(client)
-                    admitted += 1
-                except openai.RateLimitError:
-                    pass
+    admitted = 0
+    async with running_node(tree) as node, openai.AsyncOpenAI(
+            base_url=f"{node.url}/v1", api_key=key, max_retries=0) as client:
+        for _ in range(3):
+            try:
+                await _chat(client)
+                admitted += 1
+            except openai.RateLimitError:
+                pass
     # The first node gave back its unused unit on a clean stop, so exactly one more fits in
     # the same window (a new minute starts afresh).
     same_window = window_of("minute", time.time()) == began
