@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +101,8 @@ def start_gateway(
     config.write_text(f"""
 server: {{host: 127.0.0.1, port: {port}, log_level: warning, admin_token: bench-admin-token}}
 providers:
-  json: {{type: openai, base_url: {base}/json/v1, api_key: sk-bench, model: m}}
+  json: {{type: openai, base_url: {base}/json/v1, api_key: sk-bench, model: m,
+          prices: {{m: {{input: 1.0, output: 2.0}}}}}}
   sse: {{type: openai, base_url: {base}/sse/v1, api_key: sk-bench, model: m}}{claude}
 store:
   sqlite: {{datasource: {workdir}/bench.db}}
@@ -116,6 +118,24 @@ store:
     if match is None:
         raise SystemExit(f"bench: no gateway key printed:\n{out.read_text()}")
     return proc, match.group(1)
+
+
+# Five windowed limits and a USD budget that the bench never reaches: admission and
+# settlement run in full on every request, and nothing is refused.
+LIMITS = {"requests_per_minute": 10_000_000, "requests_per_day": 100_000_000,
+          "input_tokens_per_minute": 10_000_000_000, "output_tokens_per_minute": 10_000_000_000,
+          "usd_per_day": 1_000_000}
+
+
+def limited_key(port: int) -> str:
+    """A second gateway key carrying LIMITS, made through the admin API."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/tokens", method="POST",
+        data=orjson.dumps({"name": "limited", "limits": LIMITS}),
+        headers={"Authorization": "Bearer bench-admin-token",
+                 "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return str(orjson.loads(answer.read())["key"])
 
 
 def _wait_port(port: int, timeout: float = 20.0) -> None:
@@ -198,7 +218,8 @@ def main() -> int:
             gateway, key = start_gateway(workdir, gw_port, up_port, args.translated)
             try:
                 _wait_port(bare_port)
-                results = run_matrix(workdir, up_port, gw_port, gateway.pid, key, levels,
+                keys = {"plain": key, "limited": limited_key(gw_port)}
+                results = run_matrix(workdir, up_port, gw_port, gateway.pid, keys, levels,
                                      args.seconds, args.translated, (bare_port, bare.pid))
             finally:
                 gateway.send_signal(signal.SIGTERM)
@@ -217,7 +238,8 @@ def main() -> int:
 
 
 def run_matrix(
-    workdir: Path, up: int, gw: int, pid: int, key: str, levels: list[int], seconds: float,
+    workdir: Path, up: int, gw: int, pid: int, keys: dict[str, str], levels: list[int],
+    seconds: float,
     translated: bool,
     bare: tuple[int, int],
 ) -> list[Result]:
@@ -228,6 +250,8 @@ def run_matrix(
         ("direct", "JSON", f"{direct}/json/v1/chat/completions", "m", False, None),
         ("bare aiohttp forwarder", "JSON", forwarder, "m", False, bare[1]),
         ("gateway", "JSON", f"{gateway}/v1/chat/completions", "json/m", False, pid),
+        ("gateway, key with 5 limits, priced", "JSON", f"{gateway}/v1/chat/completions",
+         "json/m", False, pid),
         ("direct", "SSE", f"{direct}/sse/v1/chat/completions", "m", True, None),
         ("bare aiohttp forwarder", "SSE", forwarder, "m", True, bare[1]),
         ("gateway", "SSE", f"{gateway}/v1/chat/completions", "sse/m", True, pid),
@@ -249,10 +273,11 @@ def run_matrix(
         ),
     ]
     if not translated:
-        cases = cases[:6]
+        cases = cases[:7]
     results = []
     for target, kind, url, model, stream, measured in cases:
         body = {**CHAT, "model": model, "stream": stream}
+        key = keys["limited" if "limits" in target else "plain"]
         wrk(url, body, key, 8, 1.0, workdir)  # warm-up: pools, caches, JIT-free but lazy imports
         for level in levels:
             before = cpu_ms(measured) if measured else 0.0
