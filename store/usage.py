@@ -63,11 +63,26 @@ def _moment(value: datetime) -> datetime:
     return value
 
 
+def _clean(record: UsageRecord) -> bool:
+    """True when ``storable`` would change nothing (checked without building a copy)."""
+    key, provider, model = record.key_id, record.provider, record.model
+    return (len(key) <= KEY_ID_CHARS and len(provider) <= NAME_CHARS
+            and len(model) <= NAME_CHARS and key.isprintable() and provider.isprintable()
+            and model.isprintable()
+            and 0 <= record.input_tokens <= _INT64 and 0 <= record.output_tokens <= _INT64
+            and 0 <= record.cache_read_tokens <= _INT64
+            and 0 <= record.cache_write_tokens <= _INT64 and 0 <= record.status <= _INT32
+            and 0.0 <= record.latency_ms < math.inf and 0.0 <= record.cost_usd < math.inf
+            and record.at.tzinfo is UTC)
+
+
 def storable(record: UsageRecord) -> UsageRecord:
     """The record with values every backend stores: control characters removed, strings cut
     to the column sizes, counts clamped into 0..the column maximum (negatives become 0), a
     latency or cost that is negative or not finite becomes 0, an out-of-range time is
     clamped."""
+    if _clean(record):
+        return record  # the common case: one pass of cheap checks, no copy
     latency = float(record.latency_ms)
     cost = float(record.cost_usd)
     fixed = UsageRecord(
