@@ -109,9 +109,13 @@ class Gateway:
         return {record.key: record.config for record in records}
 
     async def load(self) -> None:
-        """Read providers, keys and the admin token hash into memory (once, at start)."""
-        # The price catalogue loads in a thread meanwhile, not on the first request.
-        self.spawn(asyncio.to_thread(self.prices.warm), name="prices-warm")
+        """Read providers, keys and the admin token hash into memory (once, at start), and
+        the price catalogue in a thread meanwhile. Both are done before serving starts, so
+        the start-up gc.freeze() covers the catalogue's many objects: left to the collector
+        they made every full collection, and so every request, slower."""
+        await asyncio.gather(asyncio.to_thread(self.prices.warm), self._load_views())
+
+    async def _load_views(self) -> None:
         self.catalog.load(self.settings.providers, {})
         # Stored providers override YAML ones, one at a time: a broken one is reported and not
         # served, and does not stop the node.

@@ -23,12 +23,11 @@ def json_response(data: object, status: int = 200) -> web.Response:
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON; 413 past ``server.max_body_bytes``, 408 when it takes longer
     than ``server.body_timeout`` to arrive, 400 if malformed or its encoding is."""
-    timeout = float(request.config_dict[GATEWAY].settings.server.body_timeout)
     try:
-        async with asyncio.timeout(timeout):
-            raw = await request.read()
-    except TimeoutError:
-        raise RequestTimeout(f"The request body did not arrive within {timeout:g} s") from None
+        if request.content.is_eof():
+            raw = await request.read()  # all here already (the common case): no timer to arm
+        else:
+            raw = await _read_within(request)
     except (web.RequestPayloadError, PayloadEncodingError):
         raise BadRequest("The request body could not be decoded: check its Content-Encoding "
                          "and framing") from None
@@ -38,6 +37,15 @@ async def read_json(request: web.Request) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The request body is not valid JSON: {exc.msg}") from None
+
+
+async def _read_within(request: web.Request) -> bytes:
+    timeout = float(request.app[GATEWAY].settings.server.body_timeout)
+    try:
+        async with asyncio.timeout(timeout):
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {timeout:g} s") from None
 
 
 async def read_object(request: web.Request) -> dict[str, Any]:
