@@ -17,7 +17,7 @@ import base64
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -28,7 +28,7 @@ from cluster.config import ClusterConfig
 from cluster.discovery import Discovery, DnsDiscovery, StaticDiscovery
 from cluster.errors import ClusterError, DiscoveryError, DuplicateIdentity, NoQuorum
 from cluster.hooks import ClusterHooks
-from cluster.identity import Claim
+from cluster.identity import Challenges, Claim
 from cluster.kdf import ClusterKeys, derive_keys
 from cluster.membership import Membership
 from cluster.messages import Header, Message, MsgType
@@ -61,6 +61,8 @@ class ClusterAgent:
         self._sealer: Sealer | None = None
         self._conflict, self._conflict_boot = "", 0   # why this node left: a duplicate identity
         self._leaving: asyncio.Task[None] | None = None
+        self._running = False                   # start() finished and stop() not yet called
+        self._challenges = Challenges(ttl=config.bus_window)
         self._raft: RaftNode | None = None
         self._locks: RaftLocks | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -68,7 +70,8 @@ class ClusterAgent:
         self._highest_key = 0
         self._discovery_state: dict[str, Any] = {"ok_at": None, "error": "", "members": 0}
         self.counters: dict[str, int] = {"backwards_key": 0, "key_requests": 0,
-                                         "key_imports": 0, "changes_received": 0}
+                                         "key_imports": 0, "changes_received": 0,
+                                         "claims_unproven": 0}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -103,6 +106,7 @@ class ClusterAgent:
             raise
         for loop_fn in (self._discovery_loop, self._ping_loop, self._reconcile_loop):
             self._tasks.append(asyncio.create_task(loop_fn()))
+        self._running = True
 
     def _make_discovery(self) -> Discovery:
         cfg = self.config
@@ -157,21 +161,54 @@ class ClusterAgent:
             raise DuplicateIdentity(self._membership.identity, self._conflict_boot)
 
     def _judge(self, header: Header) -> Claim:
-        """Compare a verified frame's sender with our identity; act on a duplicate."""
+        """Compare a verified frame's sender with our identity; say so on a duplicate."""
+        assert self._membership is not None
+        claim = Claim.of(self._membership.identity, self.boot, header.sender, header.boot)
+        if claim is Claim.THEY_YIELD:
+            log.error("duplicate cluster identity: a later node claims this node's identity",
+                      identity=self._membership.identity, node=self.node_name,
+                      other_boot=header.boot, boot=self.boot,
+                      consequence="the later one must leave")
+        return claim
+
+    def _yield_to(self, boot: int) -> None:
+        """A live earlier instance holds our identity: leave (running) or refuse (starting)."""
         assert self._membership is not None
         identity = self._membership.identity
-        claim = Claim.of(identity, self.boot, header.sender, header.boot)
-        if claim in (Claim.WE_YIELD, Claim.THEY_YIELD):
-            log.error("duplicate cluster identity: another live node claims this node's "
-                      "identity", identity=identity, node=self.node_name, other_boot=header.boot,
-                      boot=self.boot, consequence="this node leaves the cluster"
-                      if claim is Claim.WE_YIELD else "the later one must leave")
-        if claim is Claim.WE_YIELD and not self._conflict:
-            self._conflict_boot = header.boot
-            self._conflict = str(DuplicateIdentity(identity, header.boot))
-            if self._tasks and self._leaving is None:   # running: leave; starting: refuse
+        log.error("duplicate cluster identity: another live node claims this node's identity",
+                  identity=identity, node=self.node_name, other_boot=boot, boot=self.boot,
+                  consequence="this node leaves the cluster")
+        if not self._conflict:
+            self._conflict_boot = boot
+            self._conflict = str(DuplicateIdentity(identity, boot))
+            if self._running and self._leaving is None:
                 self._leaving = asyncio.create_task(self._leave())
-        return claim
+
+    def _judge_request(self, message: Message) -> dict[str, Any] | None:
+        """The reply to a request from our own identity (None for another member's).
+
+        An earlier boot's request may be its dead process's frame replayed (module docstring
+        of cluster/identity.py): it earns a challenge, and only its echo makes us yield.
+        """
+        header = message.header
+        claim = self._judge(header)
+        if claim is Claim.OTHER:
+            return None
+        reply: dict[str, Any] = {"ok": claim is Claim.LOOPBACK, "name": self.node_name,
+                                 "key_version": self.hooks.key_version()}
+        if claim is Claim.LOOPBACK:
+            return reply
+        reply["error"] = "duplicate identity"
+        if claim is Claim.WE_YIELD:
+            if self._challenges.answered(header.boot, message.payload.get("echo")):
+                self._yield_to(header.boot)
+            elif not self._conflict:
+                self.counters["claims_unproven"] += 1
+                log.warning("a request from an earlier boot of this node's identity; asking it "
+                            "to prove it is live", identity=header.sender,
+                            other_boot=header.boot, boot=self.boot)
+                reply["challenge"] = self._challenges.issue(header.boot)
+        return reply
 
     async def _leave(self) -> None:
         # The reply telling the other claimant is still on its way out: let it go first.
@@ -181,15 +218,32 @@ class ClusterAgent:
     def _on_reply(self, name: str, reply: Message) -> None:
         assert self._membership is not None
         claim = self._judge(reply.header)
-        if claim is Claim.LOOPBACK:
+        challenge = reply.payload.get("challenge")
+        if claim is Claim.WE_YIELD:             # bound to our fresh msg_id: live, not replayed
+            self._yield_to(reply.header.boot)
+        elif claim is Claim.THEY_YIELD and isinstance(challenge, str):
+            self._spawn(self._prove_live(name, challenge))
+        elif claim is Claim.LOOPBACK:
             self._membership.confirm_loopback(name)
         elif claim is Claim.OTHER:
             kv = reply.payload.get("key_version")
             self._membership.bind(name, reply.header.sender,
                                   key_version=kv if isinstance(kv, int) else None)
 
+    async def _prove_live(self, name: str, challenge: str) -> None:
+        # The later claimant asked: echo its challenge, sealed under our boot, so it leaves.
+        if self._bus is None:
+            return
+        try:
+            await self._bus.request(name, MsgType.PING, {**self._ping_payload(),
+                                                         "echo": challenge},
+                                    self.config.ack_timeout)
+        except ClusterError:
+            log.warning("challenge echo not sent", peer=name, exc_info=True)
+
     async def stop(self) -> None:
         """Stop loops, bus and Raft; idempotent; returns in well under two seconds."""
+        self._running = False
         tasks = [*self._tasks, *([self._raft_starting] if self._raft_starting else [])]
         self._tasks.clear()
         for task in tasks:
@@ -261,12 +315,10 @@ class ClusterAgent:
     async def _handle(self, message: Message) -> dict[str, Any]:
         payload, membership = message.payload, self._membership
         version = payload.get("version")
-        claim = self._judge(message.header) if membership is not None else Claim.OTHER
-        if claim is not Claim.OTHER:            # our own frame, or our identity's other claimant
-            return {"ok": claim is Claim.LOOPBACK, "name": self.node_name,
-                    **({} if claim is Claim.LOOPBACK else {"error": "duplicate identity"}),
-                    "key_version": self.hooks.key_version()}
         if membership is not None:
+            claimed = self._judge_request(message)
+            if claimed is not None:             # our own frame, or our identity's other claimant
+                return claimed
             reported = payload.get("key_version") if message.type is MsgType.PING else None
             membership.seen(message.header.sender,
                             key_version=reported if isinstance(reported, int) else None)
@@ -292,7 +344,10 @@ class ClusterAgent:
         return reply
 
     def _spawn_key_request(self) -> None:
-        task = asyncio.create_task(self._key_request_quietly())
+        self._spawn(self._key_request_quietly())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.append(task)
         task.add_done_callback(self._forget)
 

@@ -15,11 +15,21 @@ Two live instances under one identity would be merged silently by every peer (th
 interleave under one sender, one boot's requests dropped as "backwards"), so each node checks
 every verified frame: its own identity from another boot is a duplicate, and the later boot
 yields (refuses to start, or leaves the bus), loudly.
+
+The later boot yields only on evidence that cannot be replayed. A *reply* from the earlier boot
+is bound to one of our fresh message ids, so it is live. A *request* is not: the replay state
+lives in process memory, so a frame sealed by this node's own previous process, replayed within
+the bus window, opens fine after a restart. Such a request is answered with a fresh challenge
+(``Challenges``); only a live process holding the cluster key can send it back, sealed under
+its boot, and that echo is what makes the later boot yield.
 """
 
 from __future__ import annotations
 
 import enum
+import os
+import time
+from collections import OrderedDict
 
 from cluster.config import ClusterConfig, short_name
 
@@ -58,3 +68,24 @@ class Claim(enum.Enum):
         if sender_boot == boot:
             return cls.LOOPBACK
         return cls.WE_YIELD if sender_boot < boot else cls.THEY_YIELD
+
+
+class Challenges:
+    """Nonces sent to earlier boots of our identity, each awaiting its echo from that boot."""
+
+    def __init__(self, ttl: float, limit: int = 64) -> None:
+        self._ttl, self._limit = ttl, limit
+        self._issued: OrderedDict[str, tuple[int, float]] = OrderedDict()
+
+    def issue(self, boot: int) -> str:
+        """A fresh nonce for the claimant started at ``boot``; the oldest go beyond ``limit``."""
+        nonce = os.urandom(16).hex()
+        self._issued[nonce] = (boot, time.monotonic() + self._ttl)
+        while len(self._issued) > self._limit:
+            self._issued.popitem(last=False)
+        return nonce
+
+    def answered(self, boot: int, echo: object) -> bool:
+        """Whether ``echo`` is an unexpired nonce issued to ``boot``; each one counts once."""
+        entry = self._issued.pop(echo, None) if isinstance(echo, str) else None
+        return entry is not None and entry[0] == boot and entry[1] > time.monotonic()

@@ -10,8 +10,9 @@ header is authenticated as associated data, so none of its fields can be changed
 
 Payloads are JSON objects:
 
-    PING           {"key_version": int, "name": str, "voter": bool}
-    ACK            {"ref": hex msg id, "ok": bool, "key_version": int, "error": str}
+    PING           {"key_version": int, "name": str, "voter": bool, "echo"?: hex}
+    ACK            {"ref": hex msg id, "ok": bool, "key_version": int, "error": str,
+                    "challenge"?: hex}        (``echo`` and ``challenge``: cluster/identity.py)
     CHANGE         {"kind": str, "item": str}
     KEY_PREPARED   {"version": int, "fingerprint": str}
     KEY_ACTIVATED  {"version": int, "fingerprint": str}

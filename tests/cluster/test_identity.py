@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq
+import zmq.asyncio
 
 from cluster.config import ClusterConfig, Peer, parse_peer
-from cluster.identity import Claim
+from cluster.identity import Challenges, Claim
 from cluster.membership import Membership
+from cluster.messages import Header, MsgType
 
 from .conftest import FAST, SECRET, Cluster, NodeProc, free_ports
 from .dns_server import DnsServer, HeadlessService
@@ -115,6 +118,20 @@ def test_the_later_boot_yields() -> None:
     assert Claim.of("a", 10, "a", 10) is Claim.LOOPBACK
     assert Claim.of("a", 10, "a", 5) is Claim.WE_YIELD
     assert Claim.of("a", 5, "a", 10) is Claim.THEY_YIELD
+
+
+def test_a_challenge_counts_once_and_only_for_its_boot() -> None:
+    challenges = Challenges(ttl=30.0, limit=2)
+    first = challenges.issue(5)
+    assert not challenges.answered(5, "00" * 16) and not challenges.answered(5, None)
+    assert not challenges.answered(6, first)            # another boot: spent, and refused
+    second, third = challenges.issue(5), challenges.issue(5)
+    assert challenges.answered(5, second) and not challenges.answered(5, second)
+    fourth = challenges.issue(5)
+    assert challenges.answered(5, third) and challenges.answered(5, fourth)
+    oldest, *kept = (challenges.issue(7) for _ in range(3))   # beyond the limit: oldest goes
+    assert not challenges.answered(7, oldest)
+    assert all(challenges.answered(7, nonce) for nonce in kept)
 
 
 async def _until(check: Any, timeout: float, what: str) -> Any:
@@ -250,3 +267,46 @@ async def test_the_later_claimant_yields_even_when_it_is_the_original(tmp_path: 
     finally:
         await twin.kill()
         await cluster.close()
+
+
+@pytest.mark.timeout(120)
+async def test_a_replayed_ping_from_a_previous_boot_never_evicts_the_restarted_node() -> None:
+    """A PING sealed by n0's previous process, captured and replayed within ``bus_window``
+    against the restarted n0, proves nothing about a live duplicate: n0 stays, no conflict."""
+    cluster = Cluster(3, bus_window=60.0)
+    n0, n1, n2 = cluster.nodes
+    ctx = zmq.asyncio.Context()
+    capture = ctx.socket(zmq.ROUTER)          # listens where n1 would: sees n0's pings
+    capture.setsockopt(zmq.LINGER, 0)
+    capture.bind(f"tcp://127.0.0.1:{n1.spec['config']['port']}")
+    replay = ctx.socket(zmq.DEALER)
+    replay.setsockopt(zmq.LINGER, 0)
+    try:
+        await asyncio.gather(n0.start(), n2.start())
+        frames = await asyncio.wait_for(_captured_ping(capture, "n0"), 10.0)
+        capture.close(0)
+        await n0.kill()
+        await n0.start()
+        await cluster.leader(among=[n0, n2])
+        replay.connect(f"tcp://127.0.0.1:{n0.spec['config']['port']}")
+        await replay.send_multipart(frames)
+        answer = await asyncio.wait_for(replay.recv_multipart(), 5.0)
+        assert Header.decode(answer[0]).type is MsgType.ACK      # accepted, judged, answered
+        await asyncio.sleep(1.0)                 # longer than the old leave grace
+        status = await n0.status()
+        assert status["self"]["conflict"] == "", status["self"]
+        assert status["bus"]["claims_unproven"] == 1
+        sent = await n0.call("notify", kind="api_key", item="after-replay")
+        assert sent["acks"] == {"n1": False, "n2": True}       # n1 is not running
+        assert (await n0.call("lock", name="after-replay"))["ok"]
+    finally:
+        ctx.destroy(0)
+        await cluster.close()
+
+
+async def _captured_ping(capture: zmq.asyncio.Socket, sender: str) -> list[bytes]:
+    while True:
+        _, *frames = await capture.recv_multipart()
+        header = Header.decode(frames[0])
+        if header.type is MsgType.PING and header.sender == sender:
+            return frames
