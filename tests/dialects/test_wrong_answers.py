@@ -9,12 +9,14 @@ from typing import Any
 import orjson
 import pytest
 
-from providers import UpstreamServerError
+from providers import ClientPool, ProviderConfig, UpstreamServerError, build_provider
 from providers.sse import SSEEvent
 from providers.translate import parse_response, stream_translator
 from providers.types import Dialect
 from providers.upstreams.openai_stream import OpenAIEvents
 from providers.upstreams.sse_stream import AnthropicPassthrough, GeminiPassthrough
+from tests.fakes.gemini_upstream import GeminiUpstream
+from tests.fakes.openai_upstream import Json
 
 CHOICE = {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
 
@@ -121,3 +123,34 @@ def test_openai_events_pass_wrong_usage_through() -> None:
     data = b'{"choices": [], "usage": ["x"]}'
     assert handler.feed(SSEEvent(data)) == []  # the usage-only chunk the gateway asked for
     assert handler.usage.input_tokens == 0
+
+
+@pytest.mark.parametrize(("values", "encoding"), [
+    (5, "float"), ("abc", "float"), ({"a": 1}, "float"), ([1, "a"], "float"),
+    ([True, 0.5], "float"), (["a"], "base64"), ([None], "base64"), ([1e39], "base64"),
+])  # fmt: skip
+async def test_gemini_embeddings_of_the_wrong_type_are_502(values: Any, encoding: str) -> None:
+    async with GeminiUpstream() as fake:
+        fake.push(Json({"embeddings": [{"values": values}]}))
+        pool = ClientPool()
+        provider = build_provider(
+            ProviderConfig(key="g", type="gemini", base_url=fake.base_url, api_key="k"), pool)
+        try:
+            with pytest.raises(UpstreamServerError) as caught:
+                await provider.embed({"input": "x", "encoding_format": encoding}, "emb")
+        finally:
+            await pool.aclose()
+    assert caught.value.status == 502 and caught.value.provider == "g"
+
+
+async def test_gemini_embeddings_of_numbers_still_pass() -> None:
+    async with GeminiUpstream() as fake:
+        fake.push(Json({"embeddings": [{"values": [1, 0.5, -2]}]}))
+        pool = ClientPool()
+        provider = build_provider(
+            ProviderConfig(key="g", type="gemini", base_url=fake.base_url, api_key="k"), pool)
+        try:
+            reply = await provider.embed({"input": "x"}, "emb")
+        finally:
+            await pool.aclose()
+    assert orjson.loads(reply.body)["data"][0]["embedding"] == [1, 0.5, -2]
