@@ -9,8 +9,15 @@ from typing import Any
 import orjson
 import pytest
 
-from providers import ClientPool, ProviderConfig, UpstreamServerError, build_provider
-from providers.sse import SSEEvent
+from providers import (
+    ClientPool,
+    ProviderConfig,
+    ProviderError,
+    UpstreamServerError,
+    build_provider,
+)
+from providers.dialects import ArrayFramer
+from providers.sse import SSEDecoder, SSEEvent
 from providers.translate import parse_response, stream_translator
 from providers.types import Dialect
 from providers.upstreams.openai_stream import OpenAIEvents
@@ -109,6 +116,28 @@ def test_gemini_passthrough_malformed_events_are_502(data: bytes) -> None:
     with pytest.raises(UpstreamServerError) as caught:
         GeminiPassthrough("up").feed(SSEEvent(data))
     assert caught.value.status == 502
+
+
+def test_gemini_passthrough_finds_an_error_anywhere_in_the_event() -> None:
+    data = orjson.dumps({"candidates": [], "modelVersion": "gemini-2.5-flash-preview-05-20",
+                         "error": {"code": 429, "message": "quota"}}, option=orjson.OPT_INDENT_2)
+    assert data.index(b'"error"') > 40
+    with pytest.raises(ProviderError) as caught:
+        GeminiPassthrough("up").feed(SSEEvent(data))
+    assert caught.value.status == 429 and "quota" in caught.value.message
+
+
+def test_gemini_passthrough_relays_a_multi_line_event_whole() -> None:
+    chunk = {"candidates": [{"content": {"parts": [{"text": "hi"}], "role": "model"}}],
+             "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1}}
+    data = orjson.dumps(chunk, option=orjson.OPT_INDENT_2)
+    handler = GeminiPassthrough("up")
+    out = b"".join(handler.feed(SSEEvent(data)))
+    relayed = SSEDecoder().feed(out)
+    assert [orjson.loads(e.data) for e in relayed] == [chunk]
+    framer = ArrayFramer()
+    assert orjson.loads(framer.feed(out) + framer.end()) == [chunk]
+    assert handler.usage.input_tokens == 3
 
 
 def test_gemini_passthrough_relays_wrong_usage_unread() -> None:
