@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from providers.errors import InvalidConfig
+from providers.transport.client import encode_headers
 
 __all__ = ["ClientHeaders", "Dialect", "Provider", "ProviderConfig", "Reply", "Stream", "Usage"]
 
@@ -21,6 +23,15 @@ ClientHeaders = Mapping[str, str] | None
 _PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://", "socks4://")
 _URL_QUERY_ALLOWED = frozenset({"api-version"})
 """The one query parameter a base_url may keep (OpenAI-compatible Azure-style endpoints)."""
+_RESERVED_HEADERS = frozenset({
+    "host", "content-length", "transfer-encoding", "connection", "proxy-authorization",
+    "upgrade", "te", "trailer", "keep-alive",
+})  # fmt: skip
+"""Headers the transport writes itself: set by a provider, they would send its secrets to
+another host (Host) or split the shared keep-alive connection (framing, hop-by-hop)."""
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""An RFC 9110 token: a ``:`` or a space in a name would smuggle another header in."""
+_GOOGLE_SUFFIX = ".googleapis.com"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +79,8 @@ class ProviderConfig:
         if self.proxy and not self.proxy.startswith(_PROXY_SCHEMES):
             raise bad("proxy", self.proxy, "an http://, https:// or socks5:// URL")
         self._check_base_url_credentials()
+        self._check_extra_headers()
+        self._check_vertex_destination()
 
     def _check_base_url_credentials(self) -> None:
         """A base_url is stored and shown as plain text, so it may carry no credentials
@@ -84,6 +97,40 @@ class ProviderConfig:
         raise InvalidConfig(
             f"providers.{self.key}.base_url: holds {found}; credentials do not belong in the "
             "URL, put them in api_key or extra_headers instead",
+            provider=self.key,
+        )
+
+    def _check_extra_headers(self) -> None:
+        """Refused here, not on the first request: a provider that could never be served
+        must not pass validation. Values are never repeated: they are secrets."""
+        where = f"providers.{self.key}.extra_headers"
+        for name in self.extra_headers:
+            if name.lower() in _RESERVED_HEADERS:
+                raise InvalidConfig(f"{where}: {name!r} is set by the gateway itself",
+                                    provider=self.key)
+            if not _HEADER_NAME.fullmatch(name):
+                raise InvalidConfig(f"{where}: {name!r} is not a valid header name",
+                                    provider=self.key)
+        try:
+            encode_headers(self.extra_headers)
+        except InvalidConfig as exc:
+            raise InvalidConfig(f"{where}: {exc.message}", provider=self.key) from None
+
+    def _check_vertex_destination(self) -> None:
+        """Without ``credentials_file`` Vertex mints its token from the node's own Google
+        credentials; that token may go to Google only, never to any base_url an admin
+        names."""
+        if self.type != "vertex" or not self.base_url or self.credentials_file:
+            return
+        parts = urlsplit(self.base_url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme == "https" and (host.endswith(_GOOGLE_SUFFIX)
+                                        or host == _GOOGLE_SUFFIX[1:]):
+            return
+        raise InvalidConfig(
+            f"providers.{self.key}.base_url: {host!r} is not an https://*.googleapis.com "
+            "endpoint; the node's own Google credentials go nowhere else, so set "
+            "credentials_file to the service account meant for it",
             provider=self.key,
         )
 

@@ -80,10 +80,11 @@ class HttpAdapter:
             # 64000); a smaller upstream would refuse the whole request instead of answering
             # shorter.
             payload = DIALECTS[self.dialect].cap_output(payload, config.max_output_tokens)
-        dynamic = await self._request_headers()
-        if dynamic:
-            extra = {**dynamic, **extra} if extra else dynamic
         try:
+            # Inside: minting Vertex's token may fail with text from the token endpoint.
+            dynamic = await self._request_headers()
+            if dynamic:
+                extra = {**dynamic, **extra} if extra else dynamic
             # A stream may run for long: bound the silence between reads, not the total.
             resp = await self._pool.request(
                 self._target(url), orjson.dumps(payload), extra,

@@ -7,12 +7,14 @@ the body passes through untouched. ``count_tokens`` is exact (``:countTokens``).
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from yarl import URL
 
 from providers.dialects.gemini import messages as gemini
 from providers.dialects.openai.wire import embeddings_body
+from providers.dialects.streams import wrong_shape
 from providers.errors import UpstreamServerError
 from providers.tokens import estimate_text_tokens
 from providers.translate import (
@@ -89,14 +91,17 @@ class GeminiProvider(HttpAdapter):
         so usage is the gateway's estimate."""
         payload = gemini.embed_request(body, model)
         data = self._json(await self._exchange(self._url(model, "batchEmbedContents"), payload))
-        vectors = gemini.embed_vectors(data)
+        vectors = gemini.embed_vectors(data, self.config.key)
         if len(vectors) != len(payload["requests"]):
             raise UpstreamServerError(
                 f"upstream {self.config.key!r} answered {len(vectors)} embeddings for "
                 f"{len(payload['requests'])} inputs", provider=self.config.key)
         tokens = estimate_text_tokens(
             [one["content"]["parts"][0]["text"] for one in payload["requests"]])
-        raw = embeddings_body(vectors, model, tokens, body.get("encoding_format"))
+        try:
+            raw = embeddings_body(vectors, model, tokens, body.get("encoding_format"))
+        except (struct.error, OverflowError):  # base64: a number float32 cannot hold
+            raise wrong_shape(self.config.key) from None
         return Reply(raw, Usage(input_tokens=tokens))
 
     async def count_tokens(self, body: dict[str, Any], model: str,

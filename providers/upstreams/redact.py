@@ -4,9 +4,10 @@ Some upstreams and proxies echo the request in their error bodies (401 pages tha
 headers received), and the gateway relays upstream error text to the client holding a
 gateway key. That text must never carry the provider's own credentials: its ``api_key``,
 each ``extra_headers`` value, the proxy's userinfo and the ``Proxy-Authorization`` made
-from it, and Vertex's bearer token (learnt per request). Each secret is searched as sent
-and as an echo may have re-encoded it (URL-encoded, JSON-escaped, base64, whitespace
-collapsed), and a secret cut short by the message length limit is caught at the cut.
+from it, Vertex's ``credentials_file`` path and its bearer token (learnt per request). Each
+secret is searched as sent and as an echo may have re-encoded it (URL-encoded, JSON-escaped,
+base64, whitespace collapsed), and a secret cut short by the message length limit is caught
+at the cut.
 
 One ``Redactor`` is built per adapter. Nothing runs on the happy path: the pattern is
 compiled on the first error, and only error messages made from upstream text pass here.
@@ -44,6 +45,7 @@ def config_secrets(config: ProviderConfig) -> Iterator[str]:
     """The credentials ``config`` sends upstream, in the form they are sent."""
     yield config.api_key
     yield from config.extra_headers.values()
+    yield config.credentials_file  # where the node keeps a service account's private key
     if config.proxy:
         proxy = URL(config.proxy)
         if proxy.user is not None or proxy.password is not None:

@@ -72,7 +72,7 @@ class GeminiPassthrough:
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         data = event.data
-        if b'"error"' in data[:40]:
+        if b'"error"' in data:  # anywhere: pretty-printed or after other fields
             obj = load_event(self.provider, data)
             err = obj.get("error") if isinstance(obj, dict) else None
             if isinstance(err, dict):
@@ -83,7 +83,7 @@ class GeminiPassthrough:
             obj = load_event(self.provider, data)
             if isinstance(obj, dict):
                 self.usage = DIALECTS["gemini"].usage_from(obj.get("usageMetadata"))
-        return [b"data: " + data + b"\n\n"]
+        return [encode_event(data)]  # multi-line data: a "data:" line for each line
 
     def finish(self) -> list[bytes]:
         return []

@@ -81,6 +81,12 @@ def test_array_framer() -> None:
     assert ArrayFramer().end() == b"[]"
 
 
+def test_array_framer_keeps_every_line_of_an_event() -> None:
+    framer = ArrayFramer()
+    out = framer.feed(b'data: {"a":\ndata:  [1,\ndata: 2]}\n\ndata: {"b":3}\n\n') + framer.end()
+    assert orjson.loads(out) == [{"a": [1, 2]}, {"b": 3}]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_usage_round_trip(name: Dialect) -> None:
     usage = Usage(input_tokens=20, output_tokens=7, cache_read_tokens=80)

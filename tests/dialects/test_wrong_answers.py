@@ -9,12 +9,21 @@ from typing import Any
 import orjson
 import pytest
 
-from providers import UpstreamServerError
-from providers.sse import SSEEvent
+from providers import (
+    ClientPool,
+    ProviderConfig,
+    ProviderError,
+    UpstreamServerError,
+    build_provider,
+)
+from providers.dialects import ArrayFramer
+from providers.sse import SSEDecoder, SSEEvent
 from providers.translate import parse_response, stream_translator
 from providers.types import Dialect
 from providers.upstreams.openai_stream import OpenAIEvents
 from providers.upstreams.sse_stream import AnthropicPassthrough, GeminiPassthrough
+from tests.fakes.gemini_upstream import GeminiUpstream
+from tests.fakes.openai_upstream import Json
 
 CHOICE = {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
 
@@ -109,6 +118,28 @@ def test_gemini_passthrough_malformed_events_are_502(data: bytes) -> None:
     assert caught.value.status == 502
 
 
+def test_gemini_passthrough_finds_an_error_anywhere_in_the_event() -> None:
+    data = orjson.dumps({"candidates": [], "modelVersion": "gemini-2.5-flash-preview-05-20",
+                         "error": {"code": 429, "message": "quota"}}, option=orjson.OPT_INDENT_2)
+    assert data.index(b'"error"') > 40
+    with pytest.raises(ProviderError) as caught:
+        GeminiPassthrough("up").feed(SSEEvent(data))
+    assert caught.value.status == 429 and "quota" in caught.value.message
+
+
+def test_gemini_passthrough_relays_a_multi_line_event_whole() -> None:
+    chunk = {"candidates": [{"content": {"parts": [{"text": "hi"}], "role": "model"}}],
+             "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1}}
+    data = orjson.dumps(chunk, option=orjson.OPT_INDENT_2)
+    handler = GeminiPassthrough("up")
+    out = b"".join(handler.feed(SSEEvent(data)))
+    relayed = SSEDecoder().feed(out)
+    assert [orjson.loads(e.data) for e in relayed] == [chunk]
+    framer = ArrayFramer()
+    assert orjson.loads(framer.feed(out) + framer.end()) == [chunk]
+    assert handler.usage.input_tokens == 3
+
+
 def test_gemini_passthrough_relays_wrong_usage_unread() -> None:
     handler = GeminiPassthrough("up")
     data = b'[{"usageMetadata": {"promptTokenCount": 3}}]'
@@ -121,3 +152,34 @@ def test_openai_events_pass_wrong_usage_through() -> None:
     data = b'{"choices": [], "usage": ["x"]}'
     assert handler.feed(SSEEvent(data)) == []  # the usage-only chunk the gateway asked for
     assert handler.usage.input_tokens == 0
+
+
+@pytest.mark.parametrize(("values", "encoding"), [
+    (5, "float"), ("abc", "float"), ({"a": 1}, "float"), ([1, "a"], "float"),
+    ([True, 0.5], "float"), (["a"], "base64"), ([None], "base64"), ([1e39], "base64"),
+])  # fmt: skip
+async def test_gemini_embeddings_of_the_wrong_type_are_502(values: Any, encoding: str) -> None:
+    async with GeminiUpstream() as fake:
+        fake.push(Json({"embeddings": [{"values": values}]}))
+        pool = ClientPool()
+        provider = build_provider(
+            ProviderConfig(key="g", type="gemini", base_url=fake.base_url, api_key="k"), pool)
+        try:
+            with pytest.raises(UpstreamServerError) as caught:
+                await provider.embed({"input": "x", "encoding_format": encoding}, "emb")
+        finally:
+            await pool.aclose()
+    assert caught.value.status == 502 and caught.value.provider == "g"
+
+
+async def test_gemini_embeddings_of_numbers_still_pass() -> None:
+    async with GeminiUpstream() as fake:
+        fake.push(Json({"embeddings": [{"values": [1, 0.5, -2]}]}))
+        pool = ClientPool()
+        provider = build_provider(
+            ProviderConfig(key="g", type="gemini", base_url=fake.base_url, api_key="k"), pool)
+        try:
+            reply = await provider.embed({"input": "x"}, "emb")
+        finally:
+            await pool.aclose()
+    assert orjson.loads(reply.body)["data"][0]["embedding"] == [1, 0.5, -2]

@@ -27,6 +27,7 @@ class VertexUpstream(FakeUpstream):
         super().__init__()
         self.expires_in = expires_in
         self.tokens_issued = 0
+        self.token_refusal: Json | None = None  # set: /token answers this instead
 
     @property
     def base_url(self) -> str:
@@ -39,6 +40,8 @@ class VertexUpstream(FakeUpstream):
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.path != "/token":  # tokens never consume the script nor get recorded
             return await super()._handle(request)
+        if self.token_refusal is not None:
+            return web.json_response(self.token_refusal.body, status=self.token_refusal.status)
         form = await request.post()
         assert form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer"
         self.tokens_issued += 1

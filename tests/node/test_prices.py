@@ -42,7 +42,7 @@ def test_catalogue_price_of_a_known_openai_model() -> None:
 def test_vendor_by_provider_type() -> None:
     prices = prices_for(az={"type": "azure", "base_url": "http://127.0.0.1:9/openai/deployments/d",
                             "api_key": "k"},
-                        vx={"type": "vertex", "base_url": "http://127.0.0.1:9/v1"},
+                        vx={"type": "vertex", "base_url": "https://aiplatform.googleapis.com/v1"},
                         cl={"type": "anthropic", "api_key": "k"})
     assert prices.price("az", "gpt-4o-mini") is not None
     assert prices.price("vx", "google/gemini-2.5-flash") is not None

@@ -126,6 +126,51 @@ async def test_vertex_bearer_token_is_redacted(tmp_path: Path, pool: ClientPool)
     assert "ya29" not in error.message and MARKER in error.message
 
 
+@pytest.mark.parametrize("base_url", ["", "fake"])
+async def test_vertex_credentials_path_stays_out_of_errors(
+    tmp_path: Path, pool: ClientPool, base_url: str
+) -> None:
+    """The service-account file cannot be read: the client learns why, not where it is.
+    Without a base_url the project is read first (before any request), with one the token."""
+    missing = tmp_path / "node-private-keys-7f3a" / "sa.json"
+    async with VertexUpstream() as fake:
+        config = ProviderConfig(key="v", type="vertex", credentials_file=str(missing),
+                                base_url=fake.base_url if base_url else "")  # fmt: skip
+        error = await _failure(build_provider(config, pool).complete("openai", BODY, "m"))
+    assert error.status == 502 and "Google access token" in error.message
+    assert "No such file or directory" in error.message
+    assert "node-private-keys-7f3a" not in error.message and "sa.json" not in error.message
+    assert fake.requests == []
+
+
+async def test_vertex_token_endpoint_reply_is_redacted(tmp_path: Path, pool: ClientPool) -> None:
+    async with VertexUpstream() as fake:
+        sa = service_account_file(tmp_path, fake.token_uri)
+        fake.token_refusal = Json({"error": "invalid_grant", "error_description":
+                                   f"key file {sa} rejected; header {HEADER_SECRET}"}, 400)
+        config = ProviderConfig(key="v", type="vertex", base_url=fake.base_url,
+                                credentials_file=str(sa), extra_headers=EXTRA)  # fmt: skip
+        error = await _failure(build_provider(config, pool).complete("openai", BODY, "m"))
+    assert "invalid_grant" in error.message and MARKER in error.message
+    assert _leaks(error.message, [str(sa), HEADER_SECRET]) == []
+    assert fake.requests == []
+
+
+async def test_a_token_error_cut_inside_a_secret_is_redacted(
+    tmp_path: Path, pool: ClientPool
+) -> None:
+    async with VertexUpstream() as fake:
+        sa = service_account_file(tmp_path, fake.token_uri)
+        config = ProviderConfig(key="v", type="vertex", base_url=fake.base_url,
+                                credentials_file=str(sa), extra_headers=EXTRA)  # fmt: skip
+        for pad in range(280, 300, 3):  # the 300-character cut falls inside the secret
+            fake.token_refusal = Json({"error": "x" * pad + HEADER_SECRET * 2}, 400)
+            provider = build_provider(config, pool)
+            error = await _failure(provider.complete("openai", BODY, "m"))
+            assert error.message.endswith("..."), error.message
+            assert HEADER_SECRET[:6] not in error.message, error.message
+
+
 def test_forms_an_echo_may_take_are_redacted() -> None:
     secret = "s3cr3t/with spaces+plus"
     redactor = Redactor([secret])

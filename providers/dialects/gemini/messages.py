@@ -32,6 +32,7 @@ from providers.canonical import (
     plain_text,
     signed_id,
 )
+from providers.dialects.streams import wrong_shape
 from providers.errors import InvalidRequest
 from providers.types import Usage
 
@@ -333,9 +334,16 @@ def embed_request(body: dict[str, Any], model: str) -> dict[str, Any]:
     return {"requests": requests}
 
 
-def embed_vectors(data: dict[str, Any]) -> list[list[float]]:
-    """The vectors of a ``batchEmbedContents`` answer, in input order."""
+def embed_vectors(data: dict[str, Any], provider: str) -> list[list[float]]:
+    """The vectors of a ``batchEmbedContents`` answer, in input order; a value that is not
+    a number is the upstream's failure (502), caught here before it is packed or relayed."""
     embeddings = data.get("embeddings")
     if not isinstance(embeddings, list):
         return []
-    return [list(e.get("values") or []) for e in embeddings if isinstance(e, dict)]
+    vectors = [e.get("values") or [] for e in embeddings if isinstance(e, dict)]
+    for values in vectors:
+        if not isinstance(values, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+        ):
+            raise wrong_shape(provider)
+    return vectors

@@ -10,7 +10,7 @@ class ArrayFramer:
 
     ``streamGenerateContent`` without ``alt=sse`` answers a JSON array whose elements are
     the chunks: ``[`` before the first, ``,\\r\\n`` between, ``]`` at the end (``[]`` when
-    nothing came).
+    nothing came). An event's ``data:`` lines are one element, joined as SSE joins them.
     """
 
     __slots__ = ("_first",)
@@ -21,10 +21,10 @@ class ArrayFramer:
     def feed(self, chunk: bytes) -> bytes:
         out: list[bytes] = []
         for frame in chunk.split(b"\n\n"):
-            for line in frame.splitlines():
-                if line.startswith(b"data:"):
-                    out.append((b"[" if self._first else b",\r\n") + line[5:].strip())
-                    self._first = False
+            data = [line[5:].strip() for line in frame.splitlines() if line.startswith(b"data:")]
+            if data:
+                out.append((b"[" if self._first else b",\r\n") + b"\n".join(data))
+                self._first = False
         return b"".join(out)
 
     def end(self) -> bytes:

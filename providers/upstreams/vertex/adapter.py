@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from providers.errors import InvalidConfig
+from providers.errors import InvalidConfig, ProviderError
 from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 from providers.upstreams.openai import OpenAIProvider, endpoints
@@ -41,7 +41,11 @@ class VertexProvider(OpenAIProvider):
     async def _ensure(self) -> None:
         if self._resolved:
             return
-        project = await self._auth.project()
+        try:
+            project = await self._auth.project()
+        except ProviderError as exc:
+            self._redactor.scrub(exc)  # a token endpoint's reply may echo what it was sent
+            raise
         if not project:
             raise InvalidConfig(
                 f"providers.{self.config.key}.base_url: the credentials name no project; "

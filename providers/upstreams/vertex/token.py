@@ -79,7 +79,13 @@ class GoogleToken:
             raise self._error(UpstreamServerError, exc) from exc
 
     def _error(self, kind: type[ProviderError], exc: BaseException) -> ProviderError:
-        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        if isinstance(exc, OSError):
+            # Its text names the file (the credentials' path); the reason alone says enough.
+            detail = exc.strerror or type(exc).__name__
+        else:
+            text = " ".join(str(exc).split())
+            # Clipped the way upstream text is, so the redactor also catches a cut secret.
+            detail = (text[:300] + "..." if len(text) > 300 else text) or type(exc).__name__
         return kind(
             f"provider {self._provider!r}: cannot get a Google access token: {detail}",
             provider=self._provider,
