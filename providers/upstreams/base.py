@@ -17,7 +17,7 @@ from providers.transport.connection import UpstreamResponse
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 from providers.upstream_errors import error_message
 from providers.upstreams.paths import BoundedCache
-from providers.upstreams.redact import RedactingHandler, Redactor
+from providers.upstreams.redact import Redactor
 from providers.upstreams.sse_stream import SseStream
 from providers.upstreams.status import raise_for_status
 
@@ -102,8 +102,8 @@ class HttpAdapter:
                 handler: StreamTranslator) -> SseStream:
         """Relay ``resp`` through ``handler``; an error event inside the stream reaches
         the client with this provider's secrets removed."""
-        return SseStream(resp, provider=self.config.key, inbound=inbound,
-                         handler=RedactingHandler(handler, self._redactor))
+        return SseStream(resp, provider=self.config.key, inbound=inbound, handler=handler,
+                         scrub=self._redactor.scrub)
 
     async def _open(self, url: URL, payload: dict[str, Any],
                     extra: Mapping[str, str] | None = None) -> UpstreamResponse:

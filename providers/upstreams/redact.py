@@ -25,12 +25,10 @@ from urllib.parse import quote, quote_plus, unquote
 from yarl import URL
 
 from providers.errors import ProviderError
-from providers.sse import SSEEvent
-from providers.translate import StreamTranslator
 from providers.transport.dial import basic_auth
-from providers.types import ProviderConfig, Usage
+from providers.types import ProviderConfig
 
-__all__ = ["MARKER", "RedactingHandler", "Redactor"]
+__all__ = ["MARKER", "Redactor"]
 
 MARKER: Final = "[redacted]"
 _SHORTEST: Final = 4
@@ -138,37 +136,3 @@ class Redactor:
                     break
                 start = tail.find(form[0], start + 1)
         return text[:-cut] + MARKER if cut else text
-
-
-class RedactingHandler:
-    """Wraps a stream's event handler so an upstream error raised mid-stream leaves with
-    the provider's secrets removed (the stream relays its message to the client)."""
-
-    __slots__ = ("_inner", "_redactor")
-
-    def __init__(self, inner: StreamTranslator, redactor: Redactor) -> None:
-        self._inner = inner
-        self._redactor = redactor
-
-    @property
-    def usage(self) -> Usage:
-        return self._inner.usage
-
-    @property
-    def done(self) -> bool:
-        """The inner handler's end-of-stream mark (OpenAI's ``[DONE]``), if it has one."""
-        return bool(getattr(self._inner, "done", False))
-
-    def feed(self, event: SSEEvent) -> list[bytes]:
-        try:
-            return self._inner.feed(event)
-        except ProviderError as exc:
-            self._redactor.scrub(exc)
-            raise
-
-    def finish(self) -> list[bytes]:
-        try:
-            return self._inner.finish()
-        except ProviderError as exc:
-            self._redactor.scrub(exc)
-            raise

@@ -8,7 +8,7 @@ came and only look inside the few events that carry usage or an error.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 import orjson
 
@@ -99,7 +99,10 @@ class SseStream:
         provider: str,
         inbound: Dialect,
         handler: StreamTranslator,
+        scrub: Callable[[ProviderError], object] | None = None,
     ) -> None:
+        """``scrub`` removes the provider's secrets from an error before it is relayed
+        (applied only when one happens: nothing per event)."""
         self.usage = Usage()
         self.failed = False
         self.final = False
@@ -107,6 +110,7 @@ class SseStream:
         self._provider = provider
         self._inbound = inbound
         self._handler = handler
+        self._scrub = scrub
         self._closed = False
         self._gen: AsyncGenerator[bytes, None] | None = None
 
@@ -168,6 +172,8 @@ class SseStream:
                 return  # closed on purpose (the client left): nobody to tell
             self.failed = True
             self.final = True
+            if self._scrub is not None:
+                self._scrub(exc)
             # The events translated before the failure still go out, then the error.
             error = DIALECTS[self._inbound].error_event(exc.status, exc.message, code=exc.code)
             yield b"".join(frames) + error
