@@ -146,3 +146,13 @@ async def _run(gw: GatewayCluster, pg: PostgresServer, upstream: LedgerUpstream)
     for node in gw.nodes:  # each node answered again after its fault
         assert any(a.node == node.name and a.status == 200 and a.sent >= boundary + 1
                    for a in attempts), f"{node.name} never answered after B+1; {report}"
+
+
+def test_the_ledger_check_blames_only_provable_overshoots() -> None:
+    full, early, late = [0.0], [0.0, 60.0], [60.0]
+    # 3 + 2 requests that may go either side fit caps of 4 in both windows...
+    assert over_cap([full] * 3 + [early] * 2 + [late] * 2, 4) == []
+    # ...one more cannot, whichever side it goes to; and a definite excess is always seen.
+    assert over_cap([full] * 3 + [early] * 4 + [late] * 2, 4) == [60.0]
+    assert over_cap([full] * 5, 4) == [0.0]
+    assert definite([full] * 3 + [early] * 2 + [late]) == {0.0: 3, 60.0: 1}
