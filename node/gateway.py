@@ -21,7 +21,7 @@ from node.catalog import Catalog
 from node.config import Settings
 from node.errors import ConfigError
 from node.key_index import KeyIndex, hash_key, secret_matches
-from node.limits import LeaseCache, Limits
+from node.limits import Janitor, LeaseCache, Limits
 from node.limits.prices import Prices
 from node.metrics import Metrics
 from node.serve.finished import Accounting, FinishedHook
@@ -60,7 +60,8 @@ class Gateway:
         cluster = settings.cluster_section
         # max_concurrent is split evenly between the replicas the cluster is sized for.
         self.limits = Limits(LeaseCache(store), self.metrics,
-                             cluster.replicas if cluster is not None else 1)
+                             cluster.replicas if cluster is not None else 1,
+                             janitor=Janitor(store))
         self.admin_token_sha256 = (
             hash_key(settings.server.admin_token) if settings.server.admin_token else ""
         )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from node.errors import LimitExceeded, Unavailable
 from node.limits.cache import LeaseCache, Limit, Refusal, Reservation
+from node.limits.janitor import Janitor
 from node.limits.needs import dimension, input_bound, input_used, with_output_limit
 from node.limits.policy import key_policy
 from node.metrics import Metrics
@@ -74,16 +75,22 @@ def limits_of(key: ApiKeyRecord, provider_key: str,
 class Limits:
     """Admission and settlement of every limited request of this node."""
 
-    def __init__(self, cache: LeaseCache, metrics: Metrics, replicas: int = 1) -> None:
+    def __init__(self, cache: LeaseCache, metrics: Metrics, replicas: int = 1, *,
+                 janitor: Janitor | None = None) -> None:
         self.cache = cache
         self._metrics = metrics
         self._replicas = max(1, replicas)
+        self._janitor = janitor
         self._running: dict[str, int] = {}  # scope -> requests in flight (max_concurrent)
 
     def start(self) -> None:
         self.cache.start()
+        if self._janitor is not None:
+            self._janitor.start()
 
     async def stop(self) -> None:
+        if self._janitor is not None:
+            await self._janitor.stop()
         await self.cache.stop()
 
     def in_flight(self, scope: str) -> int:

@@ -228,6 +228,12 @@ class GatewayCluster:
         node.write_config()
         return node
 
+    def set_providers(self, providers: dict[str, dict[str, Any]]) -> None:
+        """Replace every node's ``providers`` section (before the nodes start)."""
+        for node in self.nodes:
+            node.config["providers"] = providers
+            node.write_config()
+
     def publish(self, extra: list[GatewayNode] | None = None) -> None:
         """Put the nodes (and ``extra``) into DNS as the Service's pods."""
         self.service.set_pods({n.name: n.ip for n in [*self.nodes, *(extra or [])]})
