@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import web
 
-from node.serve.heartbeat import Heartbeat
+from node.serve.heartbeat import Heartbeat, write_within
 from node.state import CLIENT_GONE, CLIENT_LEFT
 from providers import Stream
 
@@ -48,6 +48,8 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
     assert exchange.route is not None
     provider = exchange.route.provider_key
     interval = float(gateway.settings.server.stream_keepalive)
+    within = float(gateway.settings.server.send_timeout)
+    request = exchange.request
     pinged = interval > 0 and not json_array  # a JSON array has no room for pings
     response = _response(pinged, json_array)
     began = time.perf_counter()
@@ -57,9 +59,9 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
     heartbeat = None
     left = False  # the client hung up
     try:
-        await response.prepare(exchange.request)
+        await response.prepare(request)
         if pinged:
-            heartbeat = Heartbeat(response, exchange.spec.ping, interval)
+            heartbeat = Heartbeat(request, response, exchange.spec.ping, interval, within)
         async for chunk in upstream:
             if framer is not None:
                 chunk = framer.feed(chunk)
@@ -68,13 +70,14 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
             if upstream.final:
                 last = chunk
                 break
-            await response.write(chunk)
+            await write_within(request, response.write(chunk), within)
             if heartbeat is not None:
                 heartbeat.wrote()
         if framer is not None:
             last += framer.end()
     except ConnectionResetError:
-        # The client hung up while we wrote: not a server error, and nobody to answer.
+        # The client hung up (or stopped reading) while we wrote: not a server error, and
+        # nobody to answer.
         log.debug("client left mid-stream", provider=provider)
         left = True
         return response
@@ -89,7 +92,7 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
         gateway.metrics.stream_done(provider, events, size, time.perf_counter() - began)
         _settle(exchange, upstream, left)
     with contextlib.suppress(ConnectionResetError):  # the client left as the stream ended
-        await response.write_eof(last)
+        await write_within(request, response.write_eof(last), within)
     return response
 
 
