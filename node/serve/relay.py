@@ -48,8 +48,7 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
     assert exchange.route is not None
     provider = exchange.route.provider_key
     interval = float(gateway.settings.server.stream_keepalive)
-    within = float(gateway.settings.server.send_timeout)
-    request = exchange.request
+    within, request = float(gateway.settings.server.send_timeout), exchange.request
     pinged = interval > 0 and not json_array  # a JSON array has no room for pings
     response = _response(pinged, json_array)
     began = time.perf_counter()
@@ -58,6 +57,7 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
     last = b""
     heartbeat = None
     left = False  # the client hung up
+    crashed = False  # something unexpected broke the relay: not a success
     try:
         await response.prepare(request)
         if pinged:
@@ -84,13 +84,16 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
     except asyncio.CancelledError:
         left = True  # aiohttp cancels the handler of a client that hung up
         raise
+    except Exception:
+        crashed = _cut(request)  # recorded as the 500 it is, not as a success
+        raise
     finally:
         if heartbeat is not None:
             heartbeat.stop()
         # Runs on client disconnect (the handler is cancelled) too: abort the upstream.
         await upstream.aclose()
         gateway.metrics.stream_done(provider, events, size, time.perf_counter() - began)
-        _settle(exchange, upstream, left)
+        _settle(exchange, upstream, left, crashed)
     with contextlib.suppress(ConnectionResetError):  # the client left as the stream ended
         await write_within(request, response.write_eof(last), within)
     return response
@@ -102,10 +105,20 @@ def _response(pinged: bool, json_array: bool) -> web.StreamResponse:
     return kind(headers=JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
 
 
-def _settle(exchange: Exchange, upstream: Stream, left: bool) -> None:
+def _settle(exchange: Exchange, upstream: Stream, left: bool, crashed: bool) -> None:
     if upstream.failed:
         assert exchange.route is not None
         exchange.gateway.metrics.upstream_error(exchange.route.provider_key, "mid_stream")
-    exchange.settle(upstream.usage, 502 if upstream.failed else CLIENT_GONE if left else 200)
+    # Any status >= 400 settles the limits with the usage unknown (the reservation is kept).
+    status = 500 if crashed else 502 if upstream.failed else CLIENT_GONE if left else 200
+    exchange.settle(upstream.usage, status)
     if left:
         exchange.request[CLIENT_LEFT] = True
+
+
+def _cut(request: web.BaseRequest) -> bool:
+    """Close the connection of a relay that broke: the middleware's error answer would
+    otherwise land inside a stream whose 200 headers are already out. True (crashed)."""
+    if request.transport is not None:
+        request.transport.close()
+    return True

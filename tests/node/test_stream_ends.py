@@ -1,15 +1,23 @@
-"""A client that stops reading a stream: the node gives up on it after
-``server.send_timeout`` instead of holding the exchange and its upstream for good."""
+"""How a stream ends when it does not end well: a client that stops reading is let go
+after ``server.send_timeout`` instead of holding the exchange and its upstream for good,
+and a relay broken by the unexpected is recorded as the failure it is."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 
+import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 
 from node.serve import Finished
+from node.serve.exchange import Exchange
+from node.serve.relay import relay
+from providers import Usage
 from tests.fakes.openai_upstream import FakeUpstream, Sse, chat_chunks
 from tests.node.harness import Node, running_node, settings_tree
 
@@ -59,3 +67,51 @@ async def test_a_client_that_stops_reading_is_let_go(
             assert len(seen) == 1 and seen[0].status == 499
         finally:
             writer.close()
+
+
+class _Crashing:
+    """A stream that breaks in a way nothing expects, after one chunk."""
+
+    def __init__(self) -> None:
+        self.usage = Usage(input_tokens=3)
+        self.failed = False
+        self.final = False
+        self.closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        yield b'data: {"choices": []}\n\n'
+        raise RuntimeError("a bug in the relay's path")
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_a_relay_that_crashes_is_not_recorded_as_a_success() -> None:
+    stream = _Crashing()
+
+    async def crash(request: web.Request) -> web.StreamResponse:
+        async with Exchange(request, "openai", "chat") as exchange:
+            route = exchange.admit(exchange.resolve("demo/m"))
+            exchange.stream = True
+            assert route.provider_key == "demo"
+            return await relay(exchange, stream, json_array=False)
+
+    def extend(app: web.Application) -> None:
+        app.router.add_post("/crash", crash)
+
+    async with running_node(extend=extend) as node:
+        seen: list[Finished] = []
+        node.gateway.finished_hooks.append(seen.append)
+        async with aiohttp.ClientSession() as session, session.post(
+                node.url + "/crash", json={}, headers=node.auth()) as resp:
+            with contextlib.suppress(aiohttp.ClientError):  # the answer breaks off mid-stream
+                await resp.read()
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.02)
+        assert stream.closed
+        assert len(seen) == 1 and seen[0].status == 500 and seen[0].error == "RuntimeError"
