@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import pytest
 
 from node.config.secrets import provider_secret_paths
+from node.middleware import render_error
+from store import BadRecord
 from tests.fakes.openai_upstream import FakeUpstream
 from tests.node.harness import Node, post, running_node, settings_tree
 
@@ -128,6 +131,20 @@ async def test_usage_per_key_and_model(node: Node) -> None:
     (row,) = data["data"]
     assert row["requests"] == 3 and row["output_tokens"] == 15 and row["input_tokens"] == 9
     assert row["model"] == "mock-1"
+
+
+@pytest.mark.parametrize("query", ["since=0001-01-01T00:00:00%2B01:00",
+                                   "until=9999-12-31T23:59:59-05:00", "since=yesterday"])
+async def test_usage_dates_out_of_range_are_the_clients_mistake(node: Node, query: str) -> None:
+    status, data = await _call(node, "GET", f"/api/v1/usage?{query}")
+    assert status == 400, data
+    assert data["error"]["param"] == query.split("=")[0]
+
+
+def test_a_record_the_store_refuses_is_a_bad_request() -> None:
+    response = render_error(BadRecord("usage: a value is out of range"), "openai")
+    assert response.status == 400
+    assert response.body is not None and b"out of range" in bytes(response.body)
 
 
 async def test_rotate_key_without_encryption_is_a_no_op(node: Node) -> None:
