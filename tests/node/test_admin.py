@@ -224,6 +224,38 @@ async def test_every_secret_field_is_masked(node: Node) -> None:
     assert stored is not None and stored.config["api_key"] == "s3cret-api_key-value"
 
 
+async def test_a_provider_read_back_and_sent_again_keeps_its_secrets(node: Node) -> None:
+    body, _ = _every_secret()
+    assert (await _call(node, "POST", "/api/v1/providers", body))[0] == 201
+    before = await node.gateway.store.get_provider("full")
+    _, shown = await _call(node, "GET", "/api/v1/providers/full")
+    again = {k: v for k, v in shown.items() if k not in ("key", "source")}
+    status, data = await _call(node, "PUT", "/api/v1/providers/full", again)
+    assert status == 200, data
+    after = await node.gateway.store.get_provider("full")
+    assert before is not None and after is not None
+    assert dict(after.config) == dict(before.config)
+    assert "<set>" not in str(after.config)
+    # The markers stand for the stored values only where they would go: not elsewhere...
+    status, data = await _call(node, "PUT", "/api/v1/providers/full",
+                               {**again, "base_url": "http://attacker.invalid/v1"})
+    assert status == 400 and data["error"]["param"] in ("api_key", "credentials_file",
+                                                       "extra_headers.X-Secret"), data
+    status, data = await _call(node, "PUT", "/api/v1/providers/full",
+                               {**again, "proxy": "http://<set>@other.lan:8080"})
+    assert status == 400 and data["error"]["param"] == "proxy"
+    # ...and not where nothing is stored.
+    status, data = await _call(node, "PUT", "/api/v1/providers/full",
+                               {**again, "extra_headers": {"X-Other": "<set>"}})
+    assert status == 400 and data["error"]["param"] == "extra_headers.X-Other"
+    status, data = await _call(node, "POST", "/api/v1/providers",
+                               {"key": "fresh", "type": "openai", "api_key": "<set>"})
+    assert status == 400 and data["error"]["param"] == "api_key"
+    assert await node.gateway.store.get_provider("fresh") is None
+    still = await node.gateway.store.get_provider("full")
+    assert still is not None and dict(still.config) == dict(before.config)
+
+
 async def test_a_misspelled_token_field_is_400_naming_it(node: Node) -> None:
     status, data = await _call(node, "POST", "/api/v1/tokens",
                                {"name": "x", "allowed_providers": ["demo"]})
