@@ -17,6 +17,8 @@ from node.config.wiring import built_provider
 from node.errors import ModelNotFound
 from providers import ClientPool, Provider
 
+MASK = "<set>"  # what the admin API shows for a secret; sent back, it means "keep it"
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -183,17 +185,18 @@ def provider_public(entry: Entry) -> dict[str, Any]:
 
     A proxy is shown without its credentials, so where traffic goes stays visible.
     """
-    data = replace_secrets(to_plain(entry.section), _mask)
+    data = replace_secrets(to_plain(entry.section), mask_secret)
     data["source"] = entry.source
     return data
 
 
-def _mask(field: str, value: str) -> str:
+def mask_secret(field: str, value: str) -> str:
+    """How the admin API shows one secret value (``MASK``; a proxy keeps its host)."""
     if not value:
         return value
     if field == "proxy":
         if "@" not in value:
             return value
         scheme, _, rest = value.partition("://")
-        return f"{scheme}://<set>@{rest.rpartition('@')[2]}"
-    return "<set>"
+        return f"{scheme}://{MASK}@{rest.rpartition('@')[2]}"
+    return MASK

@@ -14,6 +14,7 @@ This relies on aiohttp 3.x internals (``RequestHandler``'s constructor and ``han
 from __future__ import annotations
 
 import asyncio
+from http import HTTPStatus
 from typing import Any
 
 import structlog
@@ -70,10 +71,14 @@ class GuardedRequestHandler(web.RequestHandler):
                      message: str | None = None) -> web.StreamResponse:
         """Answer without the offending bytes (an obs-folded ``Authorization`` header would
         come back to the client in aiohttp's page) and log without them either."""
-        log.info("malformed request", status=status, error_type=type(exc).__name__)
+        if status >= 500:  # our failure, not the client's: worth a trace
+            log.error("server error", status=status, error_type=type(exc).__name__,
+                      exc_info=exc)
+        else:
+            log.info("malformed request", status=status, error_type=type(exc).__name__)
         if request.writer.output_size > 0:
             raise ConnectionError("a response was already sent; cannot send an error page")
-        text = _BAD_REQUEST if 400 <= status < 500 else "Internal Server Error\n"
+        text = _BAD_REQUEST if 400 <= status < 500 else f"{HTTPStatus(status).phrase}\n"
         response = web.Response(status=status, text=text, headers={"Server": SERVER})
         response.force_close()
         return response

@@ -21,6 +21,8 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 
+from providers import Usage
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 
@@ -137,11 +139,15 @@ class Metrics:
     def auth_result(self, result: str) -> None:
         self.auth.add((result,))
 
-    def tokens_used(self, key: str, model: str, input_tokens: int, output_tokens: int) -> None:
-        if input_tokens:
-            self.tokens.add((key, model, "input"), input_tokens)
-        if output_tokens:
-            self.tokens.add((key, model, "output"), output_tokens)
+    def tokens_used(self, key: str, model: str, usage: Usage) -> None:
+        """One series per direction; cached prompt tokens are not in ``input`` (they are
+        billed apart), so they get series of their own."""
+        for direction, count in (("input", usage.input_tokens),
+                                 ("output", usage.output_tokens),
+                                 ("cache_read", usage.cache_read_tokens),
+                                 ("cache_write", usage.cache_write_tokens)):
+            if count:
+                self.tokens.add((key, model, direction), count)
 
     def rate_limited(self, key: str, limit: str) -> None:
         self.rate_limited_total.add((key, limit))

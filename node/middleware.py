@@ -29,8 +29,8 @@ from node.state import (
     UPSTREAM_SECONDS,
 )
 from providers import Dialect, ProviderError, error_body
+from store import BadRecord, NotFound, StaleKey, StoreError, StoreUnavailable
 from store import Conflict as StoreConflict
-from store import NotFound, StaleKey, StoreError, StoreUnavailable
 
 log = structlog.get_logger("node.http")
 
@@ -101,6 +101,8 @@ def render_error(exc: BaseException, dialect: Dialect) -> web.Response:
             "retry shortly or use another node")
     if isinstance(exc, StoreUnavailable):
         return _error_response(dialect, 503, "the store is unavailable; try again")
+    if isinstance(exc, BadRecord):  # values the store cannot hold: the request's fault
+        return _error_response(dialect, 400, str(exc))
     if isinstance(exc, StoreError | ClusterError):
         log.error("internal error", error=str(exc), error_type=type(exc).__name__)
         return _error_response(dialect, 500, "internal error; see the node's log")

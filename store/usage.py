@@ -163,6 +163,7 @@ class UsageWriter:
         self._pending: list[UsageRecord] = []
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
+        self._flushes: set[asyncio.Future[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.dropped = 0
@@ -188,8 +189,18 @@ class UsageWriter:
         """Write what is queued once any running flush ends; a failed batch stays queued.
 
         Records queued while this flush writes are left for the next one, so a caller
-        waits for a bounded amount of work however fast records keep arriving.
+        waits for a bounded amount of work however fast records keep arriving. A caller
+        cancelled meanwhile (an admin client that left) stops waiting, but the flush runs
+        to its end: cut between a batch's commit and its leaving the queue, it would leave
+        that batch to be written a second time.
         """
+        flushing = asyncio.ensure_future(self._flush())
+        # Held here so a flush whose caller left is not collected while it runs.
+        self._flushes.add(flushing)
+        flushing.add_done_callback(self._flushes.discard)
+        await asyncio.shield(flushing)
+
+    async def _flush(self) -> None:
         async with self._flushing:
             left = len(self._pending)
             while left > 0:

@@ -1,7 +1,8 @@
 """``/providers``: configured upstreams, validated in full before anything is stored.
 
 A provider's settings follow the one schema of :mod:`node.config`; unknown fields are refused
-there, naming the field. Stored secrets are carried over an update that keeps the destination.
+there, naming the field. Stored secrets are carried over an update that keeps the destination,
+and so are the markers a GET shows for them: a provider read back and sent again is unchanged.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from node.admin.changes import announce
-from node.catalog import provider_public
+from node.catalog import MASK, mask_secret, provider_public
 from node.config import parse_provider, to_plain
-from node.config.secrets import provider_secret_fields
+from node.config.secrets import provider_secret_fields, secret_at, secret_slots
 from node.errors import BadRequest, ConfigError, Conflict, ModelNotFound
 from node.json_io import json_response, read_object
 from node.state import GATEWAY
@@ -56,7 +57,7 @@ async def create_provider(request: web.Request) -> web.Response:
     gateway = request.config_dict[GATEWAY]
     if await gateway.store.get_provider(key) is not None:
         raise Conflict(f"Provider '{key}' already exists; use PUT /api/v1/providers/{key}")
-    return await _save(request, key, _validated(key, body), 201)
+    return await _save(request, key, _validated(key, _unmasked({}, body)), 201)
 
 
 async def put_provider(request: web.Request) -> web.Response:
@@ -65,9 +66,45 @@ async def put_provider(request: web.Request) -> web.Response:
     body.pop("key", None)
     gateway = request.config_dict[GATEWAY]
     current = await gateway.store.get_provider(key)
+    stored = dict(current.config) if current is not None else {}
+    body = _unmasked(stored, body)
     if current is not None:
-        body = _keep_secrets(dict(current.config), body)
+        body = _keep_secrets(stored, body)
     return await _save(request, key, _validated(key, body), 200 if current else 201)
+
+
+def _retargeted(current: dict[str, Any], body: dict[str, Any]) -> bool:
+    return any(body.get(field, "") != current.get(field, "") for field in _DESTINATION)
+
+
+def _unmasked(current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """Put the stored value back wherever ``body`` holds the marker a GET shows for it.
+
+    The marker is never stored as a secret: it stands for the stored value under the rule
+    of :func:`_keep_secrets` (same destination), and is refused where nothing is stored.
+    """
+    proxy = body.get("proxy")
+    if isinstance(proxy, str) and f"{MASK}@" in proxy:
+        stored = current.get("proxy") or ""
+        if not stored or mask_secret("proxy", stored) != proxy:
+            raise BadRequest(f"'proxy' holds the marker {MASK} but no stored proxy to that "
+                             "host has credentials to keep; send them", param="proxy")
+        body["proxy"] = stored
+    retargeted = _retargeted(current, body)
+    for parent, name, path in list(secret_slots(body)):
+        if parent[name] != MASK:
+            continue
+        where = ".".join(path)
+        kept = secret_at(current, path)
+        if not isinstance(kept, str) or not kept:
+            raise BadRequest(f"'{where}' is the marker {MASK} but no value is stored to "
+                             "keep; send the value", param=where)
+        if retargeted:
+            raise BadRequest(
+                f"Changing type, base_url or proxy requires sending '{where}' again "
+                "(stored secrets are never sent to a new destination)", param=where)
+        parent[name] = kept
+    return body
 
 
 def _keep_secrets(current: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +113,7 @@ def _keep_secrets(current: dict[str, Any], body: dict[str, Any]) -> dict[str, An
     The destination compared is the one that results: a field left out takes its default
     ("" = the vendor's public URL, no proxy), so omitting ``base_url`` re-targets too.
     """
-    retargeted = any(body.get(field, "") != current.get(field, "") for field in _DESTINATION)
+    retargeted = _retargeted(current, body)
     for field in provider_secret_fields():
         if field in _DESTINATION or field in body or not current.get(field):
             continue

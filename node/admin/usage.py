@@ -17,9 +17,11 @@ def _time(request: web.Request, name: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # Converted here, where a moment UTC cannot hold (0001-01-01T00:00+01:00) is the
+        # client's mistake, not a store failure later.
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise BadRequest(f"'{name}' must be an ISO date or time", param=name) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 async def usage(request: web.Request) -> web.Response:

@@ -106,13 +106,18 @@ def _provider_env_path(words: list[str], providers: Mapping[str, Any]) -> list[s
     return []
 
 
-def _env_value(value: str, kind: Any) -> Any:
+def _env_value(name: str, value: str, kind: Any) -> Any:
     """Environment values are strings; lists are comma separated, mappings are YAML."""
     origin = getattr(kind, "__origin__", None)
     if origin is list:
         return [part.strip() for part in value.split(",") if part.strip()]
     if origin is dict or _struct_of(kind) is not None:
-        parsed = yaml.safe_load(value) if value.strip() else {}
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else {}
+        except yaml.YAMLError as exc:
+            # The value may hold a secret (headers, keys): name the problem, never quote it.
+            problem = getattr(exc, "problem", None) or "cannot be parsed"
+            raise ConfigError(f"{name}: not valid YAML: {problem}") from None
         return parsed if parsed is not None else {}
     return value
 
@@ -136,7 +141,7 @@ def apply_env(tree: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
             struct = _struct_of(kind)
             kind = _fields(struct)[part] if struct is not None else ProviderSection
         struct = _struct_of(kind) or ProviderSection
-        node[path[-1]] = _env_value(env[name], _fields(struct).get(path[-1], str))
+        node[path[-1]] = _env_value(name, env[name], _fields(struct).get(path[-1], str))
     return tree
 
 

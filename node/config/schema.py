@@ -78,6 +78,9 @@ class ServerSection(_Struct, frozen=True):
     header_timeout: Duration = Duration(30)
     body_timeout: Duration = Duration(60)
     idle_timeout: Duration = Duration(75)
+    # A client that stops reading a stream holds its upstream connection: a write that
+    # cannot finish within send_timeout ends the exchange as if the client had left.
+    send_timeout: Duration = Duration(60)
     alan: ClusterSection | None = None
 
 

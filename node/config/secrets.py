@@ -30,14 +30,37 @@ def provider_secret_fields() -> tuple[str, ...]:
 
 def _walk(node: Any, path: tuple[str, ...]) -> Iterator[tuple[dict[str, Any], str]]:
     """(parent mapping, key) of every value at ``path``."""
+    for parent, key, _ in _walk_from(node, path, ()):
+        yield parent, key
+
+
+def _walk_from(node: Any, path: tuple[str, ...], above: tuple[str, ...]
+               ) -> Iterator[tuple[dict[str, Any], str, tuple[str, ...]]]:
     if not path or not isinstance(node, dict):
         return
     head, rest = path[0], path[1:]
     for key in list(node) if head == "*" else [head] if head in node else []:
         if rest:
-            yield from _walk(node[key], rest)
+            yield from _walk_from(node[key], rest, (*above, key))
         else:
-            yield node, key
+            yield node, key, (*above, key)
+
+
+def secret_slots(config: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, tuple[str, ...]]]:
+    """(parent mapping, key, path) of every secret value in one provider's plain settings,
+    the path naming that value (``("extra_headers", "X-Auth")``)."""
+    for path in provider_secret_paths():
+        yield from _walk_from(config, path, ())
+
+
+def secret_at(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at a concrete ``path`` of :func:`secret_slots`, or None."""
+    node: Any = config
+    for part in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
 
 
 def provider_secret_values(config: Mapping[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@ from node.json_io import read_object
 from node.serve import Exchange
 from node.serve.policy import has_default_model
 from node.state import DIALECT
+from providers import check_embedding_request
 
 
 def _model(body: dict[str, Any], exchange: Exchange | None = None) -> str:
@@ -35,9 +36,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def embeddings(request: web.Request) -> web.StreamResponse:
     async with Exchange(request, "openai", "embeddings") as exchange:
         body = await read_object(request)
+        check_embedding_request(body)  # a malformed body is a 400 whatever model it names
         route = exchange.admit(exchange.resolve(_model(body)))
-        if not isinstance(body.get("input"), str | list):
-            raise BadRequest("'input' must be a string or an array", param="input")
         body = await exchange.reserve(route, body)
         reply = await exchange.call(route.provider.embed(body, route.model))
         exchange.settle(reply.usage, reply.status)

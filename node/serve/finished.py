@@ -64,7 +64,7 @@ class Accounting:
             return  # refused before any upstream call: nothing was used
         usage = done.usage
         label = self._catalog.metric_label(done.provider, done.model)
-        self._metrics.tokens_used(done.key.id, label, usage.input_tokens, usage.output_tokens)
+        self._metrics.tokens_used(done.key.id, label, usage)
         if done.cost_usd:
             self._metrics.cost_used(done.key.id, done.provider, label, done.cost_usd)
         self._usage.record(UsageRecord(

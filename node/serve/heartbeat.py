@@ -11,24 +11,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from typing import Final
 
 from aiohttp import web
 
-__all__ = ["HEADERS_WITHIN", "Heartbeat"]
+__all__ = ["HEADERS_WITHIN", "Heartbeat", "write_within"]
 
 HEADERS_WITHIN: Final = 1.0
 """Seconds a stream's headers may wait for its first chunk before a ping carries them."""
+
+
+async def write_within(request: web.BaseRequest, write: Awaitable[None], limit: float) -> None:
+    """Await ``write``, or close the connection and raise ``ConnectionResetError`` if the
+    client has not taken the bytes within ``limit`` seconds: a client that stops reading
+    would otherwise hold the exchange, and its upstream connection, for good."""
+    try:
+        async with asyncio.timeout(limit):
+            await write
+    except TimeoutError:
+        transport = request.transport
+        if transport is not None:
+            transport.close()
+        raise ConnectionResetError("the client stopped reading") from None
+
 
 class Heartbeat:
     """Pings ``response`` after each ``interval`` without a write. The first check comes
     after at most ``HEADERS_WITHIN``: a stream's headers wait for its first chunk (one
     socket write less), and an upstream still silent by then gets them sent with a ping."""
 
-    def __init__(self, response: web.StreamResponse, ping: bytes, interval: float) -> None:
+    def __init__(self, request: web.BaseRequest, response: web.StreamResponse, ping: bytes,
+                 interval: float, send_timeout: float) -> None:
+        self._request = request
         self._response = response
         self._ping = ping
         self._interval = interval
+        self._send_timeout = send_timeout
         self._loop = asyncio.get_running_loop()
         self.last_write: float | None = None  # nothing sent yet, not even the headers
         self.pings = 0
@@ -58,5 +77,6 @@ class Heartbeat:
     async def _send(self) -> None:
         # A client that left makes the write fail; the relay notices on its own write.
         with contextlib.suppress(ConnectionError, RuntimeError):
-            await self._response.write(self._ping)
+            await write_within(self._request, self._response.write(self._ping),
+                               self._send_timeout)
             self.pings += 1

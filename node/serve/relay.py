@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import web
 
-from node.serve.heartbeat import Heartbeat
+from node.serve.heartbeat import Heartbeat, write_within
 from node.state import CLIENT_GONE, CLIENT_LEFT
 from providers import Stream
 
@@ -48,6 +48,7 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
     assert exchange.route is not None
     provider = exchange.route.provider_key
     interval = float(gateway.settings.server.stream_keepalive)
+    within, request = float(gateway.settings.server.send_timeout), exchange.request
     pinged = interval > 0 and not json_array  # a JSON array has no room for pings
     response = _response(pinged, json_array)
     began = time.perf_counter()
@@ -56,10 +57,11 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
     last = b""
     heartbeat = None
     left = False  # the client hung up
+    crashed = False  # something unexpected broke the relay: not a success
     try:
-        await response.prepare(exchange.request)
+        await response.prepare(request)
         if pinged:
-            heartbeat = Heartbeat(response, exchange.spec.ping, interval)
+            heartbeat = Heartbeat(request, response, exchange.spec.ping, interval, within)
         async for chunk in upstream:
             if framer is not None:
                 chunk = framer.feed(chunk)
@@ -68,18 +70,22 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
             if upstream.final:
                 last = chunk
                 break
-            await response.write(chunk)
+            await write_within(request, response.write(chunk), within)
             if heartbeat is not None:
                 heartbeat.wrote()
         if framer is not None:
             last += framer.end()
     except ConnectionResetError:
-        # The client hung up while we wrote: not a server error, and nobody to answer.
+        # The client hung up (or stopped reading) while we wrote: not a server error, and
+        # nobody to answer.
         log.debug("client left mid-stream", provider=provider)
         left = True
         return response
     except asyncio.CancelledError:
         left = True  # aiohttp cancels the handler of a client that hung up
+        raise
+    except Exception:
+        crashed = _cut(request)  # recorded as the 500 it is, not as a success
         raise
     finally:
         if heartbeat is not None:
@@ -87,9 +93,9 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
         # Runs on client disconnect (the handler is cancelled) too: abort the upstream.
         await upstream.aclose()
         gateway.metrics.stream_done(provider, events, size, time.perf_counter() - began)
-        _settle(exchange, upstream, left)
+        _settle(exchange, upstream, left, crashed)
     with contextlib.suppress(ConnectionResetError):  # the client left as the stream ended
-        await response.write_eof(last)
+        await write_within(request, response.write_eof(last), within)
     return response
 
 
@@ -99,10 +105,20 @@ def _response(pinged: bool, json_array: bool) -> web.StreamResponse:
     return kind(headers=JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
 
 
-def _settle(exchange: Exchange, upstream: Stream, left: bool) -> None:
+def _settle(exchange: Exchange, upstream: Stream, left: bool, crashed: bool) -> None:
     if upstream.failed:
         assert exchange.route is not None
         exchange.gateway.metrics.upstream_error(exchange.route.provider_key, "mid_stream")
-    exchange.settle(upstream.usage, 502 if upstream.failed else CLIENT_GONE if left else 200)
+    # Any status >= 400 settles the limits with the usage unknown (the reservation is kept).
+    status = 500 if crashed else 502 if upstream.failed else CLIENT_GONE if left else 200
+    exchange.settle(upstream.usage, status)
     if left:
         exchange.request[CLIENT_LEFT] = True
+
+
+def _cut(request: web.BaseRequest) -> bool:
+    """Close the connection of a relay that broke: the middleware's error answer would
+    otherwise land inside a stream whose 200 headers are already out. True (crashed)."""
+    if request.transport is not None:
+        request.transport.close()
+    return True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,11 +57,15 @@ def settings_tree(**sections: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def running_node(
-    tree: dict[str, Any] | None = None, *, store: Store | None = None, node_name: str = ""
+    tree: dict[str, Any] | None = None, *, store: Store | None = None, node_name: str = "",
+    extend: Callable[[web.Application], None] | None = None,
 ) -> AsyncIterator[Node]:
+    """``extend`` may add routes of the test's own before the app starts."""
     settings = parse_settings(tree if tree is not None else settings_tree())
     said: list[str] = []
     app = create_app(settings, store=store, say=said.append, node_name=node_name)
+    if extend is not None:
+        extend(app)
     runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+import pytest
 
 from node.config.secrets import provider_secret_paths
+from node.middleware import render_error
+from store import BadRecord
 from tests.fakes.openai_upstream import FakeUpstream
 from tests.node.harness import Node, post, running_node, settings_tree
 
@@ -130,6 +133,20 @@ async def test_usage_per_key_and_model(node: Node) -> None:
     assert row["model"] == "mock-1"
 
 
+@pytest.mark.parametrize("query", ["since=0001-01-01T00:00:00%2B01:00",
+                                   "until=9999-12-31T23:59:59-05:00", "since=yesterday"])
+async def test_usage_dates_out_of_range_are_the_clients_mistake(node: Node, query: str) -> None:
+    status, data = await _call(node, "GET", f"/api/v1/usage?{query}")
+    assert status == 400, data
+    assert data["error"]["param"] == query.split("=")[0]
+
+
+def test_a_record_the_store_refuses_is_a_bad_request() -> None:
+    response = render_error(BadRecord("usage: a value is out of range"), "openai")
+    assert response.status == 400
+    assert response.body is not None and b"out of range" in bytes(response.body)
+
+
 async def test_rotate_key_without_encryption_is_a_no_op(node: Node) -> None:
     status, result = await _call(node, "POST", "/api/v1/settings/rotate-key", {})
     assert status == 200 and result["version"] == 0 and result["encrypted"] is False
@@ -205,6 +222,38 @@ async def test_every_secret_field_is_masked(node: Node) -> None:
     assert one["proxy"] == "http://<set>@proxy.lan:8080"  # where traffic goes stays visible
     stored = await node.gateway.store.get_provider("full")
     assert stored is not None and stored.config["api_key"] == "s3cret-api_key-value"
+
+
+async def test_a_provider_read_back_and_sent_again_keeps_its_secrets(node: Node) -> None:
+    body, _ = _every_secret()
+    assert (await _call(node, "POST", "/api/v1/providers", body))[0] == 201
+    before = await node.gateway.store.get_provider("full")
+    _, shown = await _call(node, "GET", "/api/v1/providers/full")
+    again = {k: v for k, v in shown.items() if k not in ("key", "source")}
+    status, data = await _call(node, "PUT", "/api/v1/providers/full", again)
+    assert status == 200, data
+    after = await node.gateway.store.get_provider("full")
+    assert before is not None and after is not None
+    assert dict(after.config) == dict(before.config)
+    assert "<set>" not in str(after.config)
+    # The markers stand for the stored values only where they would go: not elsewhere...
+    status, data = await _call(node, "PUT", "/api/v1/providers/full",
+                               {**again, "base_url": "http://attacker.invalid/v1"})
+    assert status == 400 and data["error"]["param"] in ("api_key", "credentials_file",
+                                                       "extra_headers.X-Secret"), data
+    status, data = await _call(node, "PUT", "/api/v1/providers/full",
+                               {**again, "proxy": "http://<set>@other.lan:8080"})
+    assert status == 400 and data["error"]["param"] == "proxy"
+    # ...and not where nothing is stored.
+    status, data = await _call(node, "PUT", "/api/v1/providers/full",
+                               {**again, "extra_headers": {"X-Other": "<set>"}})
+    assert status == 400 and data["error"]["param"] == "extra_headers.X-Other"
+    status, data = await _call(node, "POST", "/api/v1/providers",
+                               {"key": "fresh", "type": "openai", "api_key": "<set>"})
+    assert status == 400 and data["error"]["param"] == "api_key"
+    assert await node.gateway.store.get_provider("fresh") is None
+    still = await node.gateway.store.get_provider("full")
+    assert still is not None and dict(still.config) == dict(before.config)
 
 
 async def test_a_misspelled_token_field_is_400_naming_it(node: Node) -> None:

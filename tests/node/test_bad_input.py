@@ -34,6 +34,24 @@ async def test_malformed_requests_are_400_openai_style(node: Node, payload: byte
     assert error["message"]
 
 
+@pytest.mark.parametrize(
+    ("payload", "param"),
+    [(b'{"model": "nope/x", "input": 5}', "input"),  # checked before the model is looked up
+     (b'{"model": "demo/mock-1", "input": []}', "input"),
+     (b'{"model": "demo/mock-1", "input": "x", "dimensions": true}', "dimensions"),
+     (b'{"model": "demo/mock-1", "input": "x", "dimensions": 0}', "dimensions"),
+     (b'{"input": "x"}', "model")],
+)
+async def test_malformed_embedding_requests_are_400(node: Node, payload: bytes,
+                                                    param: str) -> None:
+    status, data = await _raw(node, "/v1/embeddings", payload)
+    assert status == 400, data
+    assert data["error"]["param"] == param  # type: ignore[index]
+    status, _ = await _raw(node, "/v1/embeddings",
+                           b'{"model": "demo/mock-1", "input": "x", "dimensions": 4}')
+    assert status == 200
+
+
 async def test_anthropic_and_gemini_400_in_their_dialects(node: Node) -> None:
     status, data = await _raw(node, "/v1/messages", b"{oops")
     assert status == 400 and data["type"] == "error"

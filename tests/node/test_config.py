@@ -111,3 +111,14 @@ def test_check_config_cli(tmp_path: Path) -> None:
     assert run.stderr.strip().splitlines() == [
         "atgw: config error: server.port: 'nope' is not valid: Expected `int`, got `str`"
     ]
+
+
+def test_bad_yaml_in_env_is_a_config_error_without_the_value() -> None:
+    env = {"AT_PROVIDERS_X_TYPE": "openai",
+           "AT_PROVIDERS_X_EXTRA_HEADERS": '{"Authorization": "Bearer sk-live-SECRET123", x'}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, env)
+    text = str(caught.value)
+    assert text.startswith("AT_PROVIDERS_X_EXTRA_HEADERS: not valid YAML")
+    assert "SECRET123" not in text and "\n" not in text
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 from aiohttp import web
+from structlog.testing import capture_logs
 
 from node.app import create_app
 from node.config import parse_settings
@@ -104,3 +105,37 @@ async def test_server_header_and_undecodable_body() -> None:
         async with session.post(url, data=body, headers=headers) as resp:
             assert resp.status == 200  # a well-encoded body still works
             assert resp.headers["Server"] == "at-gateway"
+
+
+async def test_server_errors_escaping_the_app_are_logged_as_such() -> None:
+    """What escapes every middleware (none here) is answered by the edge: a server error is
+    logged at error with its trace, and a 504 is not called an internal error."""
+
+    async def slow(request: web.Request) -> web.Response:
+        raise TimeoutError
+
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/broken", broken)
+    runner = web.AppRunner(app, shutdown_timeout=1)
+    await runner.setup()
+    site = GuardedSite(runner, "127.0.0.1", 0, head_timeout=1.0, idle_timeout=2.0)
+    await site.start()
+    answers = {}
+    try:
+        with capture_logs() as logs:
+            async with aiohttp.ClientSession() as session:
+                for path in ("slow", "broken"):
+                    async with session.get(f"http://127.0.0.1:{site.port}/{path}") as resp:
+                        answers[path] = (resp.status, await resp.text())
+    finally:
+        await runner.cleanup()
+    assert answers == {"slow": (504, "Gateway Timeout\n"),
+                       "broken": (500, "Internal Server Error\n")}
+    errors = [e for e in logs if e["event"] == "server error"]
+    assert [(e["log_level"], e["status"]) for e in errors] == [("error", 504), ("error", 500)]
+    assert isinstance(errors[1]["exc_info"], RuntimeError)
+    assert not [e for e in logs if e["event"] == "malformed request"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fakes.openai_upstream import FakeUpstream, Json
+from node.metrics import Metrics
+from providers import Usage
+from tests.fakes.openai_upstream import FakeUpstream, Json, chat_completion
 from tests.node.harness import Node, post
 
 
@@ -64,3 +66,28 @@ async def test_invented_model_names_share_one_label(proxied: Node,
     key_id = proxied.gateway.keys.records()[0].id
     labels = (("direction", "input"), ("key", key_id), ("model", "up/other"))
     assert m[("at_tokens_total", labels)] == 11 * 30
+
+
+async def test_cached_tokens_have_their_own_series(proxied: Node, upstream: FakeUpstream) -> None:
+    upstream.push(Json(chat_completion(prompt_tokens=11, cached_tokens=4)))
+    chat = {"model": "up/fake-model", "messages": [{"role": "user", "content": "x"}]}
+    assert (await post(proxied, "/v1/chat/completions", chat))[0] == 200
+    m = await _scrape(proxied)
+    key_id = proxied.gateway.keys.records()[0].id
+
+    def tokens(direction: str) -> float:
+        labels = (("direction", direction), ("key", key_id), ("model", "up/fake-model"))
+        return m.get(("at_tokens_total", labels), 0.0)
+
+    assert (tokens("input"), tokens("cache_read"), tokens("output")) == (7, 4, 5)
+
+
+def test_every_token_direction_is_counted() -> None:
+    metrics = Metrics()
+    metrics.tokens_used("k", "p/m", Usage(input_tokens=1, output_tokens=2,
+                                           cache_read_tokens=3, cache_write_tokens=4))
+    samples = {tuple(sorted(s.labels.items())): s.value
+               for family in text_string_to_metric_families(metrics.render().decode())
+               for s in family.samples if s.name == "at_tokens_total"}
+    assert {dict(labels)["direction"]: value for labels, value in samples.items()} == {
+        "input": 1, "output": 2, "cache_read": 3, "cache_write": 4}

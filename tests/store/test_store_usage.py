@@ -165,3 +165,35 @@ def test_storable_limits_are_the_usage_column_sizes() -> None:
     columns = build_tables("at_", "").usage.c
     assert (columns.key_id.type.length, columns.provider.type.length,
             columns.model.type.length) == (KEY_ID_CHARS, NAME_CHARS, NAME_CHARS)
+
+
+class SlowAck:
+    """A sink in front of a real store whose write commits, then takes a while to return
+    (as a database round trip after COMMIT does) until ``ack`` is set."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.committed = asyncio.Event()
+        self.ack = asyncio.Event()
+
+    async def add_usage(self, records: Sequence[UsageRecord]) -> None:
+        await self.store.add_usage(records)
+        self.committed.set()
+        await self.ack.wait()
+
+
+async def test_a_flush_whose_caller_leaves_writes_its_batch_once(store: Store) -> None:
+    sink = SlowAck(store)
+    writer = UsageWriter(sink, interval=60.0, batch_size=10)
+    for i in range(3):
+        writer.record(usage(f"m{i}"))
+    caller = asyncio.create_task(writer.flush())
+    await asyncio.wait_for(sink.committed.wait(), 5)
+    caller.cancel()  # an admin client leaving GET /usage after the COMMIT
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    sink.ack.set()
+    await writer.close()
+    rows = await store.usage_summary(since=None, until=None)
+    assert [(r["model"], r["requests"]) for r in rows] == [(f"m{i}", 1) for i in range(3)]
+    assert writer.written == 3

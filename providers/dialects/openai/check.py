@@ -76,7 +76,8 @@ def check_request(body: Any) -> None:
 
 _INPUT: Final = one_of("a string or a non-empty array", (str, string),
                        (list, array(non_empty=True)))
-_EMBEDDING: Final[Shape] = obj({"model": non_empty_string, "input": _INPUT},
+_EMBEDDING: Final[Shape] = obj({"model": non_empty_string, "input": _INPUT,
+                                "dimensions": nullable(integer(1))},
                                required=("model", "input"))
 
 
