@@ -19,7 +19,7 @@ from node.errors import LimitExceeded, Unavailable
 from node.limits.cache import LeaseCache, Limit, Refusal, Reservation
 from node.limits.janitor import Janitor
 from node.limits.needs import dimension, input_bound, input_used, with_output_limit
-from node.limits.policy import key_policy
+from node.limits.policy import KeyPolicy, key_policy
 from node.metrics import Metrics
 from providers import Usage
 from store import ApiKeyRecord
@@ -59,10 +59,12 @@ class Admitted:
 
 
 def limits_of(key: ApiKeyRecord, provider_key: str,
-              provider_limits: Mapping[str, float] | None) -> list[tuple[Limit | None, str, int]]:
+              provider_limits: Mapping[str, float] | None,
+              policy: KeyPolicy | None = None) -> list[tuple[Limit | None, str, int]]:
     """(windowed limit or None for ``max_concurrent``, scope, cap) of a key and a provider."""
     found: list[tuple[Limit | None, str, int]] = []
-    for scope, caps in ((f"key:{key.id}", key_policy(key).limits),
+    key_limits = (policy or key_policy(key)).limits
+    for scope, caps in ((f"key:{key.id}", key_limits),
                         (f"provider:{provider_key}", provider_limits or {})):
         for name, cap in caps.items():
             dim, period = dimension(name)
@@ -105,12 +107,12 @@ class Limits:
         entry = exchange.gateway.catalog.get(route.provider_key)
         # ``limits`` of a provider section (absent from older configurations).
         provider_limits = getattr(entry.section, "limits", None) if entry else None
-        found = limits_of(key, route.provider_key, provider_limits)
+        found = limits_of(key, route.provider_key, provider_limits, exchange.policy)
         if not found:
             return None
         windowed = [limit for limit, _, _ in found if limit is not None]
         dims = {dimension(limit.name)[0] for limit in windowed}
-        policy = key_policy(key)
+        policy = exchange.policy
         output = 0
         if dims & {"output", "usd"}:
             config = route.provider.config

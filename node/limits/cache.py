@@ -38,6 +38,7 @@ PRE_LEASE = 0.3  # pre-lease the next window this long before the current one en
 AHEAD = 0.35
 RECENT = 2.0  # only limits used this recently are pre-leased
 MIN_SLICES = 4  # a slice is at least this many typical needs
+CAP_SHARE = 100  # ... and at least this fraction of the cap
 SURPLUS = 3  # free above this many wants is returned
 LOW_WATER = 0.3  # seconds of demand below which a renewal starts ahead of need
 BACKOFF_MIN, BACKOFF_MAX = 0.020, 1.0
@@ -125,8 +126,10 @@ class Slice:
     upcoming: Window | None = None
 
     def want(self) -> int:
+        # At least a hundredth of the cap: a generous limit then costs a lease a window, not
+        # one every few requests while the demand estimate warms up (a crash forfeits <= 1%).
         return math.ceil(max(self.rate * target_seconds(self.limit.period),
-                             MIN_SLICES * self.typical))
+                             MIN_SLICES * self.typical, self.limit.cap / CAP_SHARE))
 
 
 class LeaseCache:

@@ -25,7 +25,7 @@ from node.catalog import Route
 from node.errors import Forbidden, ModelNotFound, Unavailable
 from node.key_index import model_allowed
 from node.limits import Admitted
-from node.limits.policy import key_policy
+from node.limits.policy import KeyPolicy, key_policy
 from node.serve.auth import authenticate
 from node.serve.finished import Finished
 from node.serve.policy import apply_policy
@@ -60,8 +60,9 @@ class Exchange:
     exactly once.
     """
 
-    __slots__ = ("admitted", "attempts", "cost_usd", "dialect", "endpoint", "gateway", "key",
-                 "request", "route", "spec", "status", "stream", "upstream_seconds", "usage")
+    __slots__ = ("_policy", "admitted", "attempts", "cost_usd", "dialect", "endpoint", "gateway",
+                 "key", "request", "route", "spec", "status", "stream", "upstream_seconds",
+                 "usage")
 
     def __init__(self, request: web.Request, dialect: Dialect, endpoint: str) -> None:
         self.request = request
@@ -70,6 +71,7 @@ class Exchange:
         self.spec: DialectSpec = dialect_spec(dialect)
         self.endpoint = endpoint
         self.key: ApiKeyRecord | None = None
+        self._policy: KeyPolicy | None = None
         self.route: Route | None = None
         self.stream = False
         self.usage = Usage()
@@ -90,6 +92,15 @@ class Exchange:
         # Ended without an answer (an error, the client gone): usage unknown, nothing refunded.
         self.gateway.limits.settle(self.admitted, None, self.gateway.prices)
         self._finish(type(exc).__name__ if exc is not None else "")
+
+    @property
+    def policy(self) -> KeyPolicy:
+        """The key's policy, read once per exchange."""
+        policy = self._policy
+        if policy is None:
+            assert self.key is not None
+            policy = self._policy = key_policy(self.key)
+        return policy
 
     # -- the steps ------------------------------------------------------------------------
 
@@ -154,7 +165,7 @@ class Exchange:
         if self.route is not None and self.key is not None:
             self.cost_usd = self.gateway.prices.cost(
                 self.route.provider_key, self.route.model, usage,
-                key_policy(self.key).price_multiplier)
+                self.policy.price_multiplier)
         # A failed stream's or a departed client's usage is incomplete: keep the reservation.
         known = usage if status < 400 else None
         self.gateway.limits.settle(self.admitted, known, self.gateway.prices)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from node.errors import BadRequest
-from node.limits.policy import NO_POLICY, key_policy
+from node.limits.policy import NO_POLICY
 
 if TYPE_CHECKING:
     from node.serve.exchange import Exchange
@@ -32,14 +32,14 @@ _NOT_TEXT: Final = frozenset({"model", "role", "type", "data", "signature", "id"
 
 def has_default_model(exchange: Exchange) -> bool:
     """True when the exchange's key names a default model (a request may then name none)."""
-    return exchange.key is not None and key_policy(exchange.key).default_model is not None
+    return exchange.key is not None and exchange.policy.default_model is not None
 
 
 def apply_policy(exchange: Exchange, body: dict[str, Any], model_name: str
                  ) -> tuple[dict[str, Any], str]:
     """``(body, model_name)`` as the key's policy shapes them (400 for too long an input)."""
     assert exchange.key is not None
-    policy = key_policy(exchange.key)
+    policy = exchange.policy
     if policy is NO_POLICY:
         return body, model_name
     spec = exchange.spec
