@@ -10,10 +10,13 @@ reservation (notes/limits.md section 2.6).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final
 
 import orjson
 
+from node.limits.policy import LIMIT_NAMES
 from providers import DialectSpec, Usage
 from store import Period
 
@@ -30,6 +33,11 @@ _MEDIA_KEYS = ("inlineData", "fileData", "inline_data", "file_data")
 def dimension(name: str) -> tuple[str, Period | None]:
     """``requests_per_minute`` -> (``requests``, ``minute``); ``max_concurrent`` has no
     period. Dimensions: requests, input, output, usd."""
+    known = _DIMENSIONS.get(name)
+    return known if known is not None else _dimension(name)
+
+
+def _dimension(name: str) -> tuple[str, Period | None]:
     if name == "max_concurrent":
         return "concurrent", None
     what, _, period = name.partition("_per_")
@@ -37,6 +45,11 @@ def dimension(name: str) -> tuple[str, Period | None]:
     if period not in ("minute", "hour", "day", "month"):
         raise ValueError(f"not a limit name: {name!r}")
     return dim, period  # type: ignore[return-value]  # checked just above
+
+
+_DIMENSIONS: Final[Mapping[str, tuple[str, Period | None]]] = MappingProxyType(
+    {name: _dimension(name) for name in LIMIT_NAMES})
+"""Every limit name's dimension, worked out once: admission asks several times a request."""
 
 
 def _media_parts(node: Any) -> int:
