@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from providers.errors import UpstreamServerError
-from providers.translate import stream_translator, to_upstream_request
+from providers.translate import to_upstream_request
 from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
 from providers.upstreams.base import HttpAdapter, check_base_url
@@ -61,12 +61,7 @@ class AnthropicProvider(HttpAdapter):
         *, headers: ClientHeaders = None,
     ) -> SseStream:
         """POST a streamed Messages request; returns once the upstream answered 2xx."""
-        key = self.config.key
-        handler = (
-            AnthropicPassthrough(key)
-            if inbound == "anthropic"
-            else stream_translator(inbound, "anthropic", model, request=body, provider=key)
-        )
+        handler = self._events(inbound, body, model, AnthropicPassthrough)
         payload = self._body(inbound, body, model)
         if payload.get("stream") is not True:
             payload = {**payload, "stream": True}

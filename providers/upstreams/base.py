@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -11,7 +11,7 @@ from yarl import URL
 from providers.const import ERROR_BODY_LIMIT
 from providers.dialects import DIALECTS
 from providers.errors import InvalidConfig, ProviderError, UpstreamServerError
-from providers.translate import StreamTranslator, parse_response, render_for
+from providers.translate import StreamTranslator, parse_response, render_for, stream_translator
 from providers.transport.client import ClientPool, Target
 from providers.transport.connection import UpstreamResponse
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
@@ -97,6 +97,15 @@ class HttpAdapter:
             self._redactor.scrub(exc)  # an upstream or a proxy may echo the request
             raise
         return resp
+
+    def _events(self, inbound: Dialect, body: dict[str, Any], model: str,
+                passthrough: Callable[[str], StreamTranslator]) -> StreamTranslator:
+        """The stream's event handler: ``passthrough`` when the client speaks this upstream's
+        dialect (events relayed as they came, usage read on the side), else a translator."""
+        key = self.config.key
+        if inbound == self.dialect:
+            return passthrough(key)
+        return stream_translator(inbound, self.dialect, model, request=body, provider=key)
 
     def _stream(self, resp: UpstreamResponse, inbound: Dialect,
                 handler: StreamTranslator) -> SseStream:

@@ -19,7 +19,6 @@ from providers.errors import UpstreamServerError
 from providers.tokens import estimate_text_tokens
 from providers.translate import (
     parse_request,
-    stream_translator,
     to_upstream_request,
 )
 from providers.transport.client import ClientPool
@@ -76,12 +75,7 @@ class GeminiProvider(HttpAdapter):
         *, headers: ClientHeaders = None,
     ) -> SseStream:
         """POST ``streamGenerateContent?alt=sse``; returns once the upstream answered 2xx."""
-        key = self.config.key
-        handler = (
-            GeminiPassthrough(key)
-            if inbound == "gemini"
-            else stream_translator(inbound, "gemini", model, request=body, provider=key)
-        )
+        handler = self._events(inbound, body, model, GeminiPassthrough)
         payload = to_upstream_request(inbound, "gemini", body, model, self.config)
         resp = await self._open(self._url(model, "streamGenerateContent"), payload)
         return self._stream(resp, inbound, handler)
