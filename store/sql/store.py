@@ -98,6 +98,13 @@ class SqlStore:
                 break
             except ConcurrentRotation:  # a peer starting at the same moment got there first
                 await asyncio.sleep(0.05 + random.random() / 10)
+            except StaleKey:
+                if unlocked != "fresh":
+                    raise
+                # A peer finished bootstrapping between our read and our rotation: its KEK
+                # has a salt we have not seen. Unlock again to derive it (or to learn that
+                # the peer was started with another passphrase).
+                await asyncio.sleep(0.05 + random.random() / 10)
         else:
             raise StoreUnavailable("could not agree on a first encryption key with other nodes")
         await keys.reconcile(self._ctx)

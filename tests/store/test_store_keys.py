@@ -202,3 +202,29 @@ async def test_writes_during_a_rotation_are_never_lost(
         assert all(got[f"p{i}"] == {**provider(i), "model": "m3"} for i in range(10))
     await a.rotate_key()  # a later rotation sweeps anything written under the old key
     assert await assert_consistent(config) == 3
+
+
+async def test_a_peer_bootstrapping_between_unlock_and_rotation_is_waited_for(
+        opener: Opener, sql_config_for: StoreFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two nodes' first start: b reads "never encrypted", then a turns encryption on before
+    b's own first rotation. b must unlock again with a's salt, not give up."""
+    from store.sql import keys
+
+    config = sql_config_for(encryption_key="pw")
+    real_unlock = keys.unlock
+    peers: list[Store] = []
+
+    async def unlock_then_let_a_bootstrap(ctx: keys.KeyCtx, passphrase: str) -> keys.Unlocked:
+        unlocked = await real_unlock(ctx, passphrase)
+        if unlocked == "fresh" and not peers:
+            monkeypatch.setattr(keys, "unlock", real_unlock)  # a opens with the real one
+            peers.append(await opener(config, node_id="a"))
+        return unlocked
+
+    monkeypatch.setattr(keys, "unlock", unlock_then_let_a_bootstrap)
+    b = await opener(config, node_id="b")
+    assert peers, "the interleaving did not happen"
+    await seed(peers[0])
+    await b.reconcile()
+    await assert_all_readable(b)
+    assert await assert_consistent(config) == 1
