@@ -141,7 +141,7 @@ class LeaseCache:
         self._clock = clock
         self._slices: dict[tuple[str, str], Slice] = {}
         self._renewals: dict[str, asyncio.Task[bool]] = {}
-        self._ahead: set[str] = set()
+        self._ahead: dict[str, asyncio.Task[bool]] = {}  # scope -> its pre-lease
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._last_tick = clock()
@@ -186,13 +186,16 @@ class LeaseCache:
                     units = next(u for limit, u in needs if limit == got)
                     piece.parked += units
                     parked.append((piece, units))
-                task = self._renew(got.scope)
-                wait = give_up - now
-                if wait <= 0:
+                if give_up <= now:
                     break
-                await asyncio.wait({task}, timeout=wait)
-                if task.done() and not task.result():
-                    return Refusal(got, 1.0, unavailable=True)
+                if self._at_window_end(piece, now):
+                    if not await self._next_window(piece, give_up):
+                        return Refusal(got, 1.0, unavailable=True)
+                else:
+                    task = self._renew(got.scope)
+                    await asyncio.wait({task}, timeout=give_up - now)
+                    if task.done() and not task.result():
+                        return Refusal(got, 1.0, unavailable=True)
                 again = self.admit(needs)
                 if isinstance(again, Reservation):
                     return again
@@ -201,6 +204,27 @@ class LeaseCache:
             for piece, units in parked:
                 piece.parked -= units
         return Refusal(got, self._retry_after(self.slice(got), self._clock()))
+
+    def _at_window_end(self, piece: Slice, now: float) -> bool:
+        """The slice's window just ended here, and the database may still be in it.
+
+        Local deadlines end a window early (by the margin and the lease's round trip), so for
+        a few milliseconds a renewal would lease the old window again, unusable. Such a
+        request waits for the next window to open instead of being refused."""
+        return piece.deadline <= now < piece.deadline + MARGIN + WAIT
+
+    async def _next_window(self, piece: Slice, give_up: float) -> bool:
+        """Pre-lease the next window of ``piece`` (if not yet) and sleep until it opens;
+        False when the store failed."""
+        if piece.upcoming is None:
+            task = self._pre_lease(piece.limit.scope, {piece.limit.name})
+            await asyncio.wait({task}, timeout=max(0.0, give_up - self._clock()))
+            if task.done() and not task.result():
+                return False
+        upcoming = piece.upcoming
+        if upcoming is not None:
+            await asyncio.sleep(max(0.0, min(upcoming.opens, give_up) - self._clock()))
+        return True
 
     def settle(self, reservation: Reservation, used: Sequence[int] | None) -> None:
         """Refund what each hold did not use (``used[i]`` for ``holds[i]``) into the same
@@ -325,11 +349,12 @@ class LeaseCache:
             self._apply(lease, sent, received)
         return True
 
-    async def _pre_lease(self, scope: str, names: set[str]) -> None:
-        try:
-            await self._lease(scope, AHEAD, names)
-        finally:
-            self._ahead.discard(scope)
+    def _pre_lease(self, scope: str, names: set[str]) -> asyncio.Task[bool]:
+        """Lease the next window of ``names`` (single-flight per scope)."""
+        task = self._ahead.get(scope)
+        if task is None or task.done():
+            task = self._ahead[scope] = self._spawn(self._lease(scope, AHEAD, names))
+        return task
 
     def _apply(self, lease: Lease, sent: float, received: float) -> None:
         piece = self._slices.get((lease.scope, lease.limit))
@@ -391,9 +416,7 @@ class LeaseCache:
         if returns:
             self._give(returns)
         for scope, names in ahead.items():
-            if scope not in self._ahead:
-                self._ahead.add(scope)
-                self._spawn(self._pre_lease(scope, names))
+            self._pre_lease(scope, names)
 
     def _take(self, piece: Slice, units: int) -> Return:
         piece.free -= units
@@ -437,5 +460,5 @@ class LeaseCache:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
-        for task in self._renewals.values():
+        for task in (*self._renewals.values(), *self._ahead.values()):
             task.cancel()

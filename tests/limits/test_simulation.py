@@ -24,11 +24,11 @@ SECONDS = 150.0  # two and a half windows
 
 
 def _run(world: World, *, rate: float, mix: Sequence[float] = (1, 1, 1),
-         extra: Sequence[object] = ()) -> World:
+         extra: Sequence[object] = (), seconds: float = SECONDS) -> World:
     async def main() -> None:
         world.start()
-        clients = [world.client(key, mix, rate, SECONDS) for key in KEYS for _ in range(200)]
-        await asyncio.gather(*clients, world.watch(SECONDS), *extra)  # type: ignore[arg-type]
+        clients = [world.client(key, mix, rate, seconds) for key in KEYS for _ in range(200)]
+        await asyncio.gather(*clients, world.watch(seconds), *extra)  # type: ignore[arg-type]
         for node in world.nodes:
             if node is not None:
                 await node.stop()
@@ -81,6 +81,22 @@ def test_zero_refusals_when_demand_stays_under_the_cap() -> None:
         _run(world, rate=0.0035, mix=(60, 30, 10))
         assert world.truth.refused == 0
         assert world.truth.admitted > 150
+        assert _violations(world) == []
+    finally:
+        _close(world)
+
+
+def test_no_refusals_at_window_ends_for_a_busy_key_far_under_its_cap() -> None:
+    """A window's slice ends a little early (the deadline margin); the next one opens a
+    little late. Requests in between wait for the next window, they are not refused."""
+    world = _world(5, Faults(latency=(0.00001, 0.0001)))  # a store on the same host
+    world.caps = {"requests_per_minute": 10_000_000, "output_tokens_per_minute": 10**10}
+    try:
+        # 2 x 200 clients, each a request about every 3 s (1 s apart, ~2 s served): about
+        # 130 a second, one or two in each 10 ms gap, two window ends.
+        _run(world, rate=1.0, mix=(60, 30, 10), seconds=125.0)
+        assert world.truth.admitted > 15_000
+        assert world.truth.refused == 0
         assert _violations(world) == []
     finally:
         _close(world)
