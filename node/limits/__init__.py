@@ -7,9 +7,9 @@ validates a key's policy; :mod:`~node.limits.prices` prices tokens and each exch
 :mod:`~node.limits.janitor` deletes the ledger rows of long-finished windows.
 """
 
-from node.limits.admission import USD_UNIT, Admitted, Limits, PriceBook, limits_of
+from node.limits.admission import USD_UNIT, Admitted, Limits, Plan, limits_of
 from node.limits.cache import Hold, LeaseCache, Leases, Limit, Refusal, Reservation, Slice
 from node.limits.janitor import Janitor
 
 __all__ = ["USD_UNIT", "Admitted", "Hold", "Janitor", "LeaseCache", "Leases", "Limit", "Limits",
-           "PriceBook", "Refusal", "Reservation", "Slice", "limits_of"]
+           "Plan", "Refusal", "Reservation", "Slice", "limits_of"]

@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from node.errors import LimitExceeded, Unavailable
-from node.limits.cache import LeaseCache, Limit, Refusal, Reservation
+from node.limits.cache import LeaseCache, Limit, Refusal, Reservation, Slice, headroom
 from node.limits.janitor import Janitor
 from node.limits.needs import dimension, input_bound, input_used, with_output_limit
 from node.limits.policy import KeyPolicy, key_policy
@@ -28,20 +28,50 @@ if TYPE_CHECKING:
     from node.catalog import Route
     from node.serve.exchange import Exchange
 
-__all__ = ["USD_UNIT", "Admitted", "Limits", "PriceBook", "limits_of"]
+__all__ = ["USD_UNIT", "Admitted", "Limits", "Plan", "limits_of"]
+
+CACHE_LIMIT: Final = 4096  # keys' policies and plans held; a key change replaces its own
 
 USD_UNIT = 1_000_000
 """USD limits are kept in micro-USD: integers, like every other unit."""
 
 
-class PriceBook(Protocol):
-    """Prices in USD: ``bound`` of a request before it runs, ``cost`` of what it used."""
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What limits one key at one provider, worked out once per version of both.
 
-    def bound(self, provider_key: str, model: str, input_tokens: int, output_tokens: int,
-              multiplier: float = 1.0, *, required: bool = False) -> float: ...
+    ``dims`` holds each windowed limit's dimension as an index into a request's units
+    (requests, input, output, usd); the two header tuples are the limits OpenAI's
+    ``x-ratelimit-*-requests`` and ``-tokens`` headers are chosen from."""
 
-    def cost(self, provider_key: str, model: str, usage: Usage,
-             multiplier: float = 1.0) -> float: ...
+    windowed: tuple[Limit, ...]
+    dims: tuple[int, ...]
+    concurrent: tuple[tuple[str, int], ...]  # (scope, cap) of each max_concurrent
+    input: bool  # the input bound is needed (an input or a USD limit)
+    output: bool  # the request must carry an output limit (an output or a USD limit)
+    usd: bool
+    request_limits: tuple[int, ...]  # indexes into ``windowed``
+    token_limits: tuple[int, ...]
+
+
+_REQUEST_HEADERS: Final = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                           "x-ratelimit-reset-requests")
+_TOKEN_HEADERS: Final = ("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
+                         "x-ratelimit-reset-tokens")
+_UNITS: Final = ("requests", "input", "output", "usd")  # the order of a request's units
+_REQUESTS, _INPUT, _OUTPUT, _USD = range(4)
+
+
+def plan_of(found: list[tuple[Limit | None, str, int]]) -> Plan:
+    windowed = tuple(limit for limit, _, _ in found if limit is not None)
+    dims = tuple(_UNITS.index(dimension(limit.name)[0]) for limit in windowed)
+    used = set(dims)
+    return Plan(
+        windowed, dims, tuple((scope, cap) for limit, scope, cap in found if limit is None),
+        input=bool(used & {_INPUT, _USD}), output=bool(used & {_OUTPUT, _USD}),
+        usd=_USD in used,
+        request_limits=tuple(i for i, dim in enumerate(dims) if dim == _REQUESTS),
+        token_limits=tuple(i for i, dim in enumerate(dims) if dim in (_INPUT, _OUTPUT)))
 
 
 @dataclass(slots=True)
@@ -49,11 +79,9 @@ class Admitted:
     """One admitted request: its (possibly output-limited) body and what it holds."""
 
     body: dict[str, Any]
-    reservation: Reservation | None
+    reservation: Reservation
+    plan: Plan
     concurrent: tuple[str, ...]
-    provider_key: str
-    model: str
-    multiplier: float
     headers: dict[str, str]
     settled: bool = False
 
@@ -84,6 +112,10 @@ class Limits:
         self._replicas = max(1, replicas)
         self._janitor = janitor
         self._running: dict[str, int] = {}  # scope -> requests in flight (max_concurrent)
+        # Worked out once per version of a key (and of its provider's section): a record or
+        # a section replaced by a change is a new object, so identity tells a stale entry.
+        self._policies: dict[str, tuple[ApiKeyRecord, KeyPolicy]] = {}
+        self._plans: dict[tuple[str, str], tuple[ApiKeyRecord, object, Plan]] = {}
 
     def start(self) -> None:
         self.cache.start()
@@ -99,99 +131,120 @@ class Limits:
         """Requests of ``scope`` running on this node (its ``max_concurrent`` count)."""
         return self._running.get(scope, 0)
 
+    def policy(self, key: ApiKeyRecord) -> KeyPolicy:
+        """The policy of ``key`` (read from its record once per version of it)."""
+        known = self._policies.get(key.id)
+        if known is not None and known[0] is key:
+            return known[1]
+        policy = key_policy(key)
+        if len(self._policies) >= CACHE_LIMIT:
+            self._policies.clear()
+        self._policies[key.id] = (key, policy)
+        return policy
+
+    def plan(self, key: ApiKeyRecord, provider_key: str, section: object) -> Plan:
+        """The limits of ``key`` at ``provider_key`` (whose config section is ``section``)."""
+        known = self._plans.get((key.id, provider_key))
+        if known is not None and known[0] is key and known[1] is section:
+            return known[2]
+        # ``limits`` of a provider section (absent from older configurations).
+        provider_limits = getattr(section, "limits", None)
+        plan = plan_of(limits_of(key, provider_key, provider_limits, self.policy(key)))
+        for limit in plan.windowed:
+            self.cache.slice(limit)  # a changed cap reaches the slice now (and gives back)
+        if len(self._plans) >= CACHE_LIMIT:
+            self._plans.clear()
+        self._plans[(key.id, provider_key)] = (key, section, plan)
+        return plan
+
     async def admit(self, exchange: Exchange, route: Route,
                     body: dict[str, Any]) -> Admitted | None:
         """Reserve what ``body`` may use (None: nothing limits it); raise a 429 or 503."""
         key = exchange.key
         assert key is not None
         entry = exchange.gateway.catalog.get(route.provider_key)
-        # ``limits`` of a provider section (absent from older configurations).
-        provider_limits = getattr(entry.section, "limits", None) if entry else None
-        found = limits_of(key, route.provider_key, provider_limits, exchange.policy)
-        if not found:
+        plan = self.plan(key, route.provider_key, entry.section if entry else None)
+        if not (plan.windowed or plan.concurrent):
             return None
-        windowed = [limit for limit, _, _ in found if limit is not None]
-        dims = {dimension(limit.name)[0] for limit in windowed}
         policy = exchange.policy
         output = 0
-        if dims & {"output", "usd"}:
+        if plan.output:
+            # The answer's bound: what the request asks, else the output limit it is sent
+            # with, never above the key's cap or the provider's.
             config = route.provider.config
-            ceiling = min(filter(None, (policy.max_output_tokens, config.max_tokens)))
-            body = with_output_limit(exchange.spec, body, ceiling)
-            output = min(filter(None, (exchange.spec.output_limit(body),
-                                       config.max_output_tokens))) or ceiling
-        entering = len(dims & {"input", "usd"}) > 0
-        tokens_in = input_bound(body) if entering else 0
+            ceiling = config.max_tokens
+            if policy.max_output_tokens and policy.max_output_tokens < ceiling:
+                ceiling = policy.max_output_tokens
+            output = exchange.spec.output_limit(body) or 0
+            if not output or output > ceiling:
+                body = with_output_limit(exchange.spec, body, ceiling)
+                output = ceiling
+            if config.max_output_tokens and config.max_output_tokens < output:
+                output = config.max_output_tokens
+        tokens_in = input_bound(body) if plan.input else 0
         usd = 0
-        if "usd" in dims:
+        if plan.usd:
             price = exchange.gateway.prices.bound(route.provider_key, route.model, tokens_in,
                                                   output, policy.price_multiplier,
                                                   required=True)
             usd = math.ceil(price * USD_UNIT)
-        units = {"requests": 1, "input": tokens_in, "output": output, "usd": usd}
-        needs = [(limit, units[dimension(limit.name)[0]]) for limit in windowed]
-        concurrent = self._enter(key, found)
+        units = (1, tokens_in, output, usd)
+        needs = [units[dim] for dim in plan.dims]
+        concurrent = self._enter(key, plan.concurrent)
         try:
-            got = await self.cache.acquire(needs) if needs else Reservation(())
+            # admit() alone is the steady state; acquire() waits for renewals (slow path).
+            taken = self.cache.admit(plan.windowed, needs)
+            got = taken if isinstance(taken, Reservation) else await self.cache.acquire(
+                plan.windowed, needs)
         except BaseException:
             self._leave(concurrent)
             raise
         if isinstance(got, Refusal):
             self._leave(concurrent)
-            raise self._refused(key, got, windowed)
-        return Admitted(body, got, concurrent, route.provider_key, route.model,
-                        policy.price_multiplier, self.headers(windowed))
+            raise self._refused(key, got, plan)
+        return Admitted(body, got, plan, concurrent, self.headers(plan, got.pieces))
 
     def settle(self, admitted: Admitted | None, usage: Usage | None,
-               prices: PriceBook) -> None:
-        """Refund what was not used (``usage`` None: unknown, the reservation stands)."""
+               cost_usd: float = 0.0) -> None:
+        """Refund what was not used (``usage`` None: unknown, the reservation stands);
+        ``cost_usd`` is what ``usage`` cost, with the key's multiplier."""
         if admitted is None or admitted.settled:
             return
         admitted.settled = True
         self._leave(admitted.concurrent)
         reservation = admitted.reservation
-        if reservation is None or not reservation.holds:
+        if not reservation.needs:
             return
         if usage is None:
             self.cache.settle(reservation, None)
             return
-        used = []
-        for hold in reservation.holds:
-            dim = dimension(hold.limit.name)[0]
-            if dim == "usd":
-                cost = prices.cost(admitted.provider_key, admitted.model, usage,
-                                   admitted.multiplier)
-                used.append(math.ceil(cost * USD_UNIT))
-            else:
-                used.append({"requests": 1, "input": input_used(usage),
-                             "output": usage.output_tokens}[dim])
-        self.cache.settle(reservation, used)
+        units = (1, input_used(usage), usage.output_tokens, math.ceil(cost_usd * USD_UNIT))
+        self.cache.settle(reservation, [units[dim] for dim in admitted.plan.dims])
 
-    def headers(self, limits: list[Limit]) -> dict[str, str]:
-        """OpenAI's ``x-ratelimit-*`` for the tightest request and token limits."""
+    def headers(self, plan: Plan, pieces: tuple[Slice, ...] = ()) -> dict[str, str]:
+        """OpenAI's ``x-ratelimit-*`` for the tightest request and token limits (from the
+        slices a reservation came from, refreshed by it just now; else looked up)."""
         out: dict[str, str] = {}
-        for kind, dims in (("requests", {"requests"}), ("tokens", {"input", "output"})):
+        now = self.cache.now()
+        for names, indexes in ((_REQUEST_HEADERS, plan.request_limits),
+                               (_TOKEN_HEADERS, plan.token_limits)):
             best: tuple[int, int, float] | None = None
-            for limit in limits:
-                if dimension(limit.name)[0] not in dims:
-                    continue
-                seen = self.cache.view(limit)
+            for i in indexes:
+                limit = plan.windowed[i]
+                seen = headroom(pieces[i], now) if pieces else self.cache.view(limit)
                 if seen is not None and (best is None or seen[1] < best[1]):
                     best = (limit.cap, seen[1], seen[2])
             if best is not None:
-                out[f"x-ratelimit-limit-{kind}"] = str(best[0])
-                out[f"x-ratelimit-remaining-{kind}"] = str(best[1])
-                out[f"x-ratelimit-reset-{kind}"] = duration(best[2])
+                out[names[0]], out[names[1]] = str(best[0]), str(best[1])
+                out[names[2]] = duration(best[2])
         return out
 
     # -- internals ------------------------------------------------------------------------
 
     def _enter(self, key: ApiKeyRecord,
-               found: list[tuple[Limit | None, str, int]]) -> tuple[str, ...]:
+               concurrent: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
         taken: list[str] = []
-        for limit, scope, cap in found:
-            if limit is not None:
-                continue
+        for scope, cap in concurrent:
             if self._running.get(scope, 0) >= cap // self._replicas:
                 self._leave(tuple(taken))
                 self._metrics.rate_limited(key.name, _label(scope, "max_concurrent"))
@@ -212,7 +265,7 @@ class Limits:
                 del self._running[scope]
 
     def _refused(self, key: ApiKeyRecord, refusal: Refusal,
-                 limits: list[Limit]) -> LimitExceeded | Unavailable:
+                 plan: Plan) -> LimitExceeded | Unavailable:
         limit = refusal.limit
         dim = dimension(limit.name)[0]
         cap = limit.cap / USD_UNIT if dim == "usd" else limit.cap
@@ -225,7 +278,7 @@ class Limits:
             self._metrics.quota_exceeded(key.name, label)
         else:
             self._metrics.rate_limited(key.name, label)
-        headers = {"Retry-After": str(math.ceil(refusal.retry_after)), **self.headers(limits)}
+        headers = {"Retry-After": str(math.ceil(refusal.retry_after)), **self.headers(plan)}
         if dim == "usd":
             return LimitExceeded(f"Budget spent: {named}", code="insufficient_quota",
                                  headers=headers)
@@ -243,13 +296,21 @@ def _label(scope: str, name: str) -> str:
     return name if kind == "key" else f"{owner}/{name}"
 
 
-def duration(seconds: float) -> str:
-    """OpenAI's reset format: ``250ms``, ``7s``, ``1m30s``, ``2h0m5s``."""
-    if seconds < 1:
-        return f"{max(0, round(seconds * 1000))}ms"
-    whole = math.ceil(seconds)
+def _spelled(whole: int) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
         return f"{hours}h{minutes}m{secs}s"
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+_RESETS: Final = tuple(_spelled(whole) for whole in range(3601))
+"""Every reset up to an hour, spelled once: two of these go out with each limited answer."""
+
+
+def duration(seconds: float) -> str:
+    """OpenAI's reset format: ``250ms``, ``7s``, ``1m30s``, ``2h0m5s``."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    whole = math.ceil(seconds)
+    return _RESETS[whole] if whole <= 3600 else _spelled(whole)

@@ -20,13 +20,14 @@ import math
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import structlog
 
 from store import Lease, LeaseAsk, Period, Return, StoreError
 
-__all__ = ["Hold", "LeaseCache", "Leases", "Limit", "Refusal", "Reservation", "Slice"]
+__all__ = ["NOTHING", "Hold", "LeaseCache", "Leases", "Limit", "Refusal", "Reservation",
+           "Slice", "headroom"]
 
 log = structlog.get_logger("node.limits")
 
@@ -51,6 +52,22 @@ class Leases(Protocol):
     async def lease(self, asks: Sequence[LeaseAsk]) -> list[Lease]: ...
 
     async def give_back(self, returns: Sequence[Return]) -> None: ...
+
+
+def headroom(piece: Slice, now: float) -> tuple[int, int, float] | None:
+    """(used bound, remaining, seconds to reset) of a refreshed slice (see ``view``)."""
+    left = piece.left
+    if left is None or now >= piece.deadline:
+        return None
+    cap, free = piece.limit.cap, piece.free
+    if free < 0:
+        free = 0
+    used = cap - left - free
+    used = 0 if used < 0 else cap if used > cap else used
+    remaining = free + left
+    if remaining > cap - used:
+        remaining = cap - used
+    return used, 0 if remaining < 0 else remaining, piece.deadline + MARGIN - now
 
 
 def target_seconds(period: Period) -> float:
@@ -80,7 +97,21 @@ class Hold:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    holds: tuple[Hold, ...]
+    """What one admission reserved: ``needs[i]`` units of ``limits[i]`` from the window that
+    started at ``starts[i]``, taken from slice ``pieces[i]`` (a slice is never replaced).
+    Parallel tuples rather than one object per limit: this is built on every request."""
+
+    limits: tuple[Limit, ...]
+    starts: tuple[float, ...]
+    needs: tuple[int, ...]
+    pieces: tuple[Slice, ...]
+
+    @property
+    def holds(self) -> tuple[Hold, ...]:
+        return tuple(map(Hold, self.limits, self.starts, self.needs))
+
+
+NOTHING: Final = Reservation((), (), (), ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,30 +179,41 @@ class LeaseCache:
 
     # -- admission ---------------------------------------------------------------------
 
-    def admit(self, needs: Sequence[tuple[Limit, int]]) -> Reservation | Limit:
-        """Reserve every need from its slice, or none: the first limit short otherwise."""
+    def admit(self, limits: Sequence[Limit], needs: Sequence[int]) -> Reservation | Limit:
+        """Reserve ``needs[i]`` units of each ``limits[i]`` from its slice, or nothing: the
+        first limit short otherwise. The steady-state request path: no await, no I/O, one
+        pass (a shortfall puts back what this call took before it)."""
         now = self._clock()
-        slices = []
-        for limit, units in needs:
-            piece = self.slice(limit)
-            self._refresh(piece, now)
-            if piece.free < units:
+        known = self._slices
+        pieces: list[Slice] = []
+        starts: list[float] = []
+        for limit, need in zip(limits, needs, strict=True):
+            piece = known.get((limit.scope, limit.name))
+            if piece is None or piece.limit is not limit:  # new, or a changed cap
+                piece = self.slice(limit)
+            if piece.upcoming is not None or now >= piece.deadline:
+                self._refresh(piece, now)  # (a no-op otherwise)
+            free = piece.free - need
+            if free < 0:
+                for taken, units in zip(pieces, needs[:len(pieces)], strict=True):
+                    taken.free += units
+                    taken.used -= units
                 return limit
-            slices.append(piece)
-        holds = []
-        for (limit, units), piece in zip(needs, slices, strict=True):
-            piece.free -= units
-            piece.used += units
+            piece.free = free
+            piece.used += need
             piece.last_use = now
-            piece.typical += (units - piece.typical) * (0.2 if piece.typical else 1.0)
-            holds.append(Hold(limit, piece.win_start, units))
-            if piece.free < piece.rate * LOW_WATER + piece.typical:
+            typical = piece.typical
+            typical = piece.typical = typical + (need - typical) * 0.2 if typical else need
+            if free < piece.rate * LOW_WATER + typical:
                 self._renew(limit.scope)
-        return Reservation(tuple(holds))
+            pieces.append(piece)
+            starts.append(piece.win_start)
+        return Reservation(tuple(limits), tuple(starts), tuple(needs), tuple(pieces))
 
-    async def acquire(self, needs: Sequence[tuple[Limit, int]]) -> Reservation | Refusal:
+    async def acquire(self, limits: Sequence[Limit],
+                      needs: Sequence[int]) -> Reservation | Refusal:
         """:meth:`admit`, waiting up to 250 ms for renewals when a slice is short."""
-        got = self.admit(needs)
+        got = self.admit(limits, needs)
         if isinstance(got, Reservation):
             return got
         give_up = self._clock() + WAIT
@@ -183,7 +225,7 @@ class LeaseCache:
                 if now < piece.denied_until:
                     return Refusal(got, self._retry_after(piece, now))
                 if not any(p is piece for p, _ in parked):
-                    units = next(u for limit, u in needs if limit == got)
+                    units = needs[limits.index(got)]
                     piece.parked += units
                     parked.append((piece, units))
                 if give_up <= now:
@@ -196,7 +238,7 @@ class LeaseCache:
                     await asyncio.wait({task}, timeout=give_up - now)
                     if task.done() and not task.result():
                         return Refusal(got, 1.0, unavailable=True)
-                again = self.admit(needs)
+                again = self.admit(limits, needs)
                 if isinstance(again, Reservation):
                     return again
                 got = again
@@ -232,10 +274,10 @@ class LeaseCache:
         if used is None:
             return
         now = self._clock()
-        for hold, spent in zip(reservation.holds, used, strict=True):
-            piece = self._slices.get((hold.limit.scope, hold.limit.name))
-            if piece is not None and spent != hold.units and self._refundable(piece, hold, now):
-                piece.free += hold.units - spent  # negative: debt, blocks until renewed
+        for piece, start, need, spent in zip(reservation.pieces, reservation.starts,
+                                             reservation.needs, used, strict=True):
+            if spent != need and self._refundable(piece, start, now):
+                piece.free += need - spent  # negative: debt, blocks until renewed
 
     def slice(self, limit: Limit) -> Slice:
         """The slice of ``limit`` (created empty); a lowered cap gives its free back."""
@@ -257,16 +299,15 @@ class LeaseCache:
         used: this node cannot see it); ``remaining`` is this node's free plus what the
         database had left, so it never overstates what the cluster would admit."""
         piece = self._slices.get((limit.scope, limit.name))
-        now = self._clock()
         if piece is None:
             return None
+        now = self._clock()
         self._refresh(piece, now)
-        if now >= piece.deadline or piece.left is None:
-            return None
-        cap = limit.cap
-        used = max(0, min(cap, cap - piece.left - max(piece.free, 0)))
-        remaining = max(0, min(cap - used, max(piece.free, 0) + piece.left))
-        return used, remaining, piece.deadline + MARGIN - now
+        return headroom(piece, now)
+
+    def now(self) -> float:
+        """This cache's clock (monotonic)."""
+        return self._clock()
 
     def free_in(self, limit: Limit, win_start: float) -> int:
         """This node's free units of ``limit`` in the window starting at ``win_start``."""
@@ -280,8 +321,8 @@ class LeaseCache:
     def _expired(self, piece: Slice, now: float) -> bool:
         return now >= piece.deadline
 
-    def _refundable(self, piece: Slice, hold: Hold, now: float) -> bool:
-        return piece.win_start == hold.win_start and now < piece.deadline
+    def _refundable(self, piece: Slice, win_start: float, now: float) -> bool:
+        return piece.win_start == win_start and now < piece.deadline
 
     async def _send_back(self, returns: list[Return]) -> None:
         try:

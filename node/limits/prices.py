@@ -60,6 +60,8 @@ class Price:
 
     def peak(self) -> Price:
         """The highest price of every kind over the tiers (what a bound must assume)."""
+        if not self.tiers:
+            return self
         every = (self, *(price for _, price in self.tiers))
         return Price(max(p.input for p in every), max(p.output for p in every),
                      max(p.cache_read for p in every), max(p.cache_write for p in every))

@@ -25,7 +25,7 @@ from node.catalog import Route
 from node.errors import Forbidden, ModelNotFound, Unavailable
 from node.key_index import model_allowed
 from node.limits import Admitted
-from node.limits.policy import KeyPolicy, key_policy
+from node.limits.policy import KeyPolicy
 from node.serve.auth import authenticate
 from node.serve.finished import Finished
 from node.serve.policy import apply_policy
@@ -90,7 +90,7 @@ class Exchange:
         if self.status is None:
             self.status = status_of(exc)
         # Ended without an answer (an error, the client gone): usage unknown, nothing refunded.
-        self.gateway.limits.settle(self.admitted, None, self.gateway.prices)
+        self.gateway.limits.settle(self.admitted, None)
         self._finish(type(exc).__name__ if exc is not None else "")
 
     @property
@@ -99,7 +99,7 @@ class Exchange:
         policy = self._policy
         if policy is None:
             assert self.key is not None
-            policy = self._policy = key_policy(self.key)
+            policy = self._policy = self.gateway.limits.policy(self.key)
         return policy
 
     # -- the steps ------------------------------------------------------------------------
@@ -168,7 +168,7 @@ class Exchange:
                 self.policy.price_multiplier)
         # A failed stream's or a departed client's usage is incomplete: keep the reservation.
         known = usage if status < 400 else None
-        self.gateway.limits.settle(self.admitted, known, self.gateway.prices)
+        self.gateway.limits.settle(self.admitted, known, self.cost_usd)
 
     # -- the chat-style flow every dialect shares -------------------------------------------
 

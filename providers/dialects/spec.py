@@ -81,7 +81,8 @@ class DialectSpec(Protocol):
                     code: str | None = None) -> bytes: ...
 
     def output_limit(self, body: dict[str, Any]) -> int | None:
-        """The output-token cap the client asked for, if any."""
+        """The output-token cap the client asked for, if any: the largest, where the dialect
+        has several fields (a server honours one of them, and may not say which)."""
         ...
 
     def cap_output(self, body: dict[str, Any], cap: int, *, fill: bool = False

@@ -35,7 +35,10 @@ def test_forwarded_headers() -> None:
     ("name", "body", "limit"),
     [
         ("openai", {"max_tokens": 100}, 100),
-        ("openai", {"max_completion_tokens": 50, "max_tokens": 100}, 50),
+        # the largest: a server honours one of the two, and an answer must fit the bound
+        ("openai", {"max_completion_tokens": 50, "max_tokens": 100}, 100),
+        ("openai", {"max_completion_tokens": 500, "max_tokens": 100}, 500),
+        ("openai", {"max_completion_tokens": 0, "max_tokens": 7}, 7),
         ("openai", {"max_tokens": True}, None),
         ("anthropic", {"max_tokens": 64000}, 64000),
         ("anthropic", {}, None),

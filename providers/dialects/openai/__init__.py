@@ -69,8 +69,12 @@ class OpenAIDialect:
         return errors.error_event(status, message, kind=kind, code=code)
 
     def output_limit(self, body: dict[str, Any]) -> int | None:
-        found = (_int(body.get(name)) for name in _OUTPUT_LIMITS)
-        return next((limit for limit in found if limit), None)
+        found = None
+        for name in _OUTPUT_LIMITS:
+            value = body.get(name)
+            if type(value) is int and value and (found is None or value > found):
+                found = value  # (``type is``: not a bool)
+        return found
 
     def cap_output(self, body: dict[str, Any], cap: int, *, fill: bool = False
                    ) -> dict[str, Any]:
