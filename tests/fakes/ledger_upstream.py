@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-__all__ = ["Entry", "LedgerUpstream", "request_id_of"]
+__all__ = ["Entry", "LedgerUpstream", "request_id_of", "words_for"]
 
 ID = re.compile(r"\bid=([0-9a-f]+)\b")
 
@@ -61,8 +61,15 @@ def _input_tokens(body: dict[str, Any]) -> int:
     return max(1, chars // 4)
 
 
+def words_for(request_id: str, max_tokens: int) -> int:
+    """How many tokens a request that allows ``max_tokens`` gets: 1 to ``max_tokens``, spread
+    evenly and fixed by its id (so an answer uses a varying part of its reservation)."""
+    return 1 + int(request_id[:8] or "0", 16) % max_tokens
+
+
 class LedgerUpstream:
-    """The fake server: answers ``words`` tokens (streamed ``delay`` apart when asked)."""
+    """The fake server: answers ``words`` tokens (streamed ``delay`` apart when asked), or,
+    when the request sets ``max_tokens``, :func:`words_for` of it."""
 
     def __init__(self, *, words: int = 6, delay: float = 0.003) -> None:
         self.words = words
@@ -96,10 +103,12 @@ class LedgerUpstream:
                       bool(body.get("stream")), _input_tokens(body))
         self.ledger.append(entry)
         model = str(body.get("model", "m"))
+        limit = body.get("max_tokens")
+        words = words_for(entry.request_id, limit) if isinstance(limit, int) else self.words
         if not entry.stream:
-            entry.output_tokens, entry.finished = self.words, True
+            entry.output_tokens, entry.finished = words, True
             return web.json_response(self._completion(model, entry))
-        return await self._stream(request, model, entry,
+        return await self._stream(request, model, entry, words,
                                   bool((body.get("stream_options") or {}).get("include_usage")))
 
     def _completion(self, model: str, entry: Entry) -> dict[str, Any]:
@@ -107,14 +116,14 @@ class LedgerUpstream:
                 "created": int(entry.arrival), "model": model,
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant",
-                                         "content": " tok" * self.words}}],
+                                         "content": " tok" * entry.output_tokens}}],
                 "usage": self._usage(entry)}
 
     def _usage(self, entry: Entry) -> dict[str, int]:
         return {"prompt_tokens": entry.input_tokens, "completion_tokens": entry.output_tokens,
                 "total_tokens": entry.input_tokens + entry.output_tokens}
 
-    async def _stream(self, request: web.Request, model: str, entry: Entry,
+    async def _stream(self, request: web.Request, model: str, entry: Entry, words: int,
                       usage: bool) -> web.StreamResponse:
         head = {"id": f"chatcmpl-{entry.request_id}", "object": "chat.completion.chunk",
                 "created": int(entry.arrival), "model": model}
@@ -127,7 +136,7 @@ class LedgerUpstream:
         resp.content_type = "text/event-stream"
         await resp.prepare(request)
         await resp.write(chunk({"role": "assistant", "content": ""}))
-        for _ in range(self.words):
+        for _ in range(words):
             await asyncio.sleep(self.delay)
             entry.output_tokens += 1  # generated: billed even if the reader is gone
             await resp.write(chunk({"content": " tok"}))

@@ -73,7 +73,9 @@ class Load:
     nodes: Sequence[GatewayNode]
     keys: dict[str, str]  # tag -> gateway key
     models: dict[str, str]  # tag -> model name
-    clients: int = 150
+    limits: dict[str, str]  # tag -> the name of the key's binding limit
+    max_tokens: dict[str, int] = field(default_factory=dict)  # tag -> max_tokens sent, if any
+    clients: int = 200
     attempts: dict[str, Attempt] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     stop_at: float = math.inf
@@ -100,16 +102,19 @@ class Load:
         stream = rng.random() < 0.5
         rid = uuid.uuid4().hex
         prompt = f"id={rid} " + "x" * rng.randint(20, 400)
-        body = {"model": self.models[tag], "stream": stream,
-                "messages": [{"role": "user", "content": prompt}]}
+        body: dict[str, object] = {"model": self.models[tag], "stream": stream,
+                                   "messages": [{"role": "user", "content": prompt}]}
+        if tag in self.max_tokens:
+            body["max_tokens"] = self.max_tokens[tag]
         attempt = self.attempts[rid] = Attempt(tag, node.name, stream, time.time())
         try:
             async with session.post(node.url + "/v1/chat/completions", json=body,
                                     headers={"Authorization": f"Bearer {self.keys[tag]}"},
                                     timeout=aiohttp.ClientTimeout(total=15)) as resp:
                 attempt.status = resp.status
-                attempt.window = self._tagged(attempt, resp.headers.get(
-                    "x-ratelimit-reset-requests", ""))
+                reset = resp.headers.get("x-ratelimit-reset-requests") or resp.headers.get(
+                    "x-ratelimit-reset-tokens", "")
+                attempt.window = self._tagged(attempt, reset)
                 raw = await resp.read()
                 retry_after = resp.headers.get("Retry-After", "")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -121,7 +126,7 @@ class Load:
                 self.problems.append(f"{rid}: 200 without a whole answer: {raw[-200:]!r}")
             return 0.0
         if attempt.status == 429:
-            self._check_refusal(attempt, raw, retry_after)
+            self._check_refusal(attempt, raw, retry_after, self.limits[tag])
             return rng.uniform(0.5, 1.5)
         return rng.uniform(0.1, 0.3)  # 503 while the database restarts; others are counted
 
@@ -134,11 +139,12 @@ class Load:
         middle = (attempt.sent + time.time()) / 2 + seconds - 0.5
         return window_of(middle + WINDOW / 2) - WINDOW
 
-    def _check_refusal(self, attempt: Attempt, raw: bytes, retry_after: str) -> None:
+    def _check_refusal(self, attempt: Attempt, raw: bytes, retry_after: str,
+                       limit_name: str) -> None:
         try:
             error = orjson.loads(raw)["error"]
             shaped = (error["code"] == "rate_limit_exceeded" and isinstance(error["type"], str)
-                      and "param" in error and "requests_per_minute" in error["message"])
+                      and "param" in error and limit_name in error["message"])
         except (ValueError, KeyError, TypeError):
             shaped = False
         if not shaped:
@@ -180,27 +186,43 @@ def over_cap(options: list[list[float]], cap: int) -> list[float]:
     return over
 
 
-def definite(options: list[list[float]]) -> Counter[float]:
-    """Requests per window that could only have been admitted in that window."""
-    return Counter(opts[0] for opts in options if len(opts) == 1)
+def definite(options: list[list[float]],
+             weights: Sequence[int] | None = None) -> Counter[float]:
+    """Requests (or their ``weights``: tokens) per window that could only have been admitted
+    in that window."""
+    found: Counter[float] = Counter()
+    for i, opts in enumerate(options):
+        if len(opts) == 1:
+            found[opts[0]] += 1 if weights is None else weights[i]
+    return found
+
+
+@dataclass
+class Grouped:
+    """The kept ledger entries joined to what their clients saw: each one's candidate
+    windows and output tokens (in ledger order), and the problems found joining them."""
+
+    options: list[list[float]] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def grouped(ledger: Sequence[Entry], attempts: dict[str, Attempt],
-            keep: Callable[[Entry], bool]) -> tuple[list[list[float]], list[str]]:
-    """Each kept ledger entry's candidate windows, and the problems found joining them."""
-    options, problems = [], []
+            keep: Callable[[Entry], bool]) -> Grouped:
+    found = Grouped()
     for entry in ledger:
         if not keep(entry):
             continue
         attempt = attempts.get(entry.request_id)
         if attempt is None:
-            problems.append(f"the upstream saw a request no client sent: {entry}")
+            found.problems.append(f"the upstream saw a request no client sent: {entry}")
             continue
         opts, problem = candidates(entry, attempt)
         if problem:
-            problems.append(problem)
-        options.append(opts)
+            found.problems.append(problem)
+        found.options.append(opts)
+        found.tokens.append(entry.output_tokens)
     seen = Counter(entry.request_id for entry in ledger if keep(entry))
-    problems += [f"request {rid} reached the upstream {n} times"
-                 for rid, n in seen.items() if n > 1]
-    return options, problems
+    found.problems += [f"request {rid} reached the upstream {n} times"
+                       for rid, n in seen.items() if n > 1]
+    return found

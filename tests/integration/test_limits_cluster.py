@@ -1,21 +1,25 @@
 """Limits held exactly by three real nodes on one Postgres, under a kill, a pause and a
 Postgres restart, checked against the upstream's own ledger.
 
-Two keys, each ``requests_per_minute`` CAP with its own provider (its own path on the fake
-upstream, so the ledger knows whose request it saw), 150 client loops each posting to random
-nodes, streamed and not, with no pause after a success: every minute window fills within
-seconds and the rest of it is 429s, retried after a short sleep. The load runs from 12 s
-before a minute boundary B to 2 s after the next one, so there is one complete window [B, B+60)
-and a partial one on each side. Chaos, on the clock of the windows:
+Two keys, each with its own provider (its own path on the fake upstream, so the ledger knows
+whose request it saw): key ``a`` has ``requests_per_minute`` CAP; key ``b`` has
+``output_tokens_per_minute`` TOKENS, its requests ask ``max_tokens`` MAX_TOKENS and the upstream
+answers each with 1 to MAX_TOKENS tokens (the gateway reserves MAX_TOKENS and refunds the rest).
+200 client loops per key post to random nodes, streamed and not, with no pause after a success:
+every minute window fills within seconds and the rest of it is 429s, retried after a short
+sleep. The load runs from 12 s before a minute boundary B to 2 s after the next one, so there
+is one complete window [B, B+60) and a partial one on each side. Chaos, on the clock of the
+windows:
 
 - B-9: SIGKILL ``at-0`` (its slices and in-flight requests are forfeited); B-7: restart it;
 - B-1 .. B+1: SIGSTOP ``at-1`` across the boundary (its slices expire while it sleeps);
 - B+0.5: ``pg_ctl restart -m fast`` while the new window fills.
 
 Checks (limits_lab.py explains how each request is given its window): no window of either key
-over CAP, whatever window an untagged request is given; the complete window (no kill in it)
-at least 97% used by requests that could only belong to it; every 429 in OpenAI's shape with a
-``Retry-After`` no later than the window's end; every node answering again after its fault.
+over its cap (requests: whatever window an untagged request is given; tokens: those that can
+only be in the window), the complete window (no kill in it) at least 99% used by requests that
+could only belong to it; every 429 in OpenAI's shape naming the limit with a ``Retry-After`` no
+later than the window's end; every node answering again after its fault.
 """
 
 from __future__ import annotations
@@ -45,7 +49,10 @@ from tests.postgres import PostgresServer
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres, pytest.mark.timeout(240)]
 
 CAP = 600
+TOKENS = 24_000
+MAX_TOKENS = 20
 TAGS = ("a", "b")
+LIMITS = {"a": {"requests_per_minute": CAP}, "b": {"output_tokens_per_minute": TOKENS}}
 LEAD = 12.0  # seconds of load before the boundary
 TAIL = 2.0  # seconds of load after the complete window
 
@@ -55,20 +62,21 @@ async def _at(moment: float) -> None:
 
 
 async def _limited_keys(client: Client, gw: GatewayCluster) -> dict[str, str]:
-    """One key per tag with ``requests_per_minute`` CAP, known to every node."""
+    """One key per tag with its LIMITS, known to every node."""
     keys = {}
     for tag in TAGS:
         key_id, secret = await client.new_key(gw.nodes[0], f"limited-{tag}")
         code, data = await client.call(gw.nodes[0], "PATCH", f"/api/v1/tokens/{key_id}",
-                                       {"limits": {"requests_per_minute": CAP}})
+                                       {"limits": LIMITS[tag]})
         assert code == 200, data
         keys[tag] = secret
     for tag, secret in keys.items():
         for node in gw.nodes:
-            async def knows(node: GatewayNode = node, secret: str = secret) -> bool:
+            async def knows(node: GatewayNode = node, secret: str = secret,
+                            name: str = next(iter(LIMITS[tag]))) -> bool:
                 code, data = await client.call(node, "GET", "/v1/key", admin=False,
                                                headers={"Authorization": f"Bearer {secret}"})
-                return code == 200 and "requests_per_minute" in (data.get("limits") or {})
+                return code == 200 and name in (data.get("limits") or {})
             await until(knows, 10, f"{node.name} knows the limit of key {tag}")
     return keys
 
@@ -122,7 +130,8 @@ async def _run(gw: GatewayCluster, pg: PostgresServer, upstream: LedgerUpstream)
         keys = await _limited_keys(client, gw)
     boundary = window_of(time.time() + LEAD + 1) + WINDOW
     await _at(boundary - LEAD)
-    load = Load(gw.nodes, keys, {tag: f"up-{tag}/m" for tag in TAGS})
+    load = Load(gw.nodes, keys, {tag: f"up-{tag}/m" for tag in TAGS},
+                {tag: next(iter(LIMITS[tag])) for tag in TAGS}, {"b": MAX_TOKENS})
     chaos_log: list[str] = []
     await asyncio.gather(load.run(boundary + WINDOW + TAIL), _chaos(gw, pg, boundary, chaos_log))
     await asyncio.sleep(0.5)  # the last streams finish writing
@@ -135,13 +144,19 @@ async def _run(gw: GatewayCluster, pg: PostgresServer, upstream: LedgerUpstream)
     assert set(statuses) <= {0, 200, 429, 503}, report
     assert not load.problems, f"{len(load.problems)} problems: {load.problems[:3]}; {report}"
     for tag in TAGS:
-        options, problems = grouped(upstream.ledger, load.attempts, lambda e, t=tag: e.tag == t)
-        windows = sorted((w - boundary, n) for w, n in definite(options).items())
-        print(f"key {tag}: {len(options)} upstream requests, definite per window {windows}")
-        assert not problems, f"key {tag}: {len(problems)} problems: {problems[:3]}; {report}"
-        assert over_cap(options, CAP) == [], f"key {tag} over {CAP}: {windows}; {report}"
-        used = definite(options)[boundary]
-        assert used >= 0.97 * CAP, f"key {tag}: {used} of {CAP} in the full window; {report}"
+        found = grouped(upstream.ledger, load.attempts, lambda e, t=tag: e.tag == t)
+        assert not found.problems, \
+            f"key {tag}: {len(found.problems)} problems: {found.problems[:3]}; {report}"
+        if tag == "a":
+            cap, used = CAP, definite(found.options)
+            assert over_cap(found.options, CAP) == [], f"key a over {CAP}: {used}; {report}"
+        else:
+            cap, used = TOKENS, definite(found.options, found.tokens)
+            assert max(used.values()) <= TOKENS, f"key b over {TOKENS}: {used}; {report}"
+        windows = sorted((w - boundary, n) for w, n in used.items())
+        print(f"key {tag}: {len(found.options)} upstream requests, definite {windows}")
+        assert used[boundary] >= 0.99 * cap, \
+            f"key {tag}: {used[boundary]} of {cap} in the full window; {report}"
         assert any(a.tag == tag and a.status == 429 for a in attempts), f"no 429: {report}"
     for node in gw.nodes:  # each node answered again after its fault
         assert any(a.node == node.name and a.status == 200 and a.sent >= boundary + 1
@@ -156,3 +171,4 @@ def test_the_ledger_check_blames_only_provable_overshoots() -> None:
     assert over_cap([full] * 3 + [early] * 4 + [late] * 2, 4) == [60.0]
     assert over_cap([full] * 5, 4) == [0.0]
     assert definite([full] * 3 + [early] * 2 + [late]) == {0.0: 3, 60.0: 1}
+    assert definite([full, early, late, full], [5, 7, 11, 13]) == {0.0: 18, 60.0: 11}
