@@ -3,9 +3,12 @@ answer that echoes nothing it sent.
 
 aiohttp bounds neither how long a request head may take to arrive nor (without a handler's
 help) a body, so 300 connections trickling a header line every few seconds would each hold a
-file descriptor forever. :class:`GuardedRequestHandler` arms one timer when the first byte of
-a head arrives and cancels it when the head is complete (the middleware says so through
-:func:`request_started`); bodies are bounded where they are read (``node.json_io``).
+file descriptor forever. :class:`GuardedRequestHandler` notes when the first byte of a head
+arrives and forgets it when the head is complete (the middleware says so through
+:func:`request_started`); :class:`GuardedSite` sweeps its connections a few times per head
+timeout and closes those whose head is overdue. One sweep instead of a timer per request: a
+timer armed and cancelled on every request cost more than the rest of the edge. Bodies are
+bounded where they are read (``node.json_io``).
 
 This relies on aiohttp 3.x internals (``RequestHandler``'s constructor and ``handle_error``,
 ``TCPSite``'s fields); aiohttp is pinned below 4.
@@ -29,40 +32,31 @@ _BAD_REQUEST = "Bad Request: the request is not valid HTTP\n"
 class GuardedRequestHandler(web.RequestHandler):
     """aiohttp's protocol, plus a deadline on request heads and a quiet error page."""
 
-    __slots__ = ("_head_timeout", "_head_timer", "_serving")
+    __slots__ = ("_head_since", "_serving")
 
-    def __init__(self, manager: web.Server, *, head_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, manager: web.Server, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
-        self._head_timeout = head_timeout
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_since = 0.0  # loop time the pending head began; 0.0: none pending
         self._serving = False
 
     def data_received(self, data: bytes) -> None:
-        if data and not self._serving and self._head_timer is None:
-            loop = asyncio.get_running_loop()
-            self._head_timer = loop.call_later(self._head_timeout, self._head_too_slow)
+        if data and not self._serving and not self._head_since:
+            self._head_since = self._loop.time()
         super().data_received(data)
 
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self._cancel_head_timer()
-        super().connection_lost(exc)
-
     def started(self) -> None:
-        self._cancel_head_timer()
+        self._head_since = 0.0
         self._serving = True
 
     def finished(self) -> None:
         self._serving = False
 
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+    def head_overdue(self, now: float, timeout: float) -> bool:
+        return bool(self._head_since) and now - self._head_since > timeout
 
-    def _head_too_slow(self) -> None:
-        self._head_timer = None
-        log.info("closed a connection whose request head was too slow",
-                 seconds=self._head_timeout)
+    def close_slow_head(self, timeout: float) -> None:
+        self._head_since = 0.0
+        log.info("closed a connection whose request head was too slow", seconds=timeout)
         if self.transport is not None:
             self.transport.close()
 
@@ -96,6 +90,7 @@ class GuardedSite(web.TCPSite):
         super().__init__(runner, host, port, **kwargs)
         self._head_timeout = head_timeout
         self._idle_timeout = idle_timeout
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with its runner
@@ -105,14 +100,32 @@ class GuardedSite(web.TCPSite):
         options = {**server._kwargs, "keepalive_timeout": self._idle_timeout}
 
         def protocol() -> GuardedRequestHandler:
-            return GuardedRequestHandler(server, loop=loop, head_timeout=self._head_timeout,
-                                         **options)
+            return GuardedRequestHandler(server, loop=loop, **options)
 
         self._server = await loop.create_server(
             protocol, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
             reuse_address=self._reuse_address, reuse_port=self._reuse_port)
         sockets = self._server.sockets
         self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
+        self._sweeper = loop.create_task(self._sweep(server))
+
+    async def _sweep(self, server: web.Server) -> None:
+        """Close connections whose head is overdue: late by at most a quarter timeout."""
+        timeout = self._head_timeout
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(timeout / 4)
+            now = loop.time()
+            for handler in server.connections:
+                if isinstance(handler, GuardedRequestHandler) and handler.head_overdue(
+                        now, timeout):
+                    handler.close_slow_head(timeout)
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        await super().stop()
 
 
 def request_started(request: web.Request) -> None:

@@ -135,7 +135,9 @@ class ProviderConfig:
         )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built on every request, and a frozen dataclass's __init__ costs
+# several times more (one object.__setattr__ per field). Treat it as immutable.
+@dataclass(slots=True)
 class Usage:
     """Tokens one exchange used, as the upstream reported them (0 when not reported)."""
 

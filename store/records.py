@@ -82,7 +82,9 @@ def policy_json(record: ApiKeyRecord) -> str:
                         ) from exc
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built on every request, and a frozen dataclass's __init__ costs
+# several times more (one object.__setattr__ per field). Treat it as immutable.
+@dataclass(slots=True)
 class UsageRecord:
     """One finished gateway exchange.
 

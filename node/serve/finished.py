@@ -20,7 +20,9 @@ from store import ApiKeyRecord, UsageRecord, UsageWriter
 __all__ = ["Accounting", "Finished", "FinishedHook"]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built on every request, and a frozen dataclass's __init__ costs
+# several times more (one object.__setattr__ per field). Treat it as immutable.
+@dataclass(slots=True)
 class Finished:
     """One finished exchange.
 
