@@ -16,10 +16,10 @@ from providers.dialects.check import (
     number,
     obj,
     one_of,
-    require_object,
     string,
     string_list,
     tagged,
+    validate,
 )
 
 __all__ = ["check_request"]
@@ -28,9 +28,9 @@ _SOURCE: Final = obj({"type": string, "url": string, "data": string, "media_type
 _MEDIA: Final = obj({"source": nullable(_SOURCE)})
 
 
-def _nested_blocks(value: Any, path: str) -> None:
+def _nested_blocks(value: Any) -> None:
     # A tool result holds blocks itself (text, images, documents).
-    _CONTENT(value, path)
+    _CONTENT(value)
 
 
 _BLOCK: Final = tagged({
@@ -73,4 +73,4 @@ _COUNT: Final = obj(_FIELDS, required=("model", "messages"))
 def check_request(body: Any, *, count_only: bool = False) -> None:
     """Raise ``InvalidRequest`` (``param`` = the field's path) if ``body`` is no Messages
     request (``count_only``: a count_tokens body, which has no ``max_tokens``)."""
-    (_COUNT if count_only else _REQUEST)(require_object(body), "")
+    validate((_COUNT if count_only else _REQUEST), body)

@@ -12,9 +12,9 @@ from providers.dialects.check import (
     nullable,
     number,
     obj,
-    require_object,
     string,
     string_list,
+    validate,
 )
 
 __all__ = ["check_request"]
@@ -58,4 +58,4 @@ _REQUEST: Final = obj({
 def check_request(body: Any) -> None:
     """Raise ``InvalidRequest`` (``param`` = the field's path) unless ``body`` is
     generateContent's."""
-    _REQUEST(require_object(body), "")
+    validate(_REQUEST, body)

@@ -16,10 +16,10 @@ from providers.dialects.check import (
     number,
     obj,
     one_of,
-    require_object,
     string,
     string_list,
     tagged,
+    validate,
 )
 
 __all__ = ["check_embedding_request", "check_request"]
@@ -71,7 +71,7 @@ _REQUEST: Final[Shape] = obj({
 
 def check_request(body: Any) -> None:
     """Raise ``InvalidRequest`` (``param`` = the field's path) if ``body`` is no chat request."""
-    _REQUEST(require_object(body), "")
+    validate(_REQUEST, body)
 
 
 _INPUT: Final = one_of("a string or a non-empty array", (str, string),
@@ -83,4 +83,4 @@ _EMBEDDING: Final[Shape] = obj({"model": non_empty_string, "input": _INPUT,
 
 def check_embedding_request(body: Any) -> None:
     """Raise ``InvalidRequest`` unless ``body`` is an OpenAI embeddings request."""
-    _EMBEDDING(require_object(body), "")
+    validate(_EMBEDDING, body)
