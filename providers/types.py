@@ -11,7 +11,10 @@ from urllib.parse import parse_qsl, urlsplit
 from providers.errors import InvalidConfig
 from providers.transport.client import encode_headers
 
-__all__ = ["ClientHeaders", "Dialect", "Provider", "ProviderConfig", "Reply", "Stream", "Usage"]
+__all__ = [
+    "ClientHeaders", "Dialect", "Provider", "ProviderConfig", "Reply", "Stream", "UpstreamModel",
+    "Usage",
+]
 
 Dialect = Literal["openai", "anthropic", "gemini"]
 
@@ -156,6 +159,14 @@ class Reply:
     status: int = 200
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamModel:
+    """One model as the upstream itself lists it (its id is what a request names)."""
+
+    id: str
+    owned_by: str
+
+
 class Stream(Protocol):
     """An open upstream stream, returned only after the upstream answered 2xx.
 
@@ -201,4 +212,14 @@ class Provider(Protocol):
     async def count_tokens(self, body: dict[str, Any], model: str,
                            *, headers: ClientHeaders = None) -> int:
         """Count (or estimate) the input tokens of an Anthropic-dialect body."""
+        ...
+
+    async def probe(self, model: str) -> int:
+        """Send the cheapest real request to ``model`` (one output token, bounded by
+        ``PROBE_TIMEOUT``); returns the upstream's 2xx status, raises ProviderError else."""
+        ...
+
+    async def list_models(self) -> list[UpstreamModel]:
+        """The upstream's own model list, every page up to ``MAX_MODEL_PAGES``; raises
+        ``InvalidConfig`` (status 400) when this upstream (or its API version) has none."""
         ...

@@ -3,10 +3,16 @@
 A provider's settings follow the one schema of :mod:`node.config`; unknown fields are refused
 there, naming the field. Stored secrets are carried over an update that keeps the destination,
 and so are the markers a GET shows for them: a provider read back and sent again is unchanged.
+
+Two routes ask the upstream itself, with the provider's own credentials: ``POST .../test``
+(one minimal request; every outcome is a 200 saying whether it worked) and ``GET
+.../upstream-models`` (the upstream's model list; its failure is a 502). Upstream error text
+reaches the admin only as the adapter scrubbed it of the provider's secrets.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -15,13 +21,22 @@ from node.admin.changes import announce
 from node.catalog import MASK, mask_secret, provider_public
 from node.config import parse_provider, to_plain
 from node.config.secrets import provider_secret_fields, secret_at, secret_slots
-from node.errors import BadRequest, ConfigError, Conflict, ModelNotFound
+from node.errors import BadRequest, ConfigError, Conflict, ModelNotFound, RequestError
 from node.json_io import json_response, read_object
 from node.state import GATEWAY
+from providers import InvalidConfig, InvalidRequest, ProviderError
 
 # What decides where a secret is sent. Stored secrets are carried over an update only when
 # none of these changes; a destination field itself is never carried over.
 _DESTINATION = ("type", "base_url", "proxy")
+_TEST_FIELDS = frozenset({"model"})
+
+
+class UpstreamFailed(RequestError):
+    """502: the upstream asked on the admin's behalf failed (its status is in the message)."""
+
+    status = 502
+    code = "upstream_error"
 
 
 async def list_providers(request: web.Request) -> web.Response:
@@ -153,9 +168,61 @@ async def delete_provider(request: web.Request) -> web.Response:
     return json_response({"deleted": key, "peers": acks})
 
 
+async def test_provider(request: web.Request) -> web.Response:
+    """One minimal request to the provider's default model (or the body's ``model``)."""
+    key = request.match_info["key"]
+    catalog = request.config_dict[GATEWAY].catalog
+    entry = catalog.get(key)
+    if entry is None:
+        raise ModelNotFound(f"No provider '{key}'")
+    body = await read_object(request) if request.body_exists else {}
+    unknown = sorted(body.keys() - _TEST_FIELDS)
+    if unknown:
+        raise BadRequest(f"Unknown field '{unknown[0]}': a test takes only 'model'",
+                         param=unknown[0])
+    asked = body.get("model", "")
+    if not isinstance(asked, str):
+        raise BadRequest("'model' must be a string", param="model")
+    try:
+        model = catalog.resolve(f"{key}/{asked}").model  # an alias becomes its upstream name
+    except ModelNotFound:
+        raise BadRequest(f"Provider '{key}' has no default model: send {{\"model\": ...}}",
+                         param="model") from None
+    status: int | None = None
+    error: str | None = None
+    start = time.perf_counter()
+    try:
+        status = await entry.provider.probe(model)
+    except InvalidRequest as exc:  # a model name that cannot be put in the upstream's URL
+        raise BadRequest(exc.message, param="model") from None
+    except ProviderError as exc:
+        status, error = exc.upstream_status, exc.message
+    latency = (time.perf_counter() - start) * 1000
+    return json_response({"ok": error is None, "status": status,
+                          "latency_ms": round(latency, 1), "error": error, "model": model})
+
+
+async def upstream_models(request: web.Request) -> web.Response:
+    """The upstream's own model list, normalised to ``{id, owned_by}`` entries."""
+    key = request.match_info["key"]
+    entry = request.config_dict[GATEWAY].catalog.get(key)
+    if entry is None:
+        raise ModelNotFound(f"No provider '{key}'")
+    try:
+        models = await entry.provider.list_models()
+    except InvalidConfig as exc:  # this upstream (or its API version) has no list to ask
+        raise BadRequest(exc.message) from None
+    except ProviderError as exc:
+        raise UpstreamFailed(exc.message) from None
+    data = [{"id": model.id, "owned_by": model.owned_by} for model in models]
+    return json_response({"object": "list", "data": data, "provider": key})
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/providers", list_providers)
     router.add_post("/providers", create_provider)
     router.add_get("/providers/{key}", get_provider)
     router.add_put("/providers/{key}", put_provider)
     router.add_delete("/providers/{key}", delete_provider)
+    router.add_post("/providers/{key}/test", test_provider)
+    router.add_get("/providers/{key}/upstream-models", upstream_models)

@@ -1,8 +1,9 @@
 """``ClientPool``: the upstream HTTP client, with keep-alive pools per origin and proxy.
 
-Every upstream call is a POST of a JSON body, so the client does exactly that and no more:
-a ``Target`` precomputes the request line and the provider's fixed headers once, a request
-is one ``transport.write``, and connections are reused per (proxy, scheme, host, port).
+Every upstream call on the request path is a POST of a JSON body, so the client does exactly
+that and little more (the admin API's model lists are a GET without a body): a ``Target``
+precomputes the request line and the provider's fixed headers once, a request is one
+``transport.write``, and connections are reused per (proxy, scheme, host, port).
 ``providers.transport.dial`` opens the connections (direct, HTTP(S) proxy, SOCKS). Replacing
 ``aiohttp.ClientSession`` with this took about a third off the gateway's CPU per request
 (see the README's Performance section).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable, Mapping
+from typing import Literal
 
 from python_socks import ProxyError, ProxyTimeoutError
 from yarl import URL
@@ -22,15 +24,18 @@ from providers.errors import InvalidConfig, UpstreamTimeout, UpstreamUnreachable
 from providers.transport.connection import Connection, UpstreamResponse
 from providers.transport.dial import Origin, basic_auth, dial, is_socks
 
-__all__ = ["ClientPool", "Target", "encode_headers"]
+__all__ = ["ClientPool", "Method", "Target", "encode_headers"]
+
+Method = Literal["POST", "GET"]
 
 
 class Target:
     """One upstream URL of one provider, with its request head encoded once."""
 
-    __slots__ = ("head", "host", "origin", "provider", "proxy_url")
+    __slots__ = ("head", "host", "origin", "provider", "proxy_url", "sized")
 
-    def __init__(self, provider: str, url: URL, headers: Mapping[str, str], proxy: str) -> None:
+    def __init__(self, provider: str, url: URL, headers: Mapping[str, str], proxy: str,
+                 method: Method = "POST") -> None:
         if url.scheme not in ("http", "https") or not url.host:
             raise InvalidConfig(f"provider {provider!r}: {url} is not an http(s) URL",
                                 provider=provider)
@@ -47,7 +52,8 @@ class Target:
                  **headers}
         if forward and self.proxy_url is not None and self.proxy_url.user is not None:
             fixed["Proxy-Authorization"] = basic_auth(self.proxy_url)
-        self.head = f"POST {line} HTTP/1.1\r\n".encode("latin-1") + encode_headers(fixed)
+        self.head = f"{method} {line} HTTP/1.1\r\n".encode("latin-1") + encode_headers(fixed)
+        self.sized = method != "GET"  # a GET carries no body, so no Content-Length either
 
 
 class ClientPool:
@@ -62,16 +68,16 @@ class ClientPool:
         self._closed = False
 
     def target(self, provider: str, url: URL, headers: Mapping[str, str],
-               proxy: str = "") -> Target:
+               proxy: str = "", method: Method = "POST") -> Target:
         if proxy:
             check_proxy(provider, proxy)
-        return Target(provider, url, headers, proxy)
+        return Target(provider, url, headers, proxy, method)
 
     async def request(
         self, target: Target, body: bytes, extra: Mapping[str, str] | None = None, *,
         connect_timeout: float, total: float | None = None, idle: float | None = None,
     ) -> UpstreamResponse:
-        """POST ``body`` to ``target``; returns once the status and headers arrived.
+        """Send ``body`` to ``target``; returns once the status and headers arrived.
 
         ``total`` bounds the whole exchange including the body, ``idle`` each silence
         while reading. A reused connection that closes before any answer is retried once on
@@ -83,7 +89,7 @@ class ClientPool:
         data = b"".join((
             target.head,
             encode_headers(extra) if extra else b"",
-            b"Content-Length: %d\r\n\r\n" % len(body),
+            b"Content-Length: %d\r\n\r\n" % len(body) if target.sized else b"\r\n",
             body,
         ))
         for attempt in (0, 1):

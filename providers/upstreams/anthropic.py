@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from yarl import URL
+
 from providers.errors import UpstreamServerError
 from providers.translate import to_upstream_request
 from providers.transport.client import ClientPool
-from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, UpstreamModel
 from providers.upstreams.base import HttpAdapter, check_base_url
+from providers.upstreams.listing import PROBE_PROMPT, anthropic_page
 from providers.upstreams.sse_stream import AnthropicPassthrough, SseStream
 
 __all__ = ["ANTHROPIC_DEFAULT_BASE_URL", "AnthropicProvider"]
@@ -22,6 +25,9 @@ __all__ = ["ANTHROPIC_DEFAULT_BASE_URL", "AnthropicProvider"]
 ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 _COUNTED = ("messages", "system", "tools", "tool_choice", "thinking")
+_PAGE_SIZE = "1000"  # the largest page /v1/models serves
+
+
 class AnthropicProvider(HttpAdapter):
     """Talks to the Anthropic Messages API; see ``providers.types.Provider``."""
 
@@ -35,6 +41,7 @@ class AnthropicProvider(HttpAdapter):
             path = path.removesuffix(suffix)
         self._messages_url = root.with_path(path + "/v1/messages", keep_query=True)
         self._count_url = root.with_path(path + "/v1/messages/count_tokens", keep_query=True)
+        self._models_url = root.with_path(path + "/v1/models").with_query(limit=_PAGE_SIZE)
         headers = {
             "Content-Type": "application/json",
             "anthropic-version": config.api_version or ANTHROPIC_VERSION,
@@ -90,3 +97,12 @@ class AnthropicProvider(HttpAdapter):
             )
         return tokens
 
+    def _probe_request(self, model: str) -> tuple[URL, dict[str, Any]]:
+        return self._messages_url, {
+            "model": model, "max_tokens": 1,
+            "messages": [{"role": "user", "content": PROBE_PROMPT}],
+        }
+
+    async def list_models(self) -> list[UpstreamModel]:
+        """``GET /v1/models``, following ``after_id`` while ``has_more``."""
+        return await self._listed(self._models_url, anthropic_page, "after_id")

@@ -5,22 +5,35 @@ deployment is the model name: ``/openai/deployments/<model>/chat/completions``.
 A ``base_url`` that already names a deployment (``.../openai/deployments/<name>``) is used
 for every model. ``api_version`` (default ``AZURE_API_VERSION``) goes in the query and the
 key in the ``api-key`` header.
+
+Its model list is the resource's deployments (a request names a deployment, not a model),
+which the data-plane API lists only up to ``api_version`` 2023-03-15-preview; with a later
+version the list is refused naming ``api_version`` rather than asked and answered 404.
 """
 
 from __future__ import annotations
+
+import re
 
 from yarl import URL
 
 from providers.errors import InvalidConfig
 from providers.transport.client import ClientPool
-from providers.types import ProviderConfig
+from providers.types import ProviderConfig, UpstreamModel
 from providers.upstreams.base import check_base_url
+from providers.upstreams.listing import azure_page
 from providers.upstreams.openai import OpenAIProvider
 from providers.upstreams.paths import BoundedCache, model_segment
 
 __all__ = ["AZURE_API_VERSION", "AzureProvider"]
 
 AZURE_API_VERSION = "2024-10-21"
+_LAST_LISTING = "2023-03-15"
+"""The last API version whose data plane lists deployments (GA 2022-12-01 and the
+2023-03-15 preview)."""
+_FIRST_COMPLETION_TOKENS = "2024-09-01"
+"""The first API version that takes ``max_completion_tokens`` (older ones refuse it)."""
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class AzureProvider(OpenAIProvider):
@@ -48,6 +61,9 @@ class AzureProvider(OpenAIProvider):
         headers.update(config.extra_headers)
         self._headers = headers
         self._urls: BoundedCache[tuple[str, str], URL] = BoundedCache()
+        self._dated = self._version[:10] if _DATE.match(self._version) else ""
+        if self._dated >= _FIRST_COMPLETION_TOKENS:
+            self._output_field = "max_completion_tokens"  # reasoning deployments need it
 
     def _url(self, model: str, action: str) -> URL:
         found = self._urls.get((model, action))
@@ -65,3 +81,14 @@ class AzureProvider(OpenAIProvider):
 
     def _embed_target(self, model: str) -> URL:
         return self._url(model, "embeddings")
+
+    async def list_models(self) -> list[UpstreamModel]:
+        """``GET /openai/deployments?api-version=...``: the resource's deployments."""
+        if not self._dated or self._dated > _LAST_LISTING:
+            raise InvalidConfig(
+                f"providers.{self.config.key}.api_version: {self._version!r} has no deployment "
+                f"list; Azure lists deployments only up to 2023-03-15-preview (e.g. "
+                f"2022-12-01)", provider=self.config.key, status=400)
+        resource = self._path.partition("/openai/deployments/")[0] if self._fixed else self._path
+        url = self._root.with_path(f"{resource}/openai/deployments", encoded=True)
+        return await self._listed(url.with_query({"api-version": self._version}), azure_page)

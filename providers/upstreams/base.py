@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -10,12 +11,19 @@ from yarl import URL
 
 from providers.const import ERROR_BODY_LIMIT
 from providers.dialects import DIALECTS
-from providers.errors import InvalidConfig, ProviderError, UpstreamServerError
+from providers.errors import InvalidConfig, ProviderError, UpstreamServerError, UpstreamTimeout
 from providers.translate import StreamTranslator, parse_response, render_for, stream_translator
 from providers.transport.client import ClientPool, Target
 from providers.transport.connection import UpstreamResponse
-from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, UpstreamModel
 from providers.upstream_errors import error_message
+from providers.upstreams.listing import (
+    LIST_TIMEOUT,
+    MAX_MODEL_PAGES,
+    MODEL_LIST_LIMIT,
+    PROBE_TIMEOUT,
+    PageReader,
+)
 from providers.upstreams.paths import BoundedCache
 from providers.upstreams.redact import Redactor
 from providers.upstreams.sse_stream import SseStream
@@ -72,9 +80,14 @@ class HttpAdapter:
 
     async def _post(
         self, url: URL, payload: dict[str, Any], *, stream: bool,
-        extra: Mapping[str, str] | None = None,
+        extra: Mapping[str, str] | None = None, bound: float | None = None,
     ) -> UpstreamResponse:
+        """POST ``payload``; ``bound`` (seconds) shortens the provider's own timeouts."""
         config = self.config
+        total = None if stream else config.timeout
+        connect = config.connect_timeout
+        if bound is not None:
+            total, connect = min(config.timeout, bound), min(connect, bound)
         if config.max_output_tokens:
             # Agents ask for what their usual model allows (Claude Code's fallback asks for
             # 64000); a smaller upstream would refuse the whole request instead of answering
@@ -88,8 +101,7 @@ class HttpAdapter:
             # A stream may run for long: bound the silence between reads, not the total.
             resp = await self._pool.request(
                 self._target(url), orjson.dumps(payload), extra,
-                connect_timeout=config.connect_timeout,
-                total=None if stream else config.timeout,
+                connect_timeout=connect, total=total,
                 idle=config.timeout if stream else None,
             )
             await raise_for_status(resp)
@@ -169,3 +181,63 @@ class HttpAdapter:
                 provider=self.config.key,
             )
         return data
+
+    def _probe_request(self, model: str) -> tuple[URL, dict[str, Any]]:
+        """The URL and body of the cheapest real request to ``model`` (one output token)."""
+        raise NotImplementedError
+
+    async def probe(self, model: str) -> int:
+        """One minimal request to ``model``; its 2xx status, or the ProviderError it caused."""
+        url, payload = self._probe_request(model)
+        resp = await self._post(url, payload, stream=False, bound=PROBE_TIMEOUT)
+        try:
+            await resp.read(ERROR_BODY_LIMIT)  # one token: the answer itself is of no use
+        finally:
+            resp.release()
+        return resp.status
+
+    async def _listed(self, url: URL, read: PageReader, cursor: str = "") -> list[UpstreamModel]:
+        """Every model of the list at ``url``, page after page: ``cursor`` is the query
+        parameter that carries the next page's cursor ("" for a list of one page)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LIST_TIMEOUT
+        models: list[UpstreamModel] = []
+        seen: set[str] = set()
+        for _ in range(MAX_MODEL_PAGES):
+            found, following = read(await self._get_json(url, deadline - loop.time()),
+                                    self.config.key)
+            models += found
+            if not cursor or not following or following in seen:  # a loop ends the list too
+                break
+            seen.add(following)
+            url = url.update_query({cursor: following})
+        return models
+
+    async def _get_json(self, url: URL, remaining: float) -> dict[str, Any]:
+        """GET ``url`` with this provider's headers, proxy and credentials; the JSON object
+        it answered. Within ``remaining`` seconds, and never longer than a probe."""
+        config = self.config
+        limit = min(config.timeout, PROBE_TIMEOUT, remaining)
+        try:
+            if limit <= 0:
+                raise UpstreamTimeout(
+                    f"upstream {config.key!r} did not list its models within "
+                    f"{LIST_TIMEOUT:g} s", provider=config.key)
+            extra = await self._request_headers()
+            target = self._pool.target(config.key, url, self._headers, config.proxy, "GET")
+            resp = await self._pool.request(
+                target, b"", extra, connect_timeout=min(config.connect_timeout, limit),
+                total=limit)
+            await raise_for_status(resp)
+            try:
+                raw = await resp.read(MODEL_LIST_LIMIT + 1)
+            finally:
+                resp.release()
+        except ProviderError as exc:
+            self._redactor.scrub(exc)  # an upstream or a proxy may echo the request
+            raise
+        if len(raw) > MODEL_LIST_LIMIT:
+            raise UpstreamServerError(
+                f"upstream {config.key!r} answered a model list over "
+                f"{MODEL_LIST_LIMIT // (1024 * 1024)} MiB", provider=config.key)
+        return self._json(raw)

@@ -22,8 +22,9 @@ from providers.translate import (
     to_upstream_request,
 )
 from providers.transport.client import ClientPool
-from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, Usage
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, UpstreamModel, Usage
 from providers.upstreams.base import HttpAdapter, check_base_url
+from providers.upstreams.listing import PROBE_PROMPT, gemini_page
 from providers.upstreams.paths import BoundedCache, model_segment
 from providers.upstreams.sse_stream import GeminiPassthrough, SseStream
 
@@ -31,6 +32,7 @@ __all__ = ["GEMINI_DEFAULT_BASE_URL", "GeminiProvider"]
 
 GEMINI_DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 _VERSIONS = ("/v1beta", "/v1", "/v1alpha")
+_PAGE_SIZE = "1000"  # the largest page models.list serves
 
 
 class GeminiProvider(HttpAdapter):
@@ -116,3 +118,13 @@ class GeminiProvider(HttpAdapter):
             )
         return tokens
 
+    def _probe_request(self, model: str) -> tuple[URL, dict[str, Any]]:
+        return self._url(model, "generateContent"), {
+            "contents": [{"role": "user", "parts": [{"text": PROBE_PROMPT}]}],
+            "generationConfig": {"maxOutputTokens": 1},
+        }
+
+    async def list_models(self) -> list[UpstreamModel]:
+        """``GET /v1beta/models``, following ``nextPageToken``; ids without ``models/``."""
+        url = self._root.with_path(f"{self._root.raw_path}/models", encoded=True)
+        return await self._listed(url.with_query(pageSize=_PAGE_SIZE), gemini_page, "pageToken")

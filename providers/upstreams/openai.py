@@ -22,14 +22,16 @@ from providers.errors import InvalidConfig
 from providers.tokens import estimate_tokens
 from providers.translate import from_upstream_response, stream_translator, to_upstream_request
 from providers.transport.client import ClientPool
-from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, UpstreamModel
 from providers.upstreams.base import HttpAdapter
+from providers.upstreams.listing import PROBE_PROMPT, openai_page
 from providers.upstreams.openai_stream import OpenAIEvents
 from providers.upstreams.sse_stream import SseStream
 
 __all__ = ["OpenAIProvider", "endpoints"]
 
 _ENDPOINT_SUFFIXES = ("/chat/completions", "/embeddings", "/completions")
+_OPENAI_HOST = "api.openai.com"
 
 
 def endpoints(base_url: str, *, provider: str = "") -> tuple[URL, URL]:
@@ -65,6 +67,9 @@ class OpenAIProvider(HttpAdapter):
         base = config.base_url or OPENAI_DEFAULT_BASE_URL
         self._chat_url, self._embed_url = endpoints(base, provider=config.key)
         self._host = self._chat_url.host or ""
+        # OpenAI's reasoning models refuse ``max_tokens``; other servers may not know its
+        # successor, which would leave a probe's answer unbounded.
+        self._output_field = "max_completion_tokens" if self._host == _OPENAI_HOST else "max_tokens"
         headers = {"Content-Type": "application/json"}
         if config.api_key:  # Ollama and friends take no key
             headers["Authorization"] = f"Bearer {config.api_key}"
@@ -117,3 +122,16 @@ class OpenAIProvider(HttpAdapter):
         if inbound == "openai":
             return with_model(body, model)
         return to_upstream_request(inbound, "openai", body, model, self.config)
+
+    def _probe_request(self, model: str) -> tuple[URL, dict[str, Any]]:
+        return self._chat_target(model), {
+            "model": model, "messages": [{"role": "user", "content": PROBE_PROMPT}],
+            self._output_field: 1,
+        }
+
+    async def list_models(self) -> list[UpstreamModel]:
+        """``GET <api root>/models`` (the chat URL's sibling, its query kept)."""
+        chat = self._chat_url
+        path = chat.raw_path.removesuffix("/chat/completions")
+        return await self._listed(chat.with_path(f"{path}/models", encoded=True,
+                                                 keep_query=True), openai_page)

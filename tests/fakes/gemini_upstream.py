@@ -2,14 +2,16 @@
 
 Same server, script and recording as ``FakeUpstream``; default answers are Gemini's:
 a text candidate, an ``alt=sse`` stream (a stream request without ``alt=sse`` is refused,
-as the gateway must always ask for SSE), and ``{"totalTokens": 42}`` for countTokens.
+as the gateway must always ask for SSE), ``{"totalTokens": 42}`` for countTokens, and
+``GET /v1beta/models`` paged as Gemini pages it (``pageSize``, ``pageToken``,
+``nextPageToken``; names are ``models/<id>``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.openai_upstream import FakeUpstream, Json, Sse
+from tests.fakes.openai_upstream import FakeUpstream, Json, Sse, page_of
 from tests.fakes.replies import gemini_chunks, gemini_response
 
 __all__ = ["GeminiUpstream"]
@@ -30,6 +32,8 @@ class GeminiUpstream(FakeUpstream):
         last = self.requests[-1]
         if "x-goog-api-key" not in last.headers:
             return _error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers")
+        if path == "/v1beta/models":
+            return self._models()
         model, _, action = path.removeprefix("/v1beta/models/").rpartition(":")
         if action == "countTokens":
             return Json({"totalTokens": 42})
@@ -49,3 +53,17 @@ class GeminiUpstream(FakeUpstream):
         if action == "generateContent":
             return Json({**gemini_response("text"), "modelVersion": model})
         return _error(404, "NOT_FOUND", f"no route {path}")
+
+    def _models(self) -> Json:
+        query = self.requests[-1].query
+        token = query.get("pageToken", "")
+        start = int(token.removeprefix("page-")) if token else 0
+        size = min(int(query.get("pageSize", "50")), self.page_limit)
+        names, more = page_of(self.model_ids, start, size)
+        models = [{"name": f"models/{name}", "version": "001", "displayName": name,
+                   "supportedGenerationMethods": ["generateContent", "countTokens"]}
+                  for name in names]
+        page: dict[str, Any] = {"models": models}
+        if more:
+            page["nextPageToken"] = f"page-{start + size}"
+        return Json(page)

@@ -2,7 +2,10 @@
 
 ``VertexUpstream`` answers ``POST /token`` like Google's OAuth server (the service-account
 JSON written by ``service_account_file`` points its ``token_uri`` there) and everything
-else like ``FakeUpstream``; it refuses chat requests without the issued bearer token.
+else like ``FakeUpstream``; it refuses requests without the issued bearer token, and
+serves Model Garden's ``GET /v1beta1/publishers/google/models`` paged by ``pageToken``.
+``AzureUpstream`` serves deployment URLs and, for an ``api-version`` up to
+2023-03-15-preview, ``GET /openai/deployments`` (later versions answer 404 as Azure does).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fakes.openai_upstream import FakeUpstream, Json
+from tests.fakes.openai_upstream import FakeUpstream, Json, page_of
 
 __all__ = ["AzureUpstream", "VertexUpstream", "service_account_file"]
 
@@ -55,7 +58,20 @@ class VertexUpstream(FakeUpstream):
         if not auth.startswith(f"Bearer {TOKEN}"):
             return Json({"error": {"code": 401, "message": "bad token",
                                    "status": "UNAUTHENTICATED"}}, status=401)
+        if path == "/v1beta1/publishers/google/models":
+            return self._publisher_models()
         return super()._default(path, body)
+
+    def _publisher_models(self) -> Json:
+        token = self.requests[-1].query.get("pageToken", "")
+        start = int(token.removeprefix("p")) if token else 0
+        names, more = page_of(self.model_ids, start, self.page_limit)
+        models = [{"name": f"publishers/google/models/{name}", "versionId": "001",
+                   "openSourceCategory": "PROPRIETARY", "launchStage": "GA"} for name in names]
+        page: dict[str, Any] = {"publisherModels": models}
+        if more:
+            page["nextPageToken"] = f"p{start + len(names)}"
+        return Json(page)
 
 
 class AzureUpstream(FakeUpstream):
@@ -67,6 +83,12 @@ class AzureUpstream(FakeUpstream):
         last = self.requests[-1]
         if "api-key" not in last.headers or "api-version" not in last.query:
             return Json({"error": {"code": "401", "message": "Access denied"}}, status=401)
+        if path == "/openai/deployments" and last.query["api-version"][:10] <= "2023-03-15":
+            return Json({"object": "list", "data": [
+                {"id": name, "model": "gpt-4o", "owner": "organization-owner",
+                 "object": "deployment", "status": "succeeded", "created_at": 1,
+                 "updated_at": 1, "scale_settings": {"scale_type": "standard"}}
+                for name in self.model_ids]})
         if not path.startswith("/openai/deployments/"):
             return Json({"error": {"code": "404", "message": "Resource not found"}}, status=404)
         return super()._default(path, body)

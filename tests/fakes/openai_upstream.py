@@ -3,7 +3,9 @@
 It records every request (method, path, headers, JSON body) and answers from a script
 of responses, one per request, in order. With an empty script it answers like a tiny
 OpenAI: a fixed chat completion (streamed when asked, with the usage chunk when
-``stream_options.include_usage``), embeddings, or a model list.
+``stream_options.include_usage``), embeddings, or a model list (``model_ids``, as
+``GET /v1/models`` lists them). Subclasses serving a paged list serve at most
+``page_limit`` models a page.
 
     async with FakeUpstream() as fake:
         fake.push(Json({"error": {"message": "slow down"}}, status=429,
@@ -35,6 +37,7 @@ __all__ = [
     "Sse",
     "chat_chunks",
     "chat_completion",
+    "page_of",
 ]
 
 
@@ -166,6 +169,11 @@ def chat_chunks(
     return events
 
 
+def page_of(names: list[str], start: int, size: int) -> tuple[list[str], bool]:
+    """``size`` names from ``start`` and whether more follow (a paged model list)."""
+    return names[start:start + size], start + size < len(names)
+
+
 class FakeUpstream:
     """The fake server; ``base_url`` is its API root (``http://127.0.0.1:<port>/v1``)."""
 
@@ -176,6 +184,8 @@ class FakeUpstream:
         self.disconnects = 0
         self.peers: set[tuple[str, int]] = set()
         self.disconnected = asyncio.Event()
+        self.model_ids: list[str] = ["fake-model"]
+        self.page_limit = 1000
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -235,7 +245,9 @@ class FakeUpstream:
             usage = {"prompt_tokens": 3, "total_tokens": 3}
             return Json({"object": "list", "data": data, "model": model, "usage": usage})
         if path.endswith("/models"):
-            return Json({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+            return Json({"object": "list", "data": [
+                {"id": name, "object": "model", "created": 1, "owned_by": "fake-org"}
+                for name in self.model_ids]})
         return Json({"error": {"message": f"no route {path}"}}, status=404)
 
     async def _answer(self, request: web.Request, action: Any) -> web.StreamResponse:

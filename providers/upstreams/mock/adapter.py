@@ -15,6 +15,9 @@ Test hooks: when the last user message (stripped) is one of these, the mock
   (before the answer when not streamed);
 * ``mock:fail-mid-stream`` streams the role chunk and three words, then an error event
   (status 502) with ``failed`` set; not streamed, it raises ``UpstreamServerError``.
+
+A probe always succeeds (200); the model list is the configured default model and the
+upstream side of each ``models`` entry (patterns left out), owned by "mock".
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from providers.translate import (
     to_upstream_request,
 )
 from providers.transport.client import ClientPool
-from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, Usage
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, UpstreamModel, Usage
 from providers.upstream_errors import upstream_error
 from providers.upstreams.mock.text import (
     answer,
@@ -160,6 +163,17 @@ class MockProvider:
                            *, headers: ClientHeaders = None) -> int:
         """Words in ``system`` and all messages, as the mock counts tokens."""
         return count_words(body)
+
+    async def probe(self, model: str) -> int:
+        """Nothing to reach: the mock is always up."""
+        return 200
+
+    async def list_models(self) -> list[UpstreamModel]:
+        """The models this mock was configured with, as an upstream would list them."""
+        names = [self.config.model] + [
+            entry.partition("=")[2].strip() or entry.strip() for entry in self.config.models]
+        unique = dict.fromkeys(name for name in names if name and not name.endswith("*"))
+        return [UpstreamModel(name, "mock") for name in unique]
 
 
 class MockStream:

@@ -5,6 +5,10 @@
 when empty it is built for the credentials' project in the ``global`` location. Models are
 named as Vertex names them (``google/gemini-2.5-flash``). The bearer token comes from
 ``GoogleToken`` (service-account JSON or application default credentials).
+
+The OpenAI-compatible endpoint lists no models; the model list is Model Garden's publisher
+list (``/v1beta1/publishers/google/models`` on the endpoint's host), named as the endpoint
+takes them (``google/<model>``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Any
 
 from providers.errors import InvalidConfig, ProviderError
 from providers.transport.client import ClientPool
-from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply
+from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, UpstreamModel
+from providers.upstreams.listing import vertex_page
 from providers.upstreams.openai import OpenAIProvider, endpoints
 from providers.upstreams.sse_stream import SseStream
 from providers.upstreams.vertex.token import GoogleToken
@@ -25,6 +30,7 @@ __all__ = ["VERTEX_DEFAULT_BASE_URL", "VertexProvider"]
 VERTEX_DEFAULT_BASE_URL = (
     "https://aiplatform.googleapis.com/v1/projects/{project}/locations/global/endpoints/openapi"
 )
+_PUBLISHER_MODELS = "/v1beta1/publishers/google/models"
 
 
 class VertexProvider(OpenAIProvider):
@@ -83,3 +89,19 @@ class VertexProvider(OpenAIProvider):
     async def embed(self, body: dict[str, Any], model: str) -> Reply:
         await self._ensure()
         return await super().embed(body, model)
+
+    async def probe(self, model: str) -> int:
+        await self._ensure()
+        return await super().probe(model)
+
+    async def list_models(self) -> list[UpstreamModel]:
+        """Model Garden's Google models, on the host of the endpoint (its region)."""
+        await self._ensure()
+        chat = self._chat_url
+        if not chat.raw_path.startswith(("/v1/projects/", "/v1beta1/projects/")):
+            raise InvalidConfig(
+                f"providers.{self.config.key}.base_url: not a Vertex AI endpoint "
+                "(https://<region>-aiplatform.googleapis.com/v1/projects/...), so it has no "
+                "publisher model list", provider=self.config.key, status=400)
+        url = chat.origin().with_path(_PUBLISHER_MODELS)
+        return await self._listed(url, vertex_page, "pageToken")
