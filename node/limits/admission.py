@@ -11,7 +11,7 @@ leases do not fit it: each node admits at most ``floor(cap / replicas)`` at once
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -45,6 +45,7 @@ class Plan:
     ``x-ratelimit-*-requests`` and ``-tokens`` headers are chosen from."""
 
     windowed: tuple[Limit, ...]
+    pieces: tuple[Slice, ...]  # each windowed limit's slice in the lease cache
     dims: tuple[int, ...]
     concurrent: tuple[tuple[str, int], ...]  # (scope, cap) of each max_concurrent
     input: bool  # the input bound is needed (an input or a USD limit)
@@ -62,12 +63,15 @@ _UNITS: Final = ("requests", "input", "output", "usd")  # the order of a request
 _REQUESTS, _INPUT, _OUTPUT, _USD = range(4)
 
 
-def plan_of(found: list[tuple[Limit | None, str, int]]) -> Plan:
+def plan_of(found: list[tuple[Limit | None, str, int]],
+            slice_of: Callable[[Limit], Slice]) -> Plan:
     windowed = tuple(limit for limit, _, _ in found if limit is not None)
     dims = tuple(_UNITS.index(dimension(limit.name)[0]) for limit in windowed)
     used = set(dims)
     return Plan(
-        windowed, dims, tuple((scope, cap) for limit, scope, cap in found if limit is None),
+        # slice_of brings a changed cap to its slice (a lowered one gives back its free)
+        windowed, tuple(map(slice_of, windowed)), dims,
+        tuple((scope, cap) for limit, scope, cap in found if limit is None),
         input=bool(used & {_INPUT, _USD}), output=bool(used & {_OUTPUT, _USD}),
         usd=_USD in used,
         request_limits=tuple(i for i, dim in enumerate(dims) if dim == _REQUESTS),
@@ -149,9 +153,8 @@ class Limits:
             return known[2]
         # ``limits`` of a provider section (absent from older configurations).
         provider_limits = getattr(section, "limits", None)
-        plan = plan_of(limits_of(key, provider_key, provider_limits, self.policy(key)))
-        for limit in plan.windowed:
-            self.cache.slice(limit)  # a changed cap reaches the slice now (and gives back)
+        plan = plan_of(limits_of(key, provider_key, provider_limits, self.policy(key)),
+                       self.cache.slice)
         if len(self._plans) >= CACHE_LIMIT:
             self._plans.clear()
         self._plans[(key.id, provider_key)] = (key, section, plan)
@@ -193,9 +196,9 @@ class Limits:
         concurrent = self._enter(key, plan.concurrent)
         try:
             # admit() alone is the steady state; acquire() waits for renewals (slow path).
-            taken = self.cache.admit(plan.windowed, needs)
+            taken = self.cache.admit(plan.pieces, needs)
             got = taken if isinstance(taken, Reservation) else await self.cache.acquire(
-                plan.windowed, needs)
+                plan.pieces, needs)
         except BaseException:
             self._leave(concurrent)
             raise

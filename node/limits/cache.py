@@ -20,13 +20,13 @@ import math
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import structlog
 
 from store import Lease, LeaseAsk, Period, Return, StoreError
 
-__all__ = ["NOTHING", "Hold", "LeaseCache", "Leases", "Limit", "Refusal", "Reservation",
+__all__ = ["Hold", "LeaseCache", "Leases", "Limit", "Refusal", "Reservation",
            "Slice", "headroom"]
 
 log = structlog.get_logger("node.limits")
@@ -97,21 +97,19 @@ class Hold:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """What one admission reserved: ``needs[i]`` units of ``limits[i]`` from the window that
-    started at ``starts[i]``, taken from slice ``pieces[i]`` (a slice is never replaced).
-    Parallel tuples rather than one object per limit: this is built on every request."""
+    """What one admission reserved: ``needs[i]`` units from slice ``pieces[i]``, from the
+    window that started at ``starts[i]``. Parallel tuples rather than one object per limit:
+    this is built on every request."""
 
-    limits: tuple[Limit, ...]
+    pieces: tuple[Slice, ...]
     starts: tuple[float, ...]
     needs: tuple[int, ...]
-    pieces: tuple[Slice, ...]
 
     @property
     def holds(self) -> tuple[Hold, ...]:
-        return tuple(map(Hold, self.limits, self.starts, self.needs))
-
-
-NOTHING: Final = Reservation((), (), (), ())
+        return tuple(Hold(piece.limit, start, need)
+                     for piece, start, need in zip(self.pieces, self.starts, self.needs,
+                                                   strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,73 +177,67 @@ class LeaseCache:
 
     # -- admission ---------------------------------------------------------------------
 
-    def admit(self, limits: Sequence[Limit], needs: Sequence[int]) -> Reservation | Limit:
-        """Reserve ``needs[i]`` units of each ``limits[i]`` from its slice, or nothing: the
-        first limit short otherwise. The steady-state request path: no await, no I/O, one
-        pass (a shortfall puts back what this call took before it)."""
+    def admit(self, pieces: Sequence[Slice], needs: Sequence[int]) -> Reservation | Slice:
+        """Reserve ``needs[i]`` units from each slice ``pieces[i]`` (see :meth:`slice`), or
+        nothing: the first slice short otherwise. The steady-state request path: no await,
+        no I/O, one pass (a shortfall puts back what this call took before it)."""
         now = self._clock()
-        known = self._slices
-        pieces: list[Slice] = []
         starts: list[float] = []
-        for limit, need in zip(limits, needs, strict=True):
-            piece = known.get((limit.scope, limit.name))
-            if piece is None or piece.limit is not limit:  # new, or a changed cap
-                piece = self.slice(limit)
+        for i, (piece, need) in enumerate(zip(pieces, needs, strict=True)):
             if piece.upcoming is not None or now >= piece.deadline:
                 self._refresh(piece, now)  # (a no-op otherwise)
             free = piece.free - need
             if free < 0:
-                for taken, units in zip(pieces, needs[:len(pieces)], strict=True):
+                for taken, units in zip(pieces[:i], needs, strict=False):
                     taken.free += units
                     taken.used -= units
-                return limit
+                return piece
             piece.free = free
             piece.used += need
             piece.last_use = now
             typical = piece.typical
             typical = piece.typical = typical + (need - typical) * 0.2 if typical else need
             if free < piece.rate * LOW_WATER + typical:
-                self._renew(limit.scope)
-            pieces.append(piece)
+                self._renew(piece.limit.scope)
             starts.append(piece.win_start)
-        return Reservation(tuple(limits), tuple(starts), tuple(needs), tuple(pieces))
+        return Reservation(tuple(pieces), tuple(starts), tuple(needs))
 
-    async def acquire(self, limits: Sequence[Limit],
+    async def acquire(self, pieces: Sequence[Slice],
                       needs: Sequence[int]) -> Reservation | Refusal:
         """:meth:`admit`, waiting up to 250 ms for renewals when a slice is short."""
-        got = self.admit(limits, needs)
+        got = self.admit(pieces, needs)
         if isinstance(got, Reservation):
             return got
         give_up = self._clock() + WAIT
         parked: list[tuple[Slice, int]] = []
         try:
             for _ in range(MAX_ROUNDS):
-                piece = self.slice(got)
+                piece = got
                 now = self._clock()
                 if now < piece.denied_until:
-                    return Refusal(got, self._retry_after(piece, now))
+                    return Refusal(piece.limit, self._retry_after(piece, now))
                 if not any(p is piece for p, _ in parked):
-                    units = needs[limits.index(got)]
+                    units = needs[pieces.index(piece)]
                     piece.parked += units
                     parked.append((piece, units))
                 if give_up <= now:
                     break
                 if self._at_window_end(piece, now):
                     if not await self._next_window(piece, give_up):
-                        return Refusal(got, 1.0, unavailable=True)
+                        return Refusal(piece.limit, 1.0, unavailable=True)
                 else:
-                    task = self._renew(got.scope)
+                    task = self._renew(piece.limit.scope)
                     await asyncio.wait({task}, timeout=give_up - now)
                     if task.done() and not task.result():
-                        return Refusal(got, 1.0, unavailable=True)
-                again = self.admit(limits, needs)
+                        return Refusal(piece.limit, 1.0, unavailable=True)
+                again = self.admit(pieces, needs)
                 if isinstance(again, Reservation):
                     return again
                 got = again
         finally:
             for piece, units in parked:
                 piece.parked -= units
-        return Refusal(got, self._retry_after(self.slice(got), self._clock()))
+        return Refusal(got.limit, self._retry_after(got, self._clock()))
 
     def _at_window_end(self, piece: Slice, now: float) -> bool:
         """The slice's window just ended here, and the database may still be in it.

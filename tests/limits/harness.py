@@ -157,7 +157,7 @@ class World:
                 continue
             out = self.rng.randint(10, 60)
             limits = self.limits(key)
-            got = await node.acquire(limits, [1, out])
+            got = await node.acquire([node.slice(limit) for limit in limits], [1, out])
             if isinstance(got, Refusal):
                 self.truth.refused += 1
                 continue

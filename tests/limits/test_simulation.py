@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.limits import LeaseCache, Limit, Refusal, Reservation, Slice
+from node.limits import LeaseCache, Refusal, Reservation, Slice
 from store import Return, StoreUnavailable, window_of
 from tests.limits.harness import EPOCH, Faults, VirtualLoop, World
 
@@ -146,19 +146,20 @@ class RefundsAnyWindow(LeaseCache):
 class CheckThenAct(LeaseCache):
     """The baseline others ship: read what is left, then charge it unguarded."""
 
-    async def acquire(self, limits: Sequence[Limit],
+    async def acquire(self, pieces: Sequence[Slice],
                       needs: Sequence[int]) -> Reservation | Refusal:
         store = self._store
         assert hasattr(store, "ledger") and hasattr(store, "db_now")
         start = window_of("minute", store.db_now())[0]
-        for limit, units in zip(limits, needs, strict=True):
+        for piece, units in zip(pieces, needs, strict=True):
+            limit = piece.limit
             await asyncio.sleep(0.002)  # the read's round trip
             if limit.cap - store.ledger.granted(limit.scope, limit.name, start) < units:
                 return Refusal(limit, 1.0)
         await asyncio.sleep(0.002)
-        store.ledger.give_back([Return(limit.scope, limit.name, start, -units)
-                                for limit, units in zip(limits, needs, strict=True)])
-        return Reservation(tuple(limits), (start,) * len(needs), tuple(needs), ())
+        store.ledger.give_back([Return(piece.limit.scope, piece.limit.name, start, -units)
+                                for piece, units in zip(pieces, needs, strict=True)])
+        return Reservation(tuple(pieces), (start,) * len(needs), tuple(needs))
 
     def settle(self, reservation: Reservation, used: Sequence[int] | None) -> None:
         return
