@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from node.errors import LimitExceeded, Unavailable
-from node.limits.cache import LeaseCache, Limit, Refusal, Reservation, Slice, headroom
+from node.limits.cache import MARGIN, LeaseCache, Limit, Refusal, Reservation, Slice
 from node.limits.janitor import Janitor
 from node.limits.needs import dimension, input_bound, input_used, with_output_limit
 from node.limits.policy import KeyPolicy, key_policy
@@ -231,15 +231,20 @@ class Limits:
         now = self.cache.now()
         for names, indexes in ((_REQUEST_HEADERS, plan.request_limits),
                                (_TOKEN_HEADERS, plan.token_limits)):
-            best: tuple[int, int, float] | None = None
+            best: Slice | None = None
+            least = 0
             for i in indexes:
-                limit = plan.windowed[i]
-                seen = headroom(pieces[i], now) if pieces else self.cache.view(limit)
-                if seen is not None and (best is None or seen[1] < best[1]):
-                    best = (limit.cap, seen[1], seen[2])
+                piece = pieces[i] if pieces else self.cache.slice_seen(plan.windowed[i])
+                if piece is None or piece.left is None or now >= piece.deadline:
+                    continue
+                # what this node holds plus what the database had left (see LeaseCache.view)
+                remaining = piece.left + (piece.free if piece.free > 0 else 0)
+                if best is None or remaining < least:
+                    best, least = piece, remaining
             if best is not None:
-                out[names[0]], out[names[1]] = str(best[0]), str(best[1])
-                out[names[2]] = duration(best[2])
+                cap = best.limit.cap
+                out[names[0]], out[names[1]] = str(cap), str(least if least < cap else cap)
+                out[names[2]] = duration(best.deadline + MARGIN - now)
         return out
 
     # -- internals ------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import structlog
 
 from store import Lease, LeaseAsk, Period, Return, StoreError
 
-__all__ = ["Hold", "LeaseCache", "Leases", "Limit", "Refusal", "Reservation",
+__all__ = ["MARGIN", "Hold", "LeaseCache", "Leases", "Limit", "Refusal", "Reservation",
            "Slice", "headroom"]
 
 log = structlog.get_logger("node.limits")
@@ -145,10 +145,13 @@ class Slice:
     free: int = 0
     held: int = 0  # units of this window on this node: granted minus given back
     left: int | None = None  # the database's ``cap - granted`` at the last lease
-    rate: float = 0.0  # demand EWMA, units per second
-    typical: float = 0.0  # need EWMA, units per request
-    used: int = 0  # reserved since the last tick
-    last_use: float = -math.inf
+    # Demand, estimated at each tick rather than per request (admission stays a few adds):
+    rate: float = 0.0  # EWMA, units per second
+    typical: float = 0.0  # EWMA of the mean need per request (the first need until a tick)
+    low_water: float = 0.0  # free below this starts a renewal: rate * LOW_WATER + typical
+    used: int = 0  # units reserved since the last tick
+    requests: int = 0  # reservations since the last tick
+    last_use: float = -math.inf  # the last tick that saw a reservation
     denied_until: float = -math.inf
     backoff: float = BACKOFF_MIN
     parked: int = 0  # needs waiting on the slow path
@@ -191,13 +194,14 @@ class LeaseCache:
                 for taken, units in zip(pieces[:i], needs, strict=False):
                     taken.free += units
                     taken.used -= units
+                    taken.requests -= 1
                 return piece
             piece.free = free
             piece.used += need
-            piece.last_use = now
-            typical = piece.typical
-            typical = piece.typical = typical + (need - typical) * 0.2 if typical else need
-            if free < piece.rate * LOW_WATER + typical:
+            piece.requests += 1
+            if not piece.typical:  # a first use: renew ahead from now on, not after a tick
+                piece.typical = piece.low_water = need
+            if free < piece.low_water:
                 self._renew(piece.limit.scope)
             starts.append(piece.win_start)
         return Reservation(tuple(pieces), tuple(starts), tuple(needs))
@@ -290,12 +294,15 @@ class LeaseCache:
         ``used`` is the database's granted minus this node's free (others' free counts as
         used: this node cannot see it); ``remaining`` is this node's free plus what the
         database had left, so it never overstates what the cluster would admit."""
+        piece = self.slice_seen(limit)
+        return None if piece is None else headroom(piece, self._clock())
+
+    def slice_seen(self, limit: Limit) -> Slice | None:
+        """The slice of ``limit``, brought up to date; None when this node has none."""
         piece = self._slices.get((limit.scope, limit.name))
-        if piece is None:
-            return None
-        now = self._clock()
-        self._refresh(piece, now)
-        return headroom(piece, now)
+        if piece is not None:
+            self._refresh(piece, self._clock())
+        return piece
 
     def now(self) -> float:
         """This cache's clock (monotonic)."""
@@ -434,7 +441,12 @@ class LeaseCache:
             self._refresh(piece, now)
             if elapsed > 0:
                 piece.rate = piece.rate * decay + (1 - decay) * piece.used / elapsed
-            piece.used = 0
+            if piece.requests:
+                mean = piece.used / piece.requests
+                piece.typical += (mean - piece.typical) * 0.5
+                piece.last_use = now
+            piece.low_water = piece.rate * LOW_WATER + piece.typical
+            piece.used = piece.requests = 0
             want = piece.want()
             live = not self._expired(piece, now)
             if live and piece.free > 0 and not piece.parked:
