@@ -193,7 +193,7 @@ class Limits:
             usd = math.ceil(price * USD_UNIT)
         units = (1, tokens_in, output, usd)
         needs = [units[dim] for dim in plan.dims]
-        concurrent = self._enter(key, plan.concurrent)
+        concurrent = self._enter(key, plan.concurrent) if plan.concurrent else ()
         try:
             # admit() alone is the steady state; acquire() waits for renewals (slow path).
             taken = self.cache.admit(plan.pieces, needs)
