@@ -24,6 +24,7 @@ __all__ = [
     "Finish",
     "Media",
     "Message",
+    "OutputFormat",
     "Part",
     "Request",
     "Response",
@@ -122,6 +123,16 @@ class Tool:
 
 
 @dataclass(slots=True)
+class OutputFormat:
+    """The answer must be a JSON object; matching ``schema`` (a JSON Schema) when set, under
+    ``name`` (OpenAI requires one), validated strictly by the upstream when ``strict``."""
+
+    schema: dict[str, Any] | None = None
+    name: str = "response"
+    strict: bool = False
+
+
+@dataclass(slots=True)
 class Request:
     """One chat request. ``tool_choice``: "auto", "none", "required" or a tool name."""
 
@@ -137,7 +148,7 @@ class Request:
     stop: list[str] = field(default_factory=list)
     stream: bool = False
     user: str | None = None
-    json_output: bool = False
+    output: OutputFormat | None = None  # None: free text
 
 
 @dataclass(slots=True)

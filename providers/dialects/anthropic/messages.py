@@ -244,7 +244,7 @@ def request_to(request: Request, default_max_tokens: int) -> dict[str, Any]:
         body["stop_sequences"] = request.stop
     if request.user:
         body["metadata"] = {"user_id": request.user}
-    if request.json_output:
+    if request.output is not None:
         dropped("anthropic", "response_format")
     if request.stream:
         body["stream"] = True

@@ -16,6 +16,7 @@ from providers.canonical import (
     Finish,
     Media,
     Message,
+    OutputFormat,
     Part,
     Request,
     Response,
@@ -153,8 +154,15 @@ def request_from(body: dict[str, Any], model: str = "") -> Request:
         top_p=config.get("topP"),
         top_k=config.get("topK"),
         stop=list(config.get("stopSequences") or []),
-        json_output=config.get("responseMimeType") == "application/json",
+        output=_output_format(config),
     )
+
+
+def _output_format(config: dict[str, Any]) -> OutputFormat | None:
+    if config.get("responseMimeType") != "application/json":
+        return None
+    schema = config.get("responseJsonSchema")
+    return OutputFormat(schema=schema if isinstance(schema, dict) else None)
 
 
 def _schema(schema: Any) -> Any:
@@ -242,7 +250,8 @@ def _generation_config(request: Request) -> dict[str, Any]:
         "topP": request.top_p,
         "topK": request.top_k,
         "stopSequences": request.stop or None,
-        "responseMimeType": "application/json" if request.json_output else None,
+        "responseMimeType": "application/json" if request.output is not None else None,
+        "responseJsonSchema": request.output.schema if request.output is not None else None,
     }
     return {k: v for k, v in config.items() if v is not None}
 

@@ -9,6 +9,7 @@ from providers.canonical import (
     Finish,
     Media,
     Message,
+    OutputFormat,
     Part,
     Request,
     Response,
@@ -30,8 +31,10 @@ from providers.types import Usage
 __all__ = [
     "FINISH",
     "finish_to",
+    "output_format",
     "request_from",
     "request_to",
+    "response_format",
     "response_from",
     "response_to",
     "usage_from",
@@ -148,8 +151,36 @@ def request_from(body: dict[str, Any]) -> Request:
         stop=[stop] if isinstance(stop, str) else list(stop or []),
         stream=bool(body.get("stream")),
         user=body.get("user"),
-        json_output=isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"),
+        output=output_format(fmt),
     )
+
+
+def output_format(fmt: Any) -> OutputFormat | None:
+    """``response_format`` (``json_object``, or ``json_schema`` with its name, schema and
+    strictness) in the canonical form; None for text."""
+    if not isinstance(fmt, dict):
+        return None
+    if fmt.get("type") == "json_object":
+        return OutputFormat()
+    if fmt.get("type") != "json_schema":
+        return None
+    spec = fmt.get("json_schema")
+    spec = spec if isinstance(spec, dict) else {}
+    schema = spec.get("schema")
+    name = spec.get("name")
+    return OutputFormat(schema=schema if isinstance(schema, dict) else None,
+                        name=name if isinstance(name, str) and name else "response",
+                        strict=spec.get("strict") is True)
+
+
+def response_format(output: OutputFormat) -> dict[str, Any]:
+    """The canonical output format as OpenAI's ``response_format``."""
+    if output.schema is None:
+        return {"type": "json_object"}
+    spec: dict[str, Any] = {"name": output.name, "schema": output.schema}
+    if output.strict:
+        spec["strict"] = True
+    return {"type": "json_schema", "json_schema": spec}
 
 
 def _part_out(part: Text | Media) -> dict[str, Any]:
@@ -227,8 +258,8 @@ def request_to(request: Request) -> dict[str, Any]:
         dropped("openai", "top_k")
     if request.stop:
         body["stop"] = request.stop
-    if request.json_output:
-        body["response_format"] = {"type": "json_object"}
+    if request.output is not None:
+        body["response_format"] = response_format(request.output)
     if request.stream:
         body["stream"] = True
     return body
