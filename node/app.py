@@ -19,7 +19,7 @@ from node.config import Settings, cluster_config, store_config
 from node.errors import ConfigError
 from node.gateway import Gateway
 from node.middleware import add_headers, gateway_middleware
-from node.routes import anthropic, gemini, key, openai, ops
+from node.routes import anthropic, gemini, key, openai, ops, responses
 from node.state import GATEWAY
 from providers import ClientPool
 from store import Store, open_store
@@ -46,11 +46,13 @@ def create_app(
     openai.add_routes(app, base)
     anthropic.add_routes(app, base)
     gemini.add_routes(app, base)
+    responses.add_routes(app, base)
     key.add_routes(app, base)
     admin_api = admin.mount(app, base)
     ops.add_routes(app, base)
     app.on_response_prepare.append(add_headers)
     app.cleanup_ctx.append(partial(_node_ctx, settings, store, pool, say, admin_api))
+    app.cleanup_ctx.append(responses.book_ctx)  # needs the gateway: after _node_ctx
     app.cleanup_ctx.append(partial(_cluster_ctx, settings, node_name))
     return app
 

@@ -50,7 +50,8 @@ def dialect_of(request: web.Request, base: str) -> Dialect:
     if rest.startswith("/v1beta/"):
         return "gemini"
     if request.method == "GET" and (rest == "/v1/models" or rest.startswith("/v1/models/")):
-        return client_dialect(request)
+        # Codex asks ?client_version=... and reads a ``models`` array (the Responses list).
+        return "responses" if "client_version" in request.query else client_dialect(request)
     if rest.startswith("/v1/models/"):
         return "gemini"  # google-genai's v1 paths: POST /v1/models/{model}:generateContent
     return "openai"

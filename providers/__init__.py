@@ -23,6 +23,7 @@ from providers.dialects import (
     dialect,
     error_body,
     error_event,
+    finish_response,
 )
 from providers.errors import (
     ContextOverflow,
@@ -69,4 +70,5 @@ __all__ = [
     "dialect",
     "error_body",
     "error_event",
+    "finish_response",
 ]

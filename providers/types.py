@@ -16,7 +16,7 @@ __all__ = [
     "Usage",
 ]
 
-Dialect = Literal["openai", "anthropic", "gemini"]
+Dialect = Literal["openai", "anthropic", "gemini", "responses"]
 
 ClientHeaders = Mapping[str, str] | None
 """Request headers of the inbound client that an adapter may forward (e.g. Anthropic's
@@ -61,6 +61,9 @@ class ProviderConfig:
     max_tokens: int = 4096
     max_output_tokens: int = 0
     credentials_file: str = ""
+    responses_api: bool | None = None
+    """OpenAI-compatible only: the upstream has the Responses API (``/responses``), so a
+    Responses client's request passes through; None: only OpenAI's own base URL has it."""
 
     def __post_init__(self) -> None:
         def bad(name: str, value: object, expected: str) -> InvalidConfig:

@@ -31,10 +31,12 @@ from .records import (
     UsageRecord,
 )
 from .registry import SECRET_FIELDS, SecretField
+from .responses import MAX_RESPONSE_BYTES, ResponseRecord, ResponseWriter
 from .usage import UsageWriter
 
 __all__ = [
     "FAULT_STEPS",
+    "MAX_RESPONSE_BYTES",
     "NOTIFY_FAULT",
     "ROTATION_FAULTS",
     "SECRET_FIELDS",
@@ -52,6 +54,8 @@ __all__ = [
     "Period",
     "ProviderRecord",
     "QuotaLedger",
+    "ResponseRecord",
+    "ResponseWriter",
     "Return",
     "RotationResult",
     "SecretField",

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from .quota import Lease, LeaseAsk, Return
 from .records import ApiKeyRecord, ProviderRecord, RotationResult, UsageRecord
+from .responses import ResponseRecord
 
 
 class Store(Protocol):
@@ -71,6 +72,18 @@ class Store(Protocol):
     async def usage_summary(self, *, since: datetime | None,
                             until: datetime | None) -> list[dict[str, Any]]:
         """Usage aggregated per UTC day, key, provider and model within [since, until)."""
+
+    async def put_responses(self, records: Sequence[ResponseRecord]) -> None:
+        """Insert (or replace, by id) a batch of stored responses in one transaction."""
+
+    async def get_response(self, response_id: str) -> ResponseRecord | None:
+        """One stored response, expired or not (the caller checks ``expires_at``), or None."""
+
+    async def delete_response(self, response_id: str, key_id: str) -> bool:
+        """Delete a response of ``key_id``; True if one was deleted."""
+
+    async def forget_responses_before(self, moment: float) -> int:
+        """Delete the responses that expired before epoch second ``moment``; how many went."""
 
     @property
     def key_version(self) -> int:

@@ -24,6 +24,7 @@ from .records import (
     UsageRecord,
     policy_json,
 )
+from .responses import ResponseRecord
 from .usage import storable, summarise, utc
 
 
@@ -48,6 +49,7 @@ class MemoryStore:
         self._keys: dict[str, ApiKeyRecord] = {}
         self._settings: dict[str, str] = {}
         self._usage: list[UsageRecord] = []
+        self._responses: dict[str, ResponseRecord] = {}
         self._quota = QuotaLedger()
         self._lock = asyncio.Lock()
         self._rotating = False
@@ -124,6 +126,26 @@ class MemoryStore:
             if storable(record) != record:
                 raise BadRecord(f"writing usage: unstorable values in {record!r:.200}")
         self._usage.extend(records)
+
+    async def put_responses(self, records: Sequence[ResponseRecord]) -> None:
+        for record in records:
+            self._responses[record.id] = record
+
+    async def get_response(self, response_id: str) -> ResponseRecord | None:
+        return self._responses.get(response_id)
+
+    async def delete_response(self, response_id: str, key_id: str) -> bool:
+        record = self._responses.get(response_id)
+        if record is None or record.key_id != key_id:
+            return False
+        del self._responses[response_id]
+        return True
+
+    async def forget_responses_before(self, moment: float) -> int:
+        gone = [rid for rid, r in self._responses.items() if r.expires_at < moment]
+        for rid in gone:
+            del self._responses[rid]
+        return len(gone)
 
     async def usage_summary(self, *, since: datetime | None,
                             until: datetime | None) -> list[dict[str, Any]]:

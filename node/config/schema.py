@@ -71,6 +71,8 @@ class ServerSection(_Struct, frozen=True):
     log_level: str = "info"
     log_format: str = "auto"
     usage_flush_interval: Duration = Duration(2)
+    # How long a stored Responses-API answer (previous_response_id) is kept.
+    responses_retention: Duration = Duration(30 * 24 * 3600)
     stream_keepalive: Duration = Duration(15)
     shutdown_timeout: Duration = Duration(30)
     # Slow clients: a request head must arrive within header_timeout of its first byte, a
@@ -98,6 +100,8 @@ class ProviderSection(_Struct, frozen=True):
     max_tokens: int = 4096
     max_output_tokens: int = 0
     credentials_file: str = ""
+    # OpenAI-compatible: the upstream serves /responses (None: only api.openai.com does).
+    responses_api: bool | None = None
     # Provider-wide limits (the names and units of a key's limits), for all its traffic.
     limits: dict[str, float] | None = None
     # model -> {input, output, cache_read, cache_write}: USD per million tokens, overriding

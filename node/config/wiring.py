@@ -101,6 +101,7 @@ def provider_config(key: str, section: ProviderSection) -> ProviderConfig:
             max_tokens=section.max_tokens,
             max_output_tokens=section.max_output_tokens,
             credentials_file=section.credentials_file,
+            responses_api=section.responses_api,
         )
     except InvalidConfig as exc:
         raise ConfigError(redact_message(str(exc), to_plain(section))) from None

@@ -16,6 +16,8 @@ from providers.dialects.gemini import GEMINI
 from providers.dialects.gemini.wire import ArrayFramer
 from providers.dialects.openai import OPENAI
 from providers.dialects.openai.check import check_embedding_request
+from providers.dialects.responses import RESPONSES
+from providers.dialects.responses.messages import finish_response
 from providers.dialects.spec import DialectSpec, Framer
 from providers.types import Dialect
 
@@ -29,12 +31,14 @@ __all__ = [
     "dialect",
     "error_body",
     "error_event",
+    "finish_response",
 ]
 
 DIALECTS: Final[Mapping[Dialect, DialectSpec]] = MappingProxyType({
     "openai": OPENAI,
     "anthropic": ANTHROPIC,
     "gemini": GEMINI,
+    "responses": RESPONSES,
 })
 
 

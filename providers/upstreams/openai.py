@@ -3,6 +3,11 @@
 Same-dialect requests pass through: only ``model`` is replaced (and, for streams, usage
 is requested); the upstream's response bytes go back untouched. Other dialects are
 translated through the canonical form (``providers.translate``).
+
+A Responses request (``/v1/responses``) passes through to the upstream's own
+``<api root>/responses`` when the provider has the Responses API: ``responses_api: true``,
+or by default when the base URL is OpenAI's (``api.openai.com``); every other
+OpenAI-compatible server (and Azure) gets it translated to Chat Completions.
 """
 
 from __future__ import annotations
@@ -20,12 +25,18 @@ from providers.dialects.openai.wire import (
 )
 from providers.errors import InvalidConfig
 from providers.tokens import estimate_tokens
-from providers.translate import from_upstream_response, stream_translator, to_upstream_request
+from providers.translate import (
+    from_upstream_response,
+    parse_response,
+    stream_translator,
+    to_upstream_request,
+)
 from providers.transport.client import ClientPool
 from providers.types import ClientHeaders, Dialect, ProviderConfig, Reply, UpstreamModel
 from providers.upstreams.base import HttpAdapter
 from providers.upstreams.listing import PROBE_PROMPT, openai_page
 from providers.upstreams.openai_stream import OpenAIEvents
+from providers.upstreams.responses_stream import ResponsesPassthrough
 from providers.upstreams.sse_stream import SseStream
 
 __all__ = ["OpenAIProvider", "endpoints"]
@@ -67,6 +78,15 @@ class OpenAIProvider(HttpAdapter):
         base = config.base_url or OPENAI_DEFAULT_BASE_URL
         self._chat_url, self._embed_url = endpoints(base, provider=config.key)
         self._host = self._chat_url.host or ""
+        native = config.responses_api
+        if native is None:
+            native = self._host == _OPENAI_HOST
+        # The Responses endpoint, for a Responses client's pass-through (None: translate).
+        self._responses_url = (
+            self._chat_url.with_path(
+                self._chat_url.raw_path.removesuffix("/chat/completions") + "/responses",
+                encoded=True, keep_query=True)
+            if native else None)
         # OpenAI's reasoning models refuse ``max_tokens``; other servers may not know its
         # successor, which would leave a probe's answer unbounded.
         self._output_field = "max_completion_tokens" if self._host == _OPENAI_HOST else "max_tokens"
@@ -84,6 +104,9 @@ class OpenAIProvider(HttpAdapter):
         *, headers: ClientHeaders = None,
     ) -> Reply:
         """POST one non-streamed chat completion; the upstream body is returned as-is."""
+        if inbound == "responses" and self._responses_url is not None:
+            raw = await self._exchange(self._responses_url, _native(body, model, False))
+            return self._reply("responses", raw, model)
         payload = completion_body(self._upstream_body(inbound, body, model))
         raw = await self._exchange(self._chat_target(model), payload)
         usage = find_usage(raw)
@@ -95,6 +118,9 @@ class OpenAIProvider(HttpAdapter):
         *, headers: ClientHeaders = None,
     ) -> SseStream:
         """POST a streamed chat completion; returns only once the upstream answered 2xx."""
+        if inbound == "responses" and self._responses_url is not None:
+            resp = await self._open(self._responses_url, _native(body, model, True))
+            return self._stream(resp, inbound, ResponsesPassthrough(self.config.key))
         translator = None
         if inbound != "openai":
             translator = stream_translator(
@@ -129,9 +155,22 @@ class OpenAIProvider(HttpAdapter):
             self._output_field: 1,
         }
 
+    def _reply(self, inbound: Dialect, raw: bytes, model: str) -> Reply:
+        if inbound == "responses":  # a pass-through Responses answer: usage read aside
+            return Reply(raw, parse_response("responses", raw, self.config.key).usage)
+        return super()._reply(inbound, raw, model)
+
     async def list_models(self) -> list[UpstreamModel]:
         """``GET <api root>/models`` (the chat URL's sibling, its query kept)."""
         chat = self._chat_url
         path = chat.raw_path.removesuffix("/chat/completions")
         return await self._listed(chat.with_path(f"{path}/models", encoded=True,
                                                  keep_query=True), openai_page)
+
+
+def _native(body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
+    """A Responses body for OpenAI's own endpoint: the upstream model, ``stream`` as the
+    route asked (``previous_response_id`` was expanded by the gateway: the id is its own)."""
+    out = {**body, "model": model, "stream": stream}
+    out.pop("previous_response_id", None)
+    return out

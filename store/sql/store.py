@@ -20,8 +20,9 @@ from ..errors import BadRecord, ConcurrentRotation, Conflict, NotFound, StaleKey
 from ..keyring import Keyring
 from ..quota import Lease, LeaseAsk, Return
 from ..records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
+from ..responses import ResponseRecord
 from ..usage import COUNTED, summary_row
-from . import keys, quota, rotation
+from . import keys, quota, responses, rotation
 from .codec import (
     api_key_from_row,
     api_key_values,
@@ -241,6 +242,20 @@ class SqlStore:
 
     async def forget_quota_before(self, moment: float) -> int:
         return await quota.forget_before(self._engine, self._t.quota, moment)
+
+    # stored responses --------------------------------------------------------------------
+
+    async def put_responses(self, records: Sequence[ResponseRecord]) -> None:
+        await responses.put(self._engine, self._t.responses, records)
+
+    async def get_response(self, response_id: str) -> ResponseRecord | None:
+        return await responses.get(self._engine, self._t.responses, response_id)
+
+    async def delete_response(self, response_id: str, key_id: str) -> bool:
+        return await responses.delete(self._engine, self._t.responses, response_id, key_id)
+
+    async def forget_responses_before(self, moment: float) -> int:
+        return await responses.forget_before(self._engine, self._t.responses, moment)
 
     # usage -------------------------------------------------------------------------------
 

@@ -1,0 +1,53 @@
+"""OpenAI Responses to a Responses client: events relayed as they came (``SseStream`` runs
+the loop); only the terminal events, which carry the usage, are parsed."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import orjson
+
+from providers.dialects import DIALECTS
+from providers.sse import SSEEvent, encode_event
+from providers.types import Usage
+
+__all__ = ["ResponsesPassthrough"]
+
+_TERMINAL: Final = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+
+
+class ResponsesPassthrough:
+    """Relays each event unchanged (with its ``event:`` line); reads the final usage.
+
+    A ``response.failed`` or ``error`` event is relayed too: its ``error.code`` is what
+    Codex and the Agents SDK act on (``rate_limit_exceeded`` with its delay, ...), and a
+    translation could only lose detail.
+    """
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.usage = Usage()
+        self.done = False
+
+    def feed(self, event: SSEEvent) -> list[bytes]:
+        data = event.data
+        if data == b"[DONE]":
+            self.done = True
+            return []
+        head = data[:160]
+        if any(mark in head for mark in _TERMINAL) or (
+                event.event or "").startswith(("response.completed", "response.incomplete")):
+            self._usage(data)
+        return [encode_event(data, event=event.event)]
+
+    def _usage(self, data: bytes) -> None:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        response = obj.get("response") if isinstance(obj, dict) else None
+        if isinstance(response, dict):
+            self.usage = DIALECTS["responses"].usage_from(response.get("usage"))
+
+    def finish(self) -> list[bytes]:
+        return []
