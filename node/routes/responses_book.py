@@ -82,6 +82,10 @@ class ResponseBook:
         assert isinstance(value, dict)
         return value
 
+    async def purge(self) -> int:
+        """Delete the expired answers now (the writer also does it every few minutes)."""
+        return await self._writer.purge()
+
     async def delete(self, response_id: str, key_id: str) -> None:
         await self.find(response_id, key_id)  # 404 unless this key's
         self._recent.pop(response_id, None)

@@ -26,6 +26,8 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from tests.fakes.responses_replies import responses_body, responses_events
+
 __all__ = [
     "Drop",
     "Echo",
@@ -240,6 +242,9 @@ class FakeUpstream:
             return Sse(chat_chunks(model=model, include_usage=bool(options.get("include_usage"))))
         if path.endswith("/chat/completions"):
             return Json(chat_completion(model=model))
+        if path.endswith("/responses"):  # OpenAI's own Responses API
+            return Sse(list(responses_events(model))) if body.get("stream") else Json(
+                responses_body(model))
         if path.endswith("/embeddings"):
             data = [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}]
             usage = {"prompt_tokens": 3, "total_tokens": 3}
