@@ -72,7 +72,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             model = ""
         previous = body.get("previous_response_id")
         if isinstance(previous, str) and previous:
-            before = await book.find(previous, exchange.key.id)
+            before = await book.find(previous, exchange.key.id, recent=True)
             history = [*before.get("input", []), *before["response"].get("output", [])]
             body = {**body, "input": [*history, *_items(body.get("input"))]}
         keep = body.get("store", True) is not False

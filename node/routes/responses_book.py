@@ -5,7 +5,9 @@ through the batched ``ResponseWriter``, and the exchange waits for that write be
 final event (or, unstreamed, its body) leaves: by the time a client can send the follow-up,
 any node can read the previous turn. The cost is one batched write per stored answer,
 paid at the end of the answer, never before its first byte. The last answers this node made
-stay in memory too, so a follow-up that lands here reads no database.
+stay in memory for ``_FRESH`` seconds, so the next turn of a tool loop that lands here
+reads no database; GET, DELETE and input_items always ask the store, and a DELETE made on
+another node stops ``previous_response_id`` here within those seconds at most.
 
 What is kept: the response object (its output, usage, echoed request fields and metadata)
 and the conversation's input items, under the gateway key that made them; nothing with
@@ -31,6 +33,8 @@ __all__ = ["BOOK", "KeptStream", "ResponseBook", "ResponseNotFound", "book_ctx"]
 
 _REMEMBERED: Final = 256
 """How many of its latest stored answers a node keeps in memory."""
+_FRESH: Final = 60.0
+"""Seconds a node continues a conversation from its memory, without asking the store."""
 _TERMINAL: Final = (b"event: response.completed", b"event: response.incomplete",
                     b'data: {"type":"response.completed"', b'data: {"type":"response.incomplete"')
 
@@ -69,11 +73,13 @@ class ResponseBook:
         while len(self._recent) > _REMEMBERED:
             self._recent.popitem(last=False)
 
-    async def find(self, response_id: str, key_id: str) -> dict[str, Any]:
+    async def find(self, response_id: str, key_id: str, *, recent: bool = False
+                   ) -> dict[str, Any]:
         """``{"response": ..., "input": [...]}`` of a live answer of ``key_id``; 404
-        (in the same words for another key's answer as for none)."""
-        record = self._recent.get(response_id)
-        if record is None:
+        (in the same words for another key's answer as for none). ``recent``: this node's
+        memory may answer (a conversation going on); the store otherwise."""
+        record = self._recent.get(response_id) if recent else None
+        if record is None or record.created_at + _FRESH < time.time():
             record = await self._store.get_response(response_id)
         if record is None or record.key_id != key_id or record.expires_at < time.time():
             raise ResponseNotFound(f"Response with id '{response_id}' not found.",

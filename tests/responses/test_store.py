@@ -1,0 +1,87 @@
+"""The stored-responses contract on every backend (memory, SQLite, Postgres), and the
+writer: a write returns once stored, batches concurrent ones, and gives up on what is over
+the size cap or when the store fails, without raising into the request."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from store import MAX_RESPONSE_BYTES, ResponseRecord, ResponseWriter, Store, StoreUnavailable
+
+
+def record(rid: str, key: str = "k1", ttl: float = 60.0, body: bytes = b'{"a":1}'
+           ) -> ResponseRecord:
+    now = time.time()
+    return ResponseRecord(rid, key, now, now + ttl, body)
+
+
+async def test_put_get_delete_forget(store: Store) -> None:
+    await store.put_responses([record("resp_a"), record("resp_b", "k2"),
+                               record("resp_old", ttl=-10)])
+    got = await store.get_response("resp_a")
+    assert got is not None and got.key_id == "k1" and got.body == b'{"a":1}'
+    assert await store.get_response("resp_missing") is None
+    assert not await store.delete_response("resp_b", "k1")  # another key's: untouched
+    assert await store.get_response("resp_b") is not None
+    assert await store.delete_response("resp_b", "k2")
+    assert await store.get_response("resp_b") is None
+    assert await store.forget_responses_before(time.time()) == 1
+    assert await store.get_response("resp_old") is None
+    assert await store.get_response("resp_a") is not None
+    await store.put_responses([record("resp_a", body=b'{"a":2}')])  # a retried write
+    again = await store.get_response("resp_a")
+    assert again is not None and again.body == b'{"a":2}'
+
+
+async def test_big_bodies_round_trip(store: Store) -> None:
+    body = b'{"t":"' + b"x" * 2_000_000 + b'"}'
+    await store.put_responses([record("resp_big", body=body)])
+    got = await store.get_response("resp_big")
+    assert got is not None and got.body == body
+
+
+class _Counting:
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.fail = fail
+
+    async def put_responses(self, records: Sequence[ResponseRecord]) -> None:
+        await asyncio.sleep(0.01)
+        if self.fail:
+            raise StoreUnavailable("down")
+        self.batches.append([r.id for r in records])
+
+    async def forget_responses_before(self, moment: float) -> int:
+        return 0
+
+
+async def test_writer_batches_and_waits() -> None:
+    sink = _Counting()
+    writer = ResponseWriter(sink)
+    writer.start()
+    try:
+        done = await asyncio.gather(*(writer.write(record(f"resp_{n}")) for n in range(20)))
+    finally:
+        await writer.close()
+    assert all(done)
+    assert sorted(i for batch in sink.batches for i in batch) == sorted(
+        f"resp_{n}" for n in range(20))
+    assert len(sink.batches) < 20  # concurrent writes share flushes
+
+
+async def test_writer_refuses_oversize_and_survives_a_failing_store() -> None:
+    sink = _Counting(fail=True)
+    writer = ResponseWriter(sink)
+    writer.start()
+    try:
+        assert not await writer.write(record("resp_x"))
+        assert writer.failures == 1
+        huge = record("resp_huge", body=b"x" * (MAX_RESPONSE_BYTES + 1))
+        assert not await writer.write(huge)
+        sink.fail = False
+        assert await writer.write(record("resp_y"))
+    finally:
+        await writer.close()
+    assert sink.batches == [["resp_y"]]
