@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["RESPONSES_TEXT", "responses_body", "responses_events"]
+__all__ = ["RESPONSES_TEXT", "call_reply", "responses_body", "responses_events"]
 
 RESPONSES_TEXT = "Hello from the Responses fake."
 
@@ -41,3 +41,42 @@ def responses_events(model: str = "fake-model") -> list[bytes]:
     return [b"event: " + e["type"].encode() + b"\ndata: "
             + orjson.dumps({**e, "sequence_number": n}) + b"\n\n"
             for n, e in enumerate(events)]
+
+
+def call_reply(wire: str, name: str, args: dict[str, Any]) -> Any:
+    """A streamed answer that is one call of tool ``name`` with ``args``, in ``wire``'s
+    format (what a model answers when an agent should run a command)."""
+    from tests.fakes.openai_upstream import Sse
+    from tests.fakes.replies import anthropic_event
+
+    text = orjson.dumps(args).decode()
+    if wire == "anthropic":
+        message = {"id": "msg_call", "type": "message", "role": "assistant", "model": "c",
+                   "content": [], "stop_reason": None, "stop_sequence": None,
+                   "usage": {"input_tokens": 20, "output_tokens": 1}}
+        block = {"type": "tool_use", "id": "toolu_call1", "name": name, "input": {}}
+        return Sse([
+            anthropic_event("message_start", {"message": message}),
+            anthropic_event("content_block_start", {"index": 0, "content_block": block}),
+            anthropic_event("content_block_delta", {"index": 0, "delta": {
+                "type": "input_json_delta", "partial_json": text}}),
+            anthropic_event("content_block_stop", {"index": 0}),
+            anthropic_event("message_delta", {"delta": {"stop_reason": "tool_use",
+                                                        "stop_sequence": None},
+                                              "usage": {"output_tokens": 9}}),
+            anthropic_event("message_stop", {})])
+    if wire == "gemini":
+        return Sse([{"candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"name": name, "args": args}}]}, "finishReason": "STOP",
+            "index": 0}], "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 9,
+                                            "totalTokenCount": 29}}])
+    head = {"id": "chatcmpl-call", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    call = {"index": 0, "id": "call_1", "type": "function",
+            "function": {"name": name, "arguments": text}}
+    return Sse([
+        {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [call]},
+                              "finish_reason": None}]},
+        {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+        {**head, "choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 9,
+                                          "total_tokens": 29}},
+        "[DONE]"])
