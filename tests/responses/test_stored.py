@@ -27,7 +27,8 @@ async def fake() -> AsyncIterator[FakeUpstream]:
 
 def _tree(fake: FakeUpstream, **server: Any) -> dict[str, Any]:
     return settings_tree(providers={"up": {"type": "openai", "base_url": fake.base_url,
-                                           "api_key": "sk-up"}}, server=server)
+                                           "api_key": "sk-up", "model": "m"}},
+                         server=server)
 
 
 async def _call(node: Node, method: str, path: str, body: Any = None,
@@ -137,3 +138,14 @@ async def test_retention_expires_and_purges(fake: FakeUpstream) -> None:
         assert status == 404, body
         assert await node.app[BOOK].purge() == 1
         assert await node.gateway.store.get_response(made["id"]) is None
+
+
+async def test_models_in_codex_and_openai_shapes(fake: FakeUpstream) -> None:
+    async with running_node(_tree(fake)) as node:
+        status, codex = await _call(node, "GET", "/v1/models?client_version=0.163.0")
+        assert status == 200 and codex["models"] == [] and codex["data"]
+        status, plain = await _call(node, "GET", "/v1/models")
+        assert status == 200 and "models" not in plain and plain["data"] == codex["data"]
+        async with aiohttp.ClientSession() as session, session.get(
+                node.url + "/v1/responses", headers=node.auth()) as resp:
+            assert resp.status == 426  # Codex's WebSocket attempt: refused fast
