@@ -10,7 +10,7 @@ import pytest
 from providers import DIALECTS, ArrayFramer, InvalidRequest, dialect
 from providers.types import Dialect, Usage
 
-NAMES: tuple[Dialect, ...] = ("openai", "anthropic", "gemini")
+NAMES: tuple[Dialect, ...] = ("openai", "anthropic", "gemini", "responses")
 
 
 def test_every_dialect_is_registered_under_its_name() -> None:
