@@ -54,6 +54,9 @@ def chat(dialect: str, model: str, **extra: Any) -> tuple[str, dict[str, Any]]:
     if dialect == "anthropic":
         return "/v1/messages", {"model": model, "max_tokens": 50, "system": CLIENT_SYSTEM,
                                 "messages": [{"role": "user", "content": USER}], **extra}
+    if dialect == "responses":
+        return "/v1/responses", {"model": model, "instructions": CLIENT_SYSTEM, "input": USER,
+                                 **extra}
     return f"/v1beta/models/{model}:generateContent", {
         "systemInstruction": {"parts": [{"text": CLIENT_SYSTEM}]},
         "contents": [{"role": "user", "parts": [{"text": USER}]}], **extra}
@@ -157,6 +160,8 @@ async def test_max_input_tokens(node: Node) -> None:
 def output_field(dialect: str, limit: int) -> dict[str, Any]:
     if dialect == "gemini":
         return {"generationConfig": {"maxOutputTokens": limit}}
+    if dialect == "responses":
+        return {"max_output_tokens": limit}
     return {"max_tokens": limit}
 
 
