@@ -17,7 +17,7 @@ from providers.dialects.gemini.wire import ArrayFramer
 from providers.dialects.openai import OPENAI
 from providers.dialects.openai.check import check_embedding_request
 from providers.dialects.responses import RESPONSES
-from providers.dialects.responses.messages import finish_response
+from providers.dialects.responses.answers import finish_response
 from providers.dialects.spec import DialectSpec, Framer
 from providers.types import Dialect
 

@@ -40,6 +40,7 @@ def test_exports_are_pinned() -> None:
             "UpstreamUnreachable",
             "Usage",
             "build_provider",
+            "finish_response",
             "check_embedding_request",
             "check_request",
             "dialect",

@@ -16,7 +16,7 @@ import pytest
 
 from tests.fakes.openai_upstream import FakeUpstream
 from tests.fakes.replies import TEXT, reply
-from tests.integration.harness import Client, GatewayCluster, wait_ready
+from tests.integration.harness import Client, GatewayCluster, until, wait_ready
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres, pytest.mark.timeout(120)]
 
@@ -47,6 +47,14 @@ async def test_follow_up_on_another_node(pair: GatewayCluster, fake: FakeUpstrea
         _, key = await client.new_key(a, "conv")
         _, other = await client.new_key(a, "other")
         auth = {"Authorization": f"Bearer {key}"}
+
+        async def known_on_b() -> bool:  # keys reach the other node through the cluster
+            status, _ = await client.call(b, "GET", "/v1/key", headers=auth, admin=False)
+            other_status, _ = await client.call(b, "GET", "/v1/key", admin=False,
+                                                headers={"Authorization": f"Bearer {other}"})
+            return status == 200 and other_status == 200
+
+        await until(known_on_b, 30, "both keys known on node B")
         fake.push(reply("openai", "text", stream=True), reply("openai", "text", stream=False))
         async with session.post(a.url + "/v1/responses", headers=auth, json={
                 "model": "up/m", "input": "remember 42", "stream": True}) as resp:

@@ -8,7 +8,7 @@ from typing import Any, Final
 import orjson
 
 from providers.canonical import Request, Response
-from providers.dialects.responses import check, errors, messages
+from providers.dialects.responses import answers, check, errors, messages
 from providers.dialects.responses.stream import ResponsesDecoder, ResponsesEncoder
 from providers.dialects.responses.wire import usage_from, usage_to, with_model
 from providers.dialects.spec import Framer
@@ -41,10 +41,10 @@ class ResponsesDialect:
         return messages.request_to(request)
 
     def parse_response(self, body: dict[str, Any]) -> Response:
-        return messages.response_from(body)
+        return answers.response_from(body)
 
     def render_response(self, response: Response) -> dict[str, Any]:
-        return messages.response_to(response)
+        return answers.response_to(response)
 
     def decoder(self, provider: str) -> Decoder:
         return ResponsesDecoder(provider)

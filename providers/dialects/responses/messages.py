@@ -1,4 +1,4 @@
-"""OpenAI Responses <-> canonical form (requests and complete responses), pure.
+"""OpenAI Responses requests <-> canonical form, pure (answers: ``answers``).
 
 A Responses request is a list of input items (messages, function and custom tool calls and
 their outputs, reasoning); consecutive assistant-side items become one assistant message and
@@ -11,17 +11,14 @@ meaning (``background``, unknown item and tool types).
 
 from __future__ import annotations
 
-import time
 from typing import Any, Final
 
 from providers.canonical import (
-    Finish,
     Media,
     Message,
     OutputFormat,
     Part,
     Request,
-    Response,
     Text,
     Thinking,
     Tool,
@@ -31,34 +28,24 @@ from providers.canonical import (
     dropped,
     media_from_url,
     media_url,
-    new_id,
     plain_text,
-    signed_id,
 )
 from providers.dialects.responses.wire import (
     CUSTOM_INPUT,
     NAMESPACE_MARK,
-    ToolKinds,
     custom_parameters,
-    new_response_id,
-    reasoning_envelope,
     unwrap_reasoning,
-    usage_from,
-    usage_to,
 )
 from providers.errors import InvalidRequest
 
 __all__ = [
+    "ASSISTANT_ITEMS",
     "HOSTED_TOOLS",
-    "echoed",
-    "finish_response",
-    "output_items",
+    "assistant_part",
+    "content",
+    "output_format",
     "request_from",
     "request_to",
-    "response_from",
-    "response_object",
-    "response_to",
-    "status_of",
 ]
 
 HOSTED_TOOLS: Final = frozenset({
@@ -74,7 +61,7 @@ _KNOWN: Final = frozenset({
     "truncation", "metadata", "stream", "temperature", "top_p", "user", "stream_options",
     "prompt_cache_key", "client_metadata", "service_tier", "safety_identifier", "background",
 })  # fmt: skip
-_ASSISTANT_ITEMS: Final = frozenset({"function_call", "custom_tool_call", "reasoning"})
+ASSISTANT_ITEMS: Final = frozenset({"function_call", "custom_tool_call", "reasoning"})
 _OUTPUT_ITEMS: Final = frozenset({"function_call_output", "custom_tool_call_output"})
 
 
@@ -106,10 +93,11 @@ def _part(part: dict[str, Any]) -> Text | Media | None:
     return None
 
 
-def _content(content: Any) -> list[Text | Media]:
-    if isinstance(content, str):
-        return [Text(content)] if content else []
-    parts = [_part(p) for p in content if isinstance(p, dict)] if isinstance(content, list) else []
+def content(value: Any) -> list[Text | Media]:
+    """A message's ``content`` (a string or parts) as canonical parts."""
+    if isinstance(value, str):
+        return [Text(value)] if value else []
+    parts = [_part(p) for p in value if isinstance(p, dict)] if isinstance(value, list) else []
     return [p for p in parts if p is not None]
 
 
@@ -121,7 +109,7 @@ def _call_name(item: dict[str, Any]) -> str:
     return name
 
 
-def _assistant_part(item: dict[str, Any]) -> Part | None:
+def assistant_part(item: dict[str, Any]) -> Part | None:
     kind = item.get("type")
     if kind == "function_call":
         return ToolCall(str(item.get("call_id", "")), _call_name(item),
@@ -143,9 +131,9 @@ def _assistant_part(item: dict[str, Any]) -> Part | None:
 
 def _result(item: dict[str, Any]) -> ToolResult:
     output = item.get("output")
-    content: list[Text | Media] = (
-        _content(output) if isinstance(output, list) else [Text(str(output or ""))])
-    return ToolResult(str(item.get("call_id", "")), content)
+    said: list[Text | Media] = (
+        content(output) if isinstance(output, list) else [Text(str(output or ""))])
+    return ToolResult(str(item.get("call_id", "")), said)
 
 
 def _append(out: list[Message], role: str, part: Part) -> None:
@@ -164,7 +152,7 @@ def _messages(items: list[dict[str, Any]], system: list[str]) -> list[Message]:
         kind = item.get("type", "message")
         if kind == "message":
             role = item.get("role", "user")
-            parts = _content(item.get("content"))
+            parts = content(item.get("content"))
             if role in ("system", "developer"):
                 if out:  # mid-conversation instructions stay where they were said
                     out.append(Message("system", list(parts)))
@@ -175,8 +163,8 @@ def _messages(items: list[dict[str, Any]], system: list[str]) -> list[Message]:
                     _append(out, "assistant", part)
             else:
                 out.append(Message("user", list(parts)))
-        elif kind in _ASSISTANT_ITEMS:
-            said = _assistant_part(item)
+        elif kind in ASSISTANT_ITEMS:
+            said = assistant_part(item)
             if said is not None:
                 _append(out, "assistant", said)
         elif kind in _OUTPUT_ITEMS:
@@ -335,127 +323,3 @@ def request_to(request: Request) -> dict[str, Any]:
     if request.stream:
         body["stream"] = True
     return body
-
-
-# -- responses ------------------------------------------------------------------------------
-
-def status_of(finish: Finish | None) -> tuple[str, dict[str, Any] | None]:
-    """The response ``status`` and ``incomplete_details`` a finish reason gives."""
-    if finish == "length":
-        return "incomplete", {"reason": "max_output_tokens"}
-    if finish == "content_filter":
-        return "incomplete", {"reason": "content_filter"}
-    return "completed", None
-
-
-def output_items(parts: list[Part], kinds: ToolKinds, seed: str) -> list[dict[str, Any]]:
-    """The ``output`` items of an answer's parts (``seed`` makes their ids)."""
-    items: list[dict[str, Any]] = []
-    text = [p for p in parts if isinstance(p, Text)]
-    for i, part in enumerate(parts):
-        if isinstance(part, Thinking):
-            item: dict[str, Any] = {
-                "type": "reasoning", "id": f"rs_{seed}_{i}",
-                "summary": [{"type": "summary_text", "text": part.text}] if part.text else []}
-            if part.raw is not None and not part.unsigned:
-                item["encrypted_content"] = reasoning_envelope(part.raw)
-            items.append(item)
-        elif isinstance(part, ToolCall):
-            call_id = signed_id(part.id, part.signature) or new_id("call_", f"{seed}_{i}")
-            items.append(kinds.call_item(f"fc_{seed}_{i}", call_id, part.name,
-                                         part.arguments or "{}"))
-    if text:
-        message = {"type": "message", "id": f"msg_{seed}", "status": "completed",
-                   "role": "assistant",
-                   "content": [{"type": "output_text", "text": "".join(t.text for t in text),
-                                "annotations": [], "logprobs": []}]}
-        # Text first, as models answer (a call after its preamble), reasoning before both.
-        at = next((n for n, it in enumerate(items) if it["type"] != "reasoning"), len(items))
-        items.insert(at, message)
-    return items
-
-
-_ECHOED: Final = ("instructions", "max_output_tokens", "parallel_tool_calls",
-                  "previous_response_id", "reasoning", "store", "temperature", "text",
-                  "tool_choice", "tools", "top_p", "truncation", "user", "metadata")
-"""Request fields a ``response`` object repeats (the SDKs read them back)."""
-
-
-def echoed(request: dict[str, Any]) -> dict[str, Any]:
-    """The fields of the client's ``request`` a ``response`` object repeats."""
-    return {
-        "instructions": request.get("instructions"),
-        "max_output_tokens": request.get("max_output_tokens"),
-        "parallel_tool_calls": request.get("parallel_tool_calls", True),
-        "previous_response_id": request.get("previous_response_id"),
-        "reasoning": request.get("reasoning") or {"effort": None, "summary": None},
-        "store": request.get("store", True), "temperature": request.get("temperature"),
-        "text": request.get("text") or {"format": {"type": "text"}},
-        "tool_choice": request.get("tool_choice", "auto"), "tools": request.get("tools") or [],
-        "top_p": request.get("top_p"), "truncation": request.get("truncation", "disabled"),
-        "user": request.get("user"), "metadata": request.get("metadata") or {},
-    }
-
-
-def response_object(response_id: str, model: str, output: list[dict[str, Any]],
-                    usage: dict[str, Any] | None, status: str = "completed",
-                    incomplete: dict[str, Any] | None = None,
-                    request: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A whole ``response`` object; ``request`` (the client's body) fills the echoed
-    fields the SDKs read (instructions, tools, metadata, ...), left out without it."""
-    body = {
-        "id": response_id, "object": "response", "created_at": int(time.time()),
-        "status": status, "error": None, "incomplete_details": incomplete, "model": model,
-        "output": output, "usage": usage,
-    }
-    if request is not None:
-        body.update(echoed(request))
-    return body
-
-
-def finish_response(body: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-    """A complete answer made ready for the client that sent ``request``: the echoed
-    fields an upstream left out, and each call in the shape the client declared its tool
-    (a custom tool's call as ``custom_tool_call``, a namespaced one with its namespace)."""
-    for name, value in echoed(request).items():
-        body.setdefault(name, value)
-    kinds = ToolKinds.of(request)
-    if kinds.custom or kinds.namespaced:
-        body["output"] = [
-            kinds.call_item(str(item.get("id", "")), str(item.get("call_id", "")),
-                            str(item.get("name", "")), str(item.get("arguments") or "{}"),
-                            str(item.get("status") or "completed"))
-            if isinstance(item, dict) and item.get("type") == "function_call"
-            and "namespace" not in item else item
-            for item in body.get("output") or ()]
-    return body
-
-
-def response_to(response: Response, request: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Render a canonical response as a Responses ``response`` object."""
-    rid = response.id if response.id.startswith("resp_") else new_response_id()
-    seed = rid.removeprefix("resp_")[:24]
-    status, incomplete = status_of(response.finish)
-    output = output_items(response.parts, ToolKinds.of(request), seed)
-    return response_object(rid, response.model, output, usage_to(response.usage), status,
-                           incomplete, request)
-
-
-def response_from(body: dict[str, Any]) -> Response:
-    """Parse a complete Responses ``response`` object."""
-    parts: list[Part] = []
-    for item in body.get("output") or ():
-        kind = item.get("type")
-        if kind == "message":
-            parts += _content(item.get("content"))
-        elif kind in _ASSISTANT_ITEMS:
-            part = _assistant_part(item)
-            if part is not None:
-                parts.append(part)
-    finish: Finish = "tool_calls" if any(isinstance(p, ToolCall) for p in parts) else "stop"
-    details = body.get("incomplete_details")
-    if body.get("status") == "incomplete" and isinstance(details, dict):
-        finish = "content_filter" if details.get("reason") == "content_filter" else "length"
-    return Response(str(body.get("id", "")), str(body.get("model", "")), parts, finish,
-                    usage_from(body.get("usage")))
-

@@ -25,7 +25,7 @@ from providers.canonical import (
     ToolDelta,
     ToolStart,
 )
-from providers.dialects.responses.messages import response_object, status_of
+from providers.dialects.responses.answers import response_object, status_of
 from providers.dialects.responses.wire import (
     ToolKinds,
     new_response_id,
