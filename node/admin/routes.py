@@ -22,6 +22,7 @@ from node.routing import route_public
 from node.state import GATEWAY
 
 FIELDS = tuple(RouteSection.__struct_fields__)
+_LIVE = ("provider", "upstream_model", "state")  # a target's live view in GET /routes/{name}
 
 
 async def list_routes(request: web.Request) -> web.Response:
@@ -73,8 +74,14 @@ async def put_route(request: web.Request) -> web.Response:
     if body.get("name", name) != name:
         raise BadRequest("'name' differs from the route in the path", param="name")
     body.pop("name", None)
-    for shown in ("source", "unavailable_targets"):  # a GET's output sent back is accepted
+    # A GET's output sent back is accepted: what it shows beside the fields is dropped.
+    for shown in ("source", "unavailable_targets"):
         body.pop(shown, None)
+    targets = body.get("targets")
+    if isinstance(targets, list):
+        body["targets"] = [
+            {k: v for k, v in target.items() if k not in _LIVE} if isinstance(target, dict)
+            else target for target in targets]
     config = _validated(request, name, body)
     existed = await request.config_dict[GATEWAY].store.get_route(name) is not None
     return await _save(request, name, config, 200 if existed else 201)

@@ -34,7 +34,7 @@ async def until(check: object, timeout: float = 15.0) -> None:
 
 async def test_dead_target_under_load_no_client_error(ups: Ups,
                                                       session: aiohttp.ClientSession) -> None:
-    a, b, _ = ups
+    a, _, _ = ups
     route = {"targets": [{"model": "a/m"}, {"model": "b/m"}], "cooldown": "300ms"}
     async with running_node(tree(ups, {"smart": route})) as node:
         statuses: list[int] = []
@@ -71,7 +71,7 @@ async def test_dead_target_under_load_no_client_error(ups: Ups,
 
 async def test_429_retry_after_sets_the_cool_down_and_one_probe_ends_it(
         ups: Ups, session: aiohttp.ClientSession) -> None:
-    a, b, _ = ups
+    a, _, _ = ups
     async with running_node(tree(ups, {"smart": TIERED})) as node:
         a.always = rate_limited(2)
         before = time.monotonic()
