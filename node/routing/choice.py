@@ -27,6 +27,19 @@ def choose(plan: RoutePlan, now: float, tried: Sequence[Target] = (),
     provider keys the gateway key may use (None: any).
     """
     strategy = plan.strategy
+    if strategy == "weighted" and not tried and providers is None:
+        # The usual first attempt: the first tier whose targets are all ready is chosen from
+        # with its precomputed totals, no list built.
+        tiers = plan.tiers
+        if tiers:
+            members = tiers[0].targets
+            for target in members:
+                if target.state.until:  # cooling down or probing: the general way below
+                    break
+            else:
+                cumulative = tiers[0].cumulative
+                return members[min(bisect(cumulative, random() * cumulative[-1]),
+                                   len(members) - 1)]
     for tier in plan.tiers:
         members = tier.targets
         pool = [target for target in members

@@ -373,25 +373,32 @@ class Exchange:
     ) -> Reply | tuple[Stream, bytes]:
         """The upstream call of one attempt, within the route's ``timeout`` (a stream's
         up to its first event, which is read here: until then a retry is still possible)."""
+        if not plan.timeout:  # no timeout of the route's own (the usual case): no timer
+            return await self._call_upstream(route, body, headers, stream)
         try:
-            async with asyncio.timeout(plan.timeout or None):
-                if not stream:
-                    return await route.provider.complete(self.dialect, body, route.model,
-                                                         headers=headers)
-                upstream = await route.provider.open_stream(self.dialect, body, route.model,
-                                                            headers=headers)
-                try:
-                    first = await anext(aiter(upstream), b"")
-                except BaseException:
-                    await upstream.aclose()
-                    raise
-                return upstream, first
+            async with asyncio.timeout(plan.timeout):
+                return await self._call_upstream(route, body, headers, stream)
         except ProviderError:
             raise
         except TimeoutError:
             raise UpstreamTimeout(
                 f"upstream {route.provider_key!r} did not answer within the route's timeout "
                 f"of {plan.timeout:g}s", provider=route.provider_key) from None
+
+    async def _call_upstream(self, route: Route, body: dict[str, Any],
+                             headers: dict[str, str] | None,
+                             stream: bool) -> Reply | tuple[Stream, bytes]:
+        if not stream:
+            return await route.provider.complete(self.dialect, body, route.model,
+                                                 headers=headers)
+        upstream = await route.provider.open_stream(self.dialect, body, route.model,
+                                                    headers=headers)
+        try:
+            first = await anext(aiter(upstream), b"")
+        except BaseException:
+            await upstream.aclose()
+            raise
+        return upstream, first
 
     def _count_attempt(self, failure: ProviderError, waited: float, *, retried: bool) -> None:
         assert self.route is not None

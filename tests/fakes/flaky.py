@@ -21,14 +21,17 @@ __all__ = ["FlakyUpstream"]
 
 class FlakyUpstream(FakeUpstream):
     """``always``: the answer to every request (None: the script, then the defaults);
-    ``delay``: seconds to wait before answering; ``served``: requests answered since start."""
+    ``delay``: seconds to wait before answering (a request is recorded in ``requests`` after
+    it); ``arrived``: requests received, counted on arrival."""
 
     def __init__(self) -> None:
         super().__init__()
         self.always: Any | None = None
         self.delay = 0.0
+        self.arrived = 0
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.arrived += 1
         if self.delay:
             await self._wait(self.delay)
         return await super()._handle(request)

@@ -108,7 +108,7 @@ async def test_least_busy_sends_to_the_target_with_fewest_in_flight(
         tasks = []
         for i in range(4):
             tasks.append(asyncio.create_task(chat(node, session, "smart")))
-            while len(a.requests) + len(b.requests) < i + 1:  # this one is in flight now
+            while a.arrived + b.arrived < i + 1:  # this one is in flight now
                 await asyncio.sleep(0.01)
         done = await asyncio.gather(*tasks)
         assert Counter(headers["x-at-provider"] for _, _, headers in done) == {"a": 2, "b": 2}
