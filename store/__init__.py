@@ -27,6 +27,7 @@ from .records import (
     ApiKeyRecord,
     ProviderRecord,
     RotationResult,
+    RouteRecord,
     StoreConfig,
     UsageRecord,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "QuotaLedger",
     "Return",
     "RotationResult",
+    "RouteRecord",
     "SecretField",
     "StaleKey",
     "Store",

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .quota import Lease, LeaseAsk, Return
-from .records import ApiKeyRecord, ProviderRecord, RotationResult, UsageRecord
+from .records import ApiKeyRecord, ProviderRecord, RotationResult, RouteRecord, UsageRecord
 
 
 class Store(Protocol):
-    """Persistence for providers, gateway API keys, settings and usage, plus the keyring.
+    """Persistence for providers, routes, gateway API keys, settings and usage, plus the keyring.
 
     Every method raises only :class:`store.errors.StoreError` subclasses.
     """
@@ -33,6 +33,18 @@ class Store(Protocol):
 
     async def delete_provider(self, key: str) -> bool:
         """True if a provider was deleted."""
+
+    async def list_routes(self) -> list[RouteRecord]:
+        """Every stored route, ordered by name."""
+
+    async def get_route(self, name: str) -> RouteRecord | None:
+        """One route, or None."""
+
+    async def put_route(self, name: str, config: Mapping[str, Any]) -> RouteRecord:
+        """Create or replace a route (stored as it is: routes hold no secrets)."""
+
+    async def delete_route(self, name: str) -> bool:
+        """True if a route was deleted."""
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         """Every gateway API key, ordered by creation time."""

@@ -20,6 +20,7 @@ from .records import (
     ApiKeyRecord,
     ProviderRecord,
     RotationResult,
+    RouteRecord,
     StoreConfig,
     UsageRecord,
     policy_json,
@@ -45,6 +46,7 @@ class MemoryStore:
 
     def __init__(self, config: StoreConfig) -> None:
         self._providers: dict[str, ProviderRecord] = {}
+        self._routes: dict[str, RouteRecord] = {}
         self._keys: dict[str, ApiKeyRecord] = {}
         self._settings: dict[str, str] = {}
         self._usage: list[UsageRecord] = []
@@ -76,6 +78,20 @@ class MemoryStore:
 
     async def delete_provider(self, key: str) -> bool:
         return self._providers.pop(key, None) is not None
+
+    async def list_routes(self) -> list[RouteRecord]:
+        return [self._routes[name] for name in sorted(self._routes)]
+
+    async def get_route(self, name: str) -> RouteRecord | None:
+        return self._routes.get(name)
+
+    async def put_route(self, name: str, config: Mapping[str, Any]) -> RouteRecord:
+        record = RouteRecord(name, copy.deepcopy(dict(config)), datetime.now(UTC))
+        self._routes[name] = record
+        return record
+
+    async def delete_route(self, name: str) -> bool:
+        return self._routes.pop(name, None) is not None
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         return sorted(self._keys.values(), key=lambda r: (r.created_at, r.id))

@@ -2,7 +2,7 @@
 
 Every route of the sub-app passes :func:`node.admin.auth.authenticate`, so a route added
 later cannot be left open; handlers do not check credentials themselves. One module per
-resource: providers, tokens (gateway API keys), settings (key rotation), usage, cluster.
+resource: providers, routes, tokens (gateway API keys), settings (key rotation), usage, cluster.
 Secrets are never returned. Each change is written to the store, applied to this node's
 memory, then announced to the peers, which reload that one item from the database.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.admin import cluster, providers, settings, tokens, usage
+from node.admin import cluster, providers, routes, settings, tokens, usage
 from node.admin.auth import authenticate
 
 __all__ = ["admin_app", "mount"]
@@ -20,7 +20,7 @@ __all__ = ["admin_app", "mount"]
 def admin_app() -> web.Application:
     """The ``/api/v1`` sub-application; shared state is read through ``config_dict``."""
     app = web.Application(middlewares=[authenticate])
-    for resource in (providers, tokens, settings, usage, cluster):
+    for resource in (providers, routes, tokens, settings, usage, cluster):
         resource.add_routes(app.router)
     return app
 

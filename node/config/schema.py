@@ -105,6 +105,29 @@ class ProviderSection(_Struct, frozen=True):
     prices: dict[str, dict[str, float]] = {}
 
 
+ROUTE_STRATEGIES = ("weighted", "least_busy", "latency")
+RETRY_KINDS = ("connect", "timeout", "429", "5xx")
+
+
+class RouteTarget(_Struct, frozen=True):
+    """One deployment a route may send to: ``provider/model`` as anywhere else."""
+
+    model: str
+    weight: float = 1.0
+    priority: int = 1  # tier: 1 first; a higher tier serves only when every lower one cannot
+
+
+class RouteSection(_Struct, frozen=True):
+    """A served model name over weighted, tiered targets (``routes.<name>``)."""
+
+    targets: list[RouteTarget]
+    strategy: str = "weighted"
+    retries: int = 2  # further targets tried for one request
+    retry_on: list[str] = msgspec.field(default_factory=lambda: list(RETRY_KINDS))
+    timeout: Duration = Duration(0)  # per attempt and a stream's wait for its first event; 0 off
+    cooldown: Duration = Duration(30)  # when a failing upstream names no Retry-After
+
+
 class SqliteSection(_Struct, frozen=True):
     datasource: str = "at.db"
     table_prefix: str = "at_"
@@ -133,6 +156,7 @@ class Settings(_Struct, frozen=True):
 
     server: ServerSection = ServerSection()
     providers: dict[str, ProviderSection] = {}
+    routes: dict[str, RouteSection] = {}
     store: StoreSection = StoreSection()
     cluster: ClusterSection | None = None
 

@@ -55,10 +55,16 @@ def _limits(conn: sa.Connection, t: Tables) -> None:
     _add_missing(conn, t.usage, "cost_usd")
 
 
+def _routes(conn: sa.Connection, t: Tables) -> None:
+    """Stored routes: served model names over weighted, tiered targets."""
+    t.routes.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial", _initial),
     (2, "usage cache tokens", _usage_cache_tokens),
     (3, "limits", _limits),
+    (4, "routes", _routes),
 )
 
 

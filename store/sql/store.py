@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..errors import BadRecord, ConcurrentRotation, Conflict, NotFound, StaleKey, StoreUnavailable
 from ..keyring import Keyring
 from ..quota import Lease, LeaseAsk, Return
-from ..records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
+from ..records import (
+    ApiKeyRecord,
+    ProviderRecord,
+    RotationResult,
+    RouteRecord,
+    StoreConfig,
+    UsageRecord,
+)
 from ..usage import COUNTED, summary_row
 from . import keys, quota, rotation
 from .codec import (
@@ -166,6 +173,39 @@ class SqlStore:
         async with transaction(self._engine, "deleting a provider", write=True) as conn:
             result = await conn.execute(sa.delete(self._t.providers).where(
                 self._t.providers.c.key == key))
+        return bool(result.rowcount)
+
+    # routes (no secrets: stored as they are) ---------------------------------------------
+
+    async def list_routes(self) -> list[RouteRecord]:
+        t = self._t.routes
+        async with transaction(self._engine, "listing routes") as conn:
+            rows = (await conn.execute(sa.select(t).order_by(t.c.name))).all()
+        return [RouteRecord(row.name, json.loads(row.config), from_epoch(row.updated_at))
+                for row in rows]
+
+    async def get_route(self, name: str) -> RouteRecord | None:
+        t = self._t.routes
+        async with transaction(self._engine, "reading a route") as conn:
+            row = (await conn.execute(sa.select(t).where(t.c.name == name))).one_or_none()
+        if row is None:
+            return None
+        return RouteRecord(row.name, json.loads(row.config), from_epoch(row.updated_at))
+
+    async def put_route(self, name: str, config: Mapping[str, Any]) -> RouteRecord:
+        t = self._t.routes
+        doc, now = json.dumps(dict(config)), time.time()
+        async with transaction(self._engine, "writing a route", write=True) as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            await conn.execute(insert(t).values(name=name, config=doc, updated_at=now)
+                               .on_conflict_do_update(index_elements=[t.c.name],
+                                                      set_={"config": doc, "updated_at": now}))
+        return RouteRecord(name, dict(config), from_epoch(now))
+
+    async def delete_route(self, name: str) -> bool:
+        t = self._t.routes
+        async with transaction(self._engine, "deleting a route", write=True) as conn:
+            result = await conn.execute(sa.delete(t).where(t.c.name == name))
         return bool(result.rowcount)
 
     # gateway API keys --------------------------------------------------------------------

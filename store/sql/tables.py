@@ -7,7 +7,7 @@ counter bumped by every write, used for compare-and-set by the re-encryption swe
 ``api_keys.policy`` is the key's policy as a JSON object. ``quota`` is the lease ledger of
 store/quota.py: one row per (scope, limit, window) with ``cap`` and ``granted``; ``last_grant``
 carries the size of the last grant out of the guarded update (Postgres before 18 cannot return
-a row's old values).
+a row's old values). ``routes.config`` is a route's JSON mapping (no secrets, so plain).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class Tables:
     keyring: sa.Table
     key_wraps: sa.Table
     quota: sa.Table
+    routes: sa.Table
 
 
 def usage_cache_columns() -> tuple[sa.Column[object], ...]:
@@ -135,4 +136,8 @@ def build_tables(prefix: str, schema: str) -> Tables:
             sa.Column("cap", sa.BigInteger, nullable=False),
             sa.Column("granted", sa.BigInteger, nullable=False),
             sa.Column("last_grant", sa.BigInteger, nullable=False)),
+        routes=table(
+            "routes", sa.Column("name", sa.String(200), primary_key=True),
+            sa.Column("config", sa.Text, nullable=False),
+            sa.Column("updated_at", sa.Float, nullable=False)),
     )
