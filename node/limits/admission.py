@@ -224,6 +224,14 @@ class Limits:
         units = (1, input_used(usage), usage.output_tokens, math.ceil(cost_usd * USD_UNIT))
         self.cache.settle(reservation, [units[dim] for dim in admitted.plan.dims])
 
+    def release(self, admitted: Admitted | None) -> None:
+        """Give an admission back whole: its request failed before any output (a retry on
+        another target reserves again there)."""
+        if admitted is None or admitted.settled:
+            return
+        self.cache.settle(admitted.reservation, [0] * len(admitted.reservation.needs))
+        self.settle(admitted, None)  # leaves max_concurrent; the units went back above
+
     def headers(self, plan: Plan, pieces: tuple[Slice, ...] = ()) -> dict[str, str]:
         """OpenAI's ``x-ratelimit-*`` for the tightest request and token limits (from the
         slices a reservation came from, refreshed by it just now; else looked up)."""

@@ -358,7 +358,9 @@ class Exchange:
                 provider=route.provider_key)
         waited = self._waited(started)
         state.end()
-        self._release()
+        # the attempt failed before any output: its reservation goes back whole
+        self.gateway.limits.release(self.admitted)
+        self.admitted = None
         kind = failure_kind(failure)
         if kind is None:
             state.succeeded(waited)  # it answered (the request's own 4xx): it is up
@@ -407,16 +409,6 @@ class Exchange:
         metrics.upstream_done(provider, failure.status, waited,
                               "retried" if retried else "failed")
         metrics.upstream_error(provider, type(failure).__name__)
-
-    def _release(self) -> None:
-        """Give an attempt's whole reservation back (it failed before any output)."""
-        admitted = self.admitted
-        if admitted is None:
-            return
-        self.admitted = None
-        limits = self.gateway.limits
-        limits.cache.settle(admitted.reservation, [0] * len(admitted.reservation.needs))
-        limits.settle(admitted, None)  # leaves max_concurrent; the rest is refunded above
 
     def visible_models(self) -> list[tuple[str, str]]:
         """(``provider/model`` id, provider key) of every model the key may use; a route

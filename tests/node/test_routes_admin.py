@@ -105,3 +105,18 @@ async def test_bad_input_is_a_400_naming_the_field() -> None:
         status, answer = await call(node, "PUT", "/routes/r", [1])
         assert status == 400
         assert node.gateway.routes.plans() == {}
+
+
+async def test_a_provider_cannot_take_a_route_name() -> None:
+    tree = settings_tree(providers=PROVIDERS, routes={"smart": YAML_ROUTE})
+    async with running_node(tree) as node:
+        await call(node, "PUT", "/routes/stored", YAML_ROUTE)
+        for method, path, body in (("POST", "/providers", {"key": "smart", "type": "mock"}),
+                                   ("PUT", "/providers/smart", {"type": "mock"}),
+                                   ("PUT", "/providers/stored", {"type": "mock"})):
+            status, answer = await call(node, method, path, body)
+            assert status == 400, (path, answer)
+            assert answer["error"]["param"] == "key"
+            assert "route" in answer["error"]["message"]
+        assert await node.gateway.store.get_provider("smart") is None
+        assert await node.gateway.store.get_provider("stored") is None
