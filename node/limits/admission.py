@@ -6,6 +6,9 @@ micro-USD priced from those bounds), takes them from the :class:`LeaseCache`, an
 a 429 in the route's dialect naming the scope and the limit (503 when the slices ran out and
 the database cannot be asked: never an unlimited pass). ``max_concurrent`` is not windowed, so
 leases do not fit it: each node admits at most ``floor(cap / replicas)`` at once.
+
+What limits a key at a provider is worked out once per version of both (a :class:`Plan`,
+holding its limits' slices), so a request's admission is arithmetic on objects in hand.
 """
 
 from __future__ import annotations
