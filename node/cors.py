@@ -108,8 +108,7 @@ class Cors:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        if (origin is not None and request.method == "OPTIONS"
-                and "Access-Control-Request-Method" in request.headers):
+        if origin is not None and _is_preflight(request):
             policy = self.policy_for(request.path)
             if policy is not None:
                 return policy.preflight(request, origin)
@@ -117,10 +116,14 @@ class Cors:
 
     def headers_for(self, request: web.Request) -> dict[str, str]:
         origin = request.headers.get("Origin")
-        if origin is None:
-            return {}
+        if origin is None or _is_preflight(request):
+            return {}  # a preflight's answer carries its own headers, or (refused) none
         policy = self.policy_for(request.path)
         return policy.actual(origin) if policy is not None else {}
+
+
+def _is_preflight(request: web.Request) -> bool:
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
 
 
 def _policy(section: CorsSection | None) -> CorsPolicy | None:
