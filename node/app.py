@@ -14,6 +14,7 @@ from functools import partial
 from aiohttp import web
 
 from node import admin
+from node.audit import audit_ctx
 from node.bootstrap import bootstrap
 from node.config import Settings, cluster_config, store_config
 from node.cors import Cors
@@ -54,6 +55,7 @@ def create_app(
     app.on_response_prepare.append(ResponseHeaders(settings, cors))
     app.cleanup_ctx.append(partial(_node_ctx, settings, store, pool, say, admin_api))
     app.cleanup_ctx.append(partial(_cluster_ctx, settings, node_name))
+    app.cleanup_ctx.append(partial(audit_ctx, settings, node_name))
     return app
 
 

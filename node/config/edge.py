@@ -12,7 +12,8 @@ import msgspec
 
 from node.errors import ConfigError
 
-__all__ = ["TLS_VERSIONS", "CorsSection", "MetricsAuth", "TlsSection", "check_edge"]
+__all__ = ["TLS_VERSIONS", "AuditSection", "CorsSection", "MetricsAuth", "TlsSection",
+           "check_audit", "check_edge"]
 
 TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
 
@@ -54,6 +55,29 @@ class MetricsAuth(_Struct, frozen=True):
     @property
     def enabled(self) -> bool:
         return bool(self.username or self.password or self.token)
+
+
+class AuditSection(_Struct, frozen=True):
+    """The audit log (node.audit): off while ``path`` is empty."""
+
+    path: str = ""
+    max_record_bytes: int = 64 * 1024
+    retention_days: int = 30
+    flush_interval: float = 1.0  # seconds between batches written
+
+
+def check_audit(audit: AuditSection | None) -> None:
+    if audit is None or not audit.path:
+        return
+    if audit.max_record_bytes < 1024:
+        raise ConfigError(f"audit.max_record_bytes: {audit.max_record_bytes} is not valid: "
+                          "expected 1024 or more")
+    if audit.retention_days < 1:
+        raise ConfigError(f"audit.retention_days: {audit.retention_days} is not valid: "
+                          "expected 1 or more days")
+    if not 0 < audit.flush_interval <= 60:
+        raise ConfigError(f"audit.flush_interval: {audit.flush_interval:g} is not valid: "
+                          "expected seconds above 0, at most 60")
 
 
 def check_edge(tls: TlsSection | None, cors: dict[str, CorsSection | None],

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from node.config.edge import check_edge
+from node.config.edge import check_audit, check_edge
 from node.config.environment import apply_env, config_path, expand_vars, process_environment
 from node.config.schema import (
     RETRY_KINDS,
@@ -202,6 +202,7 @@ def _check(settings: Settings) -> None:
         )
     check_edge(server.tls, {"server.cors": server.cors, "server.admin_cors": server.admin_cors},
                server.metrics_auth)
+    check_audit(settings.audit)
     store = settings.store
     chosen = [name for name in ("memory", "sqlite", "postgres") if getattr(store, name) is not None]
     if len(chosen) > 1:

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from node.config.edge import CorsSection, MetricsAuth, TlsSection
+from node.config.edge import AuditSection, CorsSection, MetricsAuth, TlsSection
 from node.errors import BadRequest, ConfigError
 from node.limits.policy import parse_limits
 
@@ -166,6 +166,7 @@ class Settings(_Struct, frozen=True):
     routes: dict[str, RouteSection] = {}
     store: StoreSection = StoreSection()
     cluster: ClusterSection | None = None
+    audit: AuditSection = AuditSection()
 
     @property
     def cluster_section(self) -> ClusterSection | None:
