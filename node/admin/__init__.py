@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.admin import cluster, providers, routes, settings, tokens, usage
+from node.admin import audit, cluster, providers, routes, settings, tokens, usage
 from node.admin.auth import authenticate
 
 __all__ = ["admin_app", "mount"]
@@ -19,8 +19,9 @@ __all__ = ["admin_app", "mount"]
 
 def admin_app() -> web.Application:
     """The ``/api/v1`` sub-application; shared state is read through ``config_dict``."""
-    app = web.Application(middlewares=[authenticate])
-    for resource in (providers, routes, tokens, settings, usage, cluster):
+    # record_changes after authenticate: every admin write that got in is on the record.
+    app = web.Application(middlewares=[authenticate, audit.record_changes])
+    for resource in (providers, routes, tokens, settings, usage, cluster, audit):
         resource.add_routes(app.router)
     return app
 

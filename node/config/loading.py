@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from node.config.edge import check_audit, check_edge
 from node.config.environment import apply_env, config_path, expand_vars, process_environment
 from node.config.schema import (
     RETRY_KINDS,
@@ -199,6 +200,9 @@ def _check(settings: Settings) -> None:
         raise ConfigError(
             f"server.log_format: {server.log_format!r} is not valid: expected auto, json or console"
         )
+    check_edge(server.tls, {"server.cors": server.cors, "server.admin_cors": server.admin_cors},
+               server.metrics_auth)
+    check_audit(settings.audit)
     store = settings.store
     chosen = [name for name in ("memory", "sqlite", "postgres") if getattr(store, name) is not None]
     if len(chosen) > 1:

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from node.config.edge import AuditSection, CorsSection, MetricsAuth, TlsSection
 from node.errors import BadRequest, ConfigError
 from node.limits.policy import parse_limits
 
@@ -82,6 +83,12 @@ class ServerSection(_Struct, frozen=True):
     # cannot finish within send_timeout ends the exchange as if the client had left.
     send_timeout: Duration = Duration(60)
     alan: ClusterSection | None = None
+    # The edge (node.config.edge): HTTPS, cross-origin policies for the gateway routes and
+    # for /api/v1, and credentials for /metrics. All off when unset.
+    tls: TlsSection | None = None
+    cors: CorsSection | None = None
+    admin_cors: CorsSection | None = None
+    metrics_auth: MetricsAuth | None = None
 
 
 class ProviderSection(_Struct, frozen=True):
@@ -159,6 +166,7 @@ class Settings(_Struct, frozen=True):
     routes: dict[str, RouteSection] = {}
     store: StoreSection = StoreSection()
     cluster: ClusterSection | None = None
+    audit: AuditSection = AuditSection()
 
     @property
     def cluster_section(self) -> ClusterSection | None:
