@@ -13,7 +13,7 @@ from functools import partial
 
 from aiohttp import web
 
-from node import admin
+from node import admin, ui
 from node.bootstrap import bootstrap
 from node.config import Settings, cluster_config, store_config
 from node.errors import ConfigError
@@ -49,6 +49,7 @@ def create_app(
     key.add_routes(app, base)
     admin_api = admin.mount(app, base)
     ops.add_routes(app, base)
+    ui.add_routes(app, base)
     app.on_response_prepare.append(add_headers)
     app.cleanup_ctx.append(partial(_node_ctx, settings, store, pool, say, admin_api))
     app.cleanup_ctx.append(partial(_cluster_ctx, settings, node_name))
