@@ -9,6 +9,7 @@ import io
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -119,7 +120,16 @@ def _record(at: datetime, key: str, model: str, status: int = 200) -> UsageRecor
                        output_tokens=5, status=status, latency_ms=12.5, cost_usd=0.001)
 
 
-async def test_usage_buckets_csv_and_log(gw: Node) -> None:
+@pytest.fixture(params=["memory", "sqlite"])
+async def reports_node(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Node]:
+    store = {} if request.param == "memory" else {
+        "store": {"memory": None, "sqlite": {"datasource": str(tmp_path / "at.db")}}}
+    async with running_node(ui_tree(base_path="/at/gw", **store)) as running:
+        yield running
+
+
+async def test_usage_buckets_csv_and_log(reports_node: Node) -> None:
+    gw = reports_node
     now = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
     rows = [_record(now - timedelta(hours=h), key, model, 500 if h == 3 else 200)
             for h in range(6) for key in ("k1", "k2") for model in ("m1", "m2", "m3")]
