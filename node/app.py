@@ -13,7 +13,7 @@ from functools import partial
 
 from aiohttp import web
 
-from node import admin
+from node import admin, ui
 from node.audit import audit_ctx
 from node.bootstrap import bootstrap
 from node.config import Settings, cluster_config, store_config
@@ -52,6 +52,7 @@ def create_app(
     key.add_routes(app, base)
     admin_api = admin.mount(app, base)
     ops.add_routes(app, base)
+    ui.add_routes(app, base)
     app.on_response_prepare.append(ResponseHeaders(settings, cors))
     app.cleanup_ctx.append(partial(_node_ctx, settings, store, pool, say, admin_api))
     app.cleanup_ctx.append(partial(_cluster_ctx, settings, node_name))

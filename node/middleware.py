@@ -115,7 +115,9 @@ def render_error(exc: BaseException, dialect: Dialect) -> web.Response:
         return _error_response(dialect, 413, "request body is too large")
     if isinstance(exc, web.HTTPException):
         message = exc.reason if exc.status != 404 else "no such route"
-        return _error_response(dialect, exc.status, message, headers=None)
+        allow = exc.headers.get("Allow")  # a 405 must say which methods the path takes
+        return _error_response(dialect, exc.status, message,
+                               headers={"Allow": allow} if allow else None)
     log.error("unhandled error", exc_info=exc)
     return _error_response(dialect, 500, "internal error; see the node's log")
 

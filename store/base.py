@@ -84,6 +84,14 @@ class Store(Protocol):
                             until: datetime | None) -> list[dict[str, Any]]:
         """Usage aggregated per UTC day, key, provider and model within [since, until)."""
 
+    async def usage_log(self, *, since: datetime | None = None, until: datetime | None = None,
+                        key_id: str | None = None, provider: str | None = None,
+                        model: str | None = None, status_from: int = 0,
+                        status_to: int = 999, before: int | None = None,
+                        limit: int = 50) -> list[dict[str, Any]]:
+        """Single usage records, newest first: those within [since, until) matching every
+        filter given, with an ``id`` below ``before`` (the cursor); at most ``limit``."""
+
     @property
     def key_version(self) -> int:
         """The data key version this node writes under (0 = encryption off)."""

@@ -25,7 +25,7 @@ from .records import (
     UsageRecord,
     policy_json,
 )
-from .usage import storable, summarise, utc
+from .usage import log_row, storable, summarise, utc
 
 
 def _check_storable(record: ApiKeyRecord) -> None:
@@ -144,6 +144,27 @@ class MemoryStore:
     async def usage_summary(self, *, since: datetime | None,
                             until: datetime | None) -> list[dict[str, Any]]:
         return summarise(self._usage, since=since, until=until)
+
+    async def usage_log(self, *, since: datetime | None = None, until: datetime | None = None,
+                        key_id: str | None = None, provider: str | None = None,
+                        model: str | None = None, status_from: int = 0,
+                        status_to: int = 999, before: int | None = None,
+                        limit: int = 50) -> list[dict[str, Any]]:
+        lo, hi = (utc(since) if since else None), (utc(until) if until else None)
+        found: list[dict[str, Any]] = []
+        top = len(self._usage) if before is None else min(before - 1, len(self._usage))
+        for index in range(top - 1, -1, -1):  # ids are positions + 1, newest last
+            rec = self._usage[index]
+            at = utc(rec.at)
+            if ((lo and at < lo) or (hi and at >= hi) or (key_id and rec.key_id != key_id)
+                    or (provider and rec.provider != provider)
+                    or (model and rec.model != model)
+                    or not status_from <= rec.status <= status_to):
+                continue
+            found.append(log_row(index + 1, rec))
+            if len(found) >= limit:
+                break
+        return found
 
     @property
     def key_version(self) -> int:

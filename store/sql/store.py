@@ -27,7 +27,7 @@ from ..records import (
     StoreConfig,
     UsageRecord,
 )
-from ..usage import COUNTED, summary_row
+from ..usage import COUNTED, log_row, summary_row
 from . import keys, quota, rotation
 from .codec import (
     api_key_from_row,
@@ -298,6 +298,31 @@ class SqlStore:
         return [summary_row((r.day, r.key_id, r.provider, r.model),
                             [getattr(r, name) for name in COUNTED], float(r.latency))
                 for r in rows]
+
+    async def usage_log(self, *, since: datetime | None = None, until: datetime | None = None,
+                        key_id: str | None = None, provider: str | None = None,
+                        model: str | None = None, status_from: int = 0,
+                        status_to: int = 999, before: int | None = None,
+                        limit: int = 50) -> list[dict[str, Any]]:
+        c = self._t.usage.c
+        query = sa.select(self._t.usage).where(c.status.between(status_from, status_to))
+        for column, value in ((c.key_id, key_id), (c.provider, provider), (c.model, model)):
+            if value:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(c.at >= to_epoch(since))
+        if until is not None:
+            query = query.where(c.at < to_epoch(until))
+        if before is not None:
+            query = query.where(c.id < before)
+        query = query.order_by(c.id.desc()).limit(limit)
+        async with transaction(self._engine, "reading the usage log") as conn:
+            rows = (await conn.execute(query)).all()
+        return [log_row(r.id, UsageRecord(
+            at=from_epoch(r.at), key_id=r.key_id, provider=r.provider, model=r.model,
+            input_tokens=r.input_tokens, output_tokens=r.output_tokens, status=r.status,
+            latency_ms=r.latency_ms, cache_read_tokens=r.cache_read_tokens,
+            cache_write_tokens=r.cache_write_tokens, cost_usd=r.cost_usd)) for r in rows]
 
     # keyring -----------------------------------------------------------------------------
 
