@@ -13,12 +13,14 @@ from functools import partial
 
 from aiohttp import web
 
-from node import admin
+from node import admin, ui
+from node.audit import audit_ctx
 from node.bootstrap import bootstrap
 from node.config import Settings, cluster_config, store_config
+from node.cors import Cors
 from node.errors import ConfigError
 from node.gateway import Gateway
-from node.middleware import add_headers, gateway_middleware
+from node.middleware import ResponseHeaders, gateway_middleware
 from node.routes import anthropic, gemini, key, openai, ops, responses
 from node.state import GATEWAY
 from providers import ClientPool
@@ -38,8 +40,9 @@ def create_app(
     node_name: str = "",
 ) -> web.Application:
     """Build one node's application. ``store``/``pool`` may be injected by tests."""
+    cors = Cors.of(settings)  # None unless a CORS policy is configured: no cost then
     app = web.Application(
-        middlewares=[gateway_middleware],
+        middlewares=[gateway_middleware, *([cors.middleware] if cors is not None else [])],
         client_max_size=settings.server.max_body_bytes,
     )
     base = settings.server.base_path
@@ -50,10 +53,12 @@ def create_app(
     key.add_routes(app, base)
     admin_api = admin.mount(app, base)
     ops.add_routes(app, base)
-    app.on_response_prepare.append(add_headers)
+    ui.add_routes(app, base)
+    app.on_response_prepare.append(ResponseHeaders(settings, cors))
     app.cleanup_ctx.append(partial(_node_ctx, settings, store, pool, say, admin_api))
     app.cleanup_ctx.append(responses.book_ctx)  # needs the gateway: after _node_ctx
     app.cleanup_ctx.append(partial(_cluster_ctx, settings, node_name))
+    app.cleanup_ctx.append(partial(audit_ctx, settings, node_name))
     return app
 
 

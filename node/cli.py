@@ -8,6 +8,7 @@ import contextlib
 import gc
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -18,7 +19,7 @@ from aiohttp import web
 from node.app import create_app
 from node.config import Settings, cluster_config, load_settings_for, store_config, to_plain
 from node.config.secrets import provider_secret_values
-from node.edge import GuardedSite
+from node.edge import GuardedSite, reload_certificate, tls_context
 from node.errors import ConfigError
 from node.logging import configure_logging
 from node.version import VERSION
@@ -77,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _check(settings: Settings) -> int:
     store = store_config(settings)
     cluster = cluster_config(settings)
+    if settings.server.tls is not None:
+        tls_context(settings.server.tls)  # the files are part of the config
     print(
         f"config ok: {len(settings.providers)} provider(s), store {store.kind}"
         f"{'' if store.kind == 'memory' else ' (' + _where(store.datasource) + ')'}, "
@@ -122,6 +125,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     cluster = settings.cluster_section
     if cluster is not None:
         secrets.append(cluster.security.key)
+    if settings.server.metrics_auth is not None:
+        secrets += [settings.server.metrics_auth.password, settings.server.metrics_auth.token]
     configure_logging(
         level=settings.server.log_level, fmt=settings.server.log_format, secrets=secrets
     )
@@ -131,15 +136,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         uvloop.install()
     host = args.host or settings.server.host
     port = args.port or settings.server.port
+    # Built before the loop starts, so a certificate that cannot be used is a config error.
+    tls = tls_context(settings.server.tls) if settings.server.tls is not None else None
     try:
-        asyncio.run(_run(settings, host, port, args.name or socket.gethostname()))
+        asyncio.run(_run(settings, host, port, args.name or socket.gethostname(), tls))
     except StoreError as exc:
         print(f"atgw: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
-async def _run(settings: Settings, host: str, port: int, name: str) -> None:
+async def _run(settings: Settings, host: str, port: int, name: str,
+               tls: ssl.SSLContext | None) -> None:
     app = create_app(settings, node_name=name)
     # handler_cancellation: a client that goes away cancels its handler, which aborts the
     # upstream request instead of paying for tokens nobody reads.
@@ -153,17 +161,20 @@ async def _run(settings: Settings, host: str, port: int, name: str) -> None:
     server = settings.server
     site = GuardedSite(runner, host, port, reuse_address=True,
                        head_timeout=float(server.header_timeout),
-                       idle_timeout=float(server.idle_timeout))
+                       idle_timeout=float(server.idle_timeout), ssl_context=tls)
     await site.start()
     # Everything built at start (modules, config, adapters) lives until exit: keep it out of
     # the collector's sight so full collections stay short under load.
     gc.collect()
     gc.freeze()
-    log.info("serving", host=host, port=port, version=VERSION, node=name)
+    log.info("serving", host=host, port=port, version=VERSION, node=name,
+             scheme="https" if tls is not None else "http")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if tls is not None and server.tls is not None:
+        loop.add_signal_handler(signal.SIGHUP, reload_certificate, tls, server.tls)
     await stop.wait()
     log.info("stopping: draining in-flight requests")
     await runner.cleanup()

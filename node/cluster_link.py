@@ -53,6 +53,8 @@ class NodeHooks:
             await self._gateway.reload_provider(item)
         elif kind == "api_key":
             await self._gateway.reload_key(item)
+        elif kind == "route":
+            await self._gateway.reload_route(item)
         else:
             await self._gateway.reload_all()
 

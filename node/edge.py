@@ -10,6 +10,10 @@ timeout and closes those whose head is overdue. One sweep instead of a timer per
 timer armed and cancelled on every request cost more than the rest of the edge. Bodies are
 bounded where they are read (``node.json_io``).
 
+HTTPS is served on the same port when ``server.tls`` is set: :func:`tls_context` builds the
+one server context, and :func:`reload_certificate` (on SIGHUP) loads the files again into that
+same context, so new handshakes present the new certificate while open connections go on.
+
 This relies on aiohttp 3.x internals (``RequestHandler``'s constructor and ``handle_error``,
 ``TCPSite``'s fields); aiohttp is pinned below 4.
 """
@@ -17,13 +21,19 @@ This relies on aiohttp 3.x internals (``RequestHandler``'s constructor and ``han
 from __future__ import annotations
 
 import asyncio
+import ssl
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import structlog
 from aiohttp import web
 
-__all__ = ["GuardedRequestHandler", "GuardedSite", "request_finished", "request_started"]
+from node.config.edge import TlsSection
+from node.errors import ConfigError
+
+__all__ = ["GuardedRequestHandler", "GuardedSite", "reload_certificate", "request_finished",
+           "request_started", "tls_context"]
 
 log = structlog.get_logger("node.edge")
 _BAD_REQUEST = "Bad Request: the request is not valid HTTP\n"
@@ -139,3 +149,47 @@ def request_finished(request: web.Request) -> None:
     protocol = request.protocol
     if isinstance(protocol, GuardedRequestHandler):
         protocol.finished()
+
+
+def tls_context(tls: TlsSection) -> ssl.SSLContext:
+    """The server context for ``server.tls``; :class:`ConfigError` naming the key when the
+    files cannot be used."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = (ssl.TLSVersion.TLSv1_3 if tls.min_version == "TLSv1.3"
+                               else ssl.TLSVersion.TLSv1_2)
+    _load(context, tls)
+    return context
+
+
+def reload_certificate(context: ssl.SSLContext, tls: TlsSection) -> bool:
+    """Load the certificate and key again into ``context`` (SIGHUP); on failure the old pair
+    stays in service and the reason is logged."""
+    try:
+        _load(context, tls)
+    except ConfigError as exc:
+        log.error("certificate not reloaded; the previous one stays in service", error=str(exc))
+        return False
+    log.info("certificate reloaded", cert_file=tls.cert_file)
+    return True
+
+
+def _no_password() -> bytes:
+    # Without a callback OpenSSL would prompt on the terminal for an encrypted key.
+    return b""
+
+
+def _load(context: ssl.SSLContext, tls: TlsSection) -> None:
+    for name in ("cert_file", "key_file"):
+        path = Path(getattr(tls, name))
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"server.tls.{name}: cannot read {str(path)!r}: "
+                              f"{exc.strerror}") from None
+        if name == "cert_file" and b"-----BEGIN CERTIFICATE-----" not in text:
+            raise ConfigError(f"server.tls.cert_file: {str(path)!r} holds no PEM certificate")
+    try:
+        context.load_cert_chain(tls.cert_file, tls.key_file, password=_no_password)
+    except ssl.SSLError:
+        raise ConfigError(f"server.tls.key_file: {tls.key_file!r} is not an unencrypted PEM "
+                          "private key matching server.tls.cert_file") from None

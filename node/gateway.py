@@ -1,9 +1,10 @@
 """The node's in-memory view and the services the routes share.
 
 :class:`Gateway` owns the store, the provider catalog, the key index, metrics, the usage
-queue and the limits (leased slices of every key's and provider's allowances). Everything
-the request path reads is here, in memory; admin changes and cluster change notices update
-single items (``reload_provider``/``reload_key``) from the store.
+queue, the limits (leased slices of every key's and provider's allowances) and the route
+table. Everything the request path reads is here, in memory; admin changes and cluster change
+notices update single items (``reload_provider``/``reload_route``/``reload_key``) from the
+store.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from node.key_index import KeyIndex, hash_key, secret_matches
 from node.limits import Janitor, LeaseCache, Limits
 from node.limits.prices import Prices
 from node.metrics import Metrics
+from node.routing import RouteTable
 from node.serve.finished import Accounting, FinishedHook
 from providers import ClientPool, ProviderError
 from store import DecryptError, StaleKey, Store, UsageWriter
@@ -44,6 +46,7 @@ class Gateway:
         self.store = store
         self.pool = pool
         self.catalog = Catalog(pool)
+        self.routes = RouteTable()
         self.prices = Prices(self.catalog)
         self.keys = KeyIndex()
         self.metrics = Metrics()
@@ -71,6 +74,10 @@ class Gateway:
         self.rotation_lock = asyncio.Lock()
         self.stale_key = False
         self._stored_snapshot: dict[str, Mapping[str, Any]] = {}
+        self._routes_snapshot: dict[str, Mapping[str, Any]] = {}
+        self.metrics.add_gauges(
+            "at_route_targets_cooling_down", "Route targets cooling down on this node (1) or not",
+            self._cooling)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._admin_http: aiohttp.ClientSession | None = None
 
@@ -121,6 +128,7 @@ class Gateway:
         # Stored providers override YAML ones, one at a time: a broken one is reported and not
         # served, and does not stop the node.
         await self._reload_providers(await self._stored_providers())
+        await self._reload_routes(await self._stored_routes())
         self.keys.replace_all(await self.store.list_api_keys())
         if not self.admin_token_sha256:
             self.admin_token_sha256 = await self.store.get_setting(ADMIN_TOKEN_SETTING) or ""
@@ -140,6 +148,27 @@ class Gateway:
         else:
             self._stored_snapshot[key] = config
 
+    async def reload_route(self, name: str) -> None:
+        """Re-read one stored route (after an admin change here or a peer's notice)."""
+        record = await self.store.get_route(name)
+        config = record.config if record is not None else None
+        self.routes.set_stored(name, config, self.catalog)
+        if config is None:
+            self._routes_snapshot.pop(name, None)
+        else:
+            self._routes_snapshot[name] = config
+
+    async def _stored_routes(self) -> dict[str, Mapping[str, Any]]:
+        return {record.name: record.config for record in await self.store.list_routes()}
+
+    async def _reload_routes(self, stored: dict[str, Mapping[str, Any]]) -> None:
+        self._routes_snapshot = stored
+        self.routes.load(self.settings.routes, stored, self.catalog)
+
+    def _cooling(self) -> dict[str, float]:
+        now = time.monotonic()
+        return {state.target: float(state.cooling(now)) for state in self.routes.states()}
+
     async def reload_key(self, key_id: str) -> None:
         record = await self.store.get_api_key(key_id)
         if record is None:
@@ -150,6 +179,7 @@ class Gateway:
     async def reload_all(self) -> None:
         self.keys.replace_all(await self.store.list_api_keys())
         await self._reload_providers(await self._stored_providers())
+        await self._reload_routes(await self._stored_routes())
 
     async def refresh(self) -> None:
         """Follow the database: keys always, providers when a stored config changed."""
@@ -158,6 +188,9 @@ class Gateway:
         stored = await self._stored_providers()
         if stored != self._stored_snapshot:
             await self._reload_providers(stored)
+        routes = await self._stored_routes()
+        if routes != self._routes_snapshot:
+            await self._reload_routes(routes)
 
     async def _reload_providers(self, stored: dict[str, Mapping[str, Any]]) -> None:
         self._stored_snapshot = stored
@@ -174,4 +207,6 @@ class Gateway:
         except (ConfigError, ProviderError) as exc:
             self.broken_providers[key] = str(exc)
             log.error("stored provider is invalid", provider=key, error=str(exc))
+        # Routes hold the catalog's adapters: a changed provider is recompiled into them.
+        self.routes.rebuild(self.catalog)
 

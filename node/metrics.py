@@ -87,8 +87,10 @@ class Metrics:
             "at_http_request_duration_seconds", "Request latency including all middleware",
             ["route"], LATENCY_BUCKETS)
         self.upstream_requests = Counter(
-            "at_upstream_requests_total", "Requests sent to upstream providers",
-            ["provider", "status"])
+            "at_upstream_requests_total",
+            "Requests sent to upstream providers; outcome: ok, retried (another target was "
+            "tried next) or failed (the exchange ended with this failure)",
+            ["provider", "status", "outcome"])
         self.upstream_duration = Histogram(
             "at_upstream_request_duration_seconds",
             "Time from sending to an upstream until its response headers (time to first byte)",
@@ -102,6 +104,9 @@ class Metrics:
         self.stream_duration = Histogram(
             "at_streaming_duration_seconds", "Whole stream duration", ["provider"],
             LATENCY_BUCKETS)
+        self.cooldowns = Counter(
+            "at_upstream_cooldowns_total", "Route targets cooled down, by why",
+            ["target", "reason"])
         self.auth = Counter("at_auth_requests_total", "Gateway key checks", ["result"])
         self.tokens = Counter(
             "at_tokens_total", "Tokens by gateway key, model and direction",
@@ -126,9 +131,15 @@ class Metrics:
         self.http_requests.add((method, route, str(status)))
         self.http_duration.observe((route,), seconds)
 
-    def upstream_done(self, provider: str, status: int, seconds: float) -> None:
-        self.upstream_requests.add((provider, str(status)))
+    def upstream_done(self, provider: str, status: int, seconds: float,
+                      outcome: str = "") -> None:
+        """One upstream attempt; ``outcome`` defaults to ok for a 2xx, failed otherwise."""
+        self.upstream_requests.add(
+            (provider, str(status), outcome or ("ok" if status < 400 else "failed")))
         self.upstream_duration.observe((provider,), seconds)
+
+    def cooled_down(self, target: str, reason: str) -> None:
+        self.cooldowns.add((target, reason))
 
     def upstream_error(self, provider: str, error_type: str) -> None:
         self.upstream_errors.add((provider, error_type))
@@ -154,6 +165,7 @@ class Metrics:
 
     def quota_exceeded(self, key: str, limit: str) -> None:
         self.quota_exceeded_total.add((key, limit))
+
     def cost_used(self, key: str, provider: str, model: str, usd: float) -> None:
         self.cost.add((key, provider, model), usd)
 
@@ -170,7 +182,7 @@ class Metrics:
         """The prometheus_client collector protocol: every family, built now."""
         families: list[Counter | Histogram] = [
             self.http_requests, self.http_duration, self.upstream_requests,
-            self.upstream_duration, self.upstream_errors, self.stream_events,
+            self.upstream_duration, self.upstream_errors, self.cooldowns, self.stream_events,
             self.stream_bytes, self.stream_duration, self.auth, self.tokens, self.overhead,
             self.rate_limited_total, self.quota_exceeded_total,
             self.cost,

@@ -11,11 +11,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
 
 from cluster import ClusterError, LockBusy, NoQuorum
+from node.config import Settings
 from node.edge import SERVER, request_finished, request_started
 from node.errors import RequestError
 from node.state import (
@@ -31,6 +33,9 @@ from node.state import (
 from providers import Dialect, ProviderError, error_body
 from store import BadRecord, NotFound, StaleKey, StoreError, StoreUnavailable
 from store import Conflict as StoreConflict
+
+if TYPE_CHECKING:
+    from node.cors import Cors
 
 log = structlog.get_logger("node.http")
 
@@ -111,7 +116,9 @@ def render_error(exc: BaseException, dialect: Dialect) -> web.Response:
         return _error_response(dialect, 413, "request body is too large")
     if isinstance(exc, web.HTTPException):
         message = exc.reason if exc.status != 404 else "no such route"
-        return _error_response(dialect, exc.status, message, headers=None)
+        allow = exc.headers.get("Allow")  # a 405 must say which methods the path takes
+        return _error_response(dialect, exc.status, message,
+                               headers={"Allow": allow} if allow else None)
     log.error("unhandled error", exc_info=exc)
     return _error_response(dialect, 500, "internal error; see the node's log")
 
@@ -163,12 +170,42 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     return response
 
 
+# Sent on every answer; a handler that sets its own value wins (the UI sets its own CSP).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class ResponseHeaders:
+    """``on_response_prepare``: the edge's headers (security, HSTS over TLS, CORS) and the
+    overhead stamped just before the headers are sent, streams included."""
+
+    def __init__(self, settings: Settings, cors: Cors | None = None) -> None:
+        tls = settings.server.tls
+        self._hsts = (f"max-age={tls.hsts_max_age}; includeSubDomains"
+                      if tls is not None and tls.hsts_max_age else "")
+        self._cors = cors
+
+    async def __call__(self, request: web.Request, response: web.StreamResponse) -> None:
+        headers = response.headers
+        headers["Server"] = SERVER  # the product, not aiohttp's version banner
+        for name, value in SECURITY_HEADERS.items():
+            headers.setdefault(name, value)
+        if self._hsts and request.secure:
+            headers["Strict-Transport-Security"] = self._hsts
+        if self._cors is not None:
+            headers.update(self._cors.headers_for(request))
+        await add_headers(request, response)
+
+
 async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare``: stamp the overhead just before headers are sent."""
     start = request.get(START)
     if start is None:
         return
-    response.headers["Server"] = SERVER  # the product, not aiohttp's version banner
     limited = request.get(RATE_HEADERS)
     if limited:
         response.headers.update(limited)  # streams included: their headers leave here

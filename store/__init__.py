@@ -27,6 +27,7 @@ from .records import (
     ApiKeyRecord,
     ProviderRecord,
     RotationResult,
+    RouteRecord,
     StoreConfig,
     UsageRecord,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "ResponseWriter",
     "Return",
     "RotationResult",
+    "RouteRecord",
     "SecretField",
     "StaleKey",
     "Store",

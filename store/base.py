@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .quota import Lease, LeaseAsk, Return
-from .records import ApiKeyRecord, ProviderRecord, RotationResult, UsageRecord
+from .records import ApiKeyRecord, ProviderRecord, RotationResult, RouteRecord, UsageRecord
 from .responses import ResponseRecord
 
 
 class Store(Protocol):
-    """Persistence for providers, gateway API keys, settings and usage, plus the keyring.
+    """Persistence for providers, routes, gateway API keys, settings and usage, plus the keyring.
 
     Every method raises only :class:`store.errors.StoreError` subclasses.
     """
@@ -34,6 +34,18 @@ class Store(Protocol):
 
     async def delete_provider(self, key: str) -> bool:
         """True if a provider was deleted."""
+
+    async def list_routes(self) -> list[RouteRecord]:
+        """Every stored route, ordered by name."""
+
+    async def get_route(self, name: str) -> RouteRecord | None:
+        """One route, or None."""
+
+    async def put_route(self, name: str, config: Mapping[str, Any]) -> RouteRecord:
+        """Create or replace a route (stored as it is: routes hold no secrets)."""
+
+    async def delete_route(self, name: str) -> bool:
+        """True if a route was deleted."""
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         """Every gateway API key, ordered by creation time."""
@@ -73,6 +85,13 @@ class Store(Protocol):
                             until: datetime | None) -> list[dict[str, Any]]:
         """Usage aggregated per UTC day, key, provider and model within [since, until)."""
 
+    async def usage_log(self, *, since: datetime | None = None, until: datetime | None = None,
+                        key_id: str | None = None, provider: str | None = None,
+                        model: str | None = None, status_from: int = 0,
+                        status_to: int = 999, before: int | None = None,
+                        limit: int = 50) -> list[dict[str, Any]]:
+        """Single usage records, newest first: those within [since, until) matching every
+        filter given, with an ``id`` below ``before`` (the cursor); at most ``limit``."""
     async def put_responses(self, records: Sequence[ResponseRecord]) -> None:
         """Insert (or replace, by id) a batch of stored responses in one transaction."""
 

@@ -20,12 +20,13 @@ from .records import (
     ApiKeyRecord,
     ProviderRecord,
     RotationResult,
+    RouteRecord,
     StoreConfig,
     UsageRecord,
     policy_json,
 )
 from .responses import ResponseRecord
-from .usage import storable, summarise, utc
+from .usage import log_row, storable, summarise, utc
 
 
 def _check_storable(record: ApiKeyRecord) -> None:
@@ -46,6 +47,7 @@ class MemoryStore:
 
     def __init__(self, config: StoreConfig) -> None:
         self._providers: dict[str, ProviderRecord] = {}
+        self._routes: dict[str, RouteRecord] = {}
         self._keys: dict[str, ApiKeyRecord] = {}
         self._settings: dict[str, str] = {}
         self._usage: list[UsageRecord] = []
@@ -78,6 +80,20 @@ class MemoryStore:
 
     async def delete_provider(self, key: str) -> bool:
         return self._providers.pop(key, None) is not None
+
+    async def list_routes(self) -> list[RouteRecord]:
+        return [self._routes[name] for name in sorted(self._routes)]
+
+    async def get_route(self, name: str) -> RouteRecord | None:
+        return self._routes.get(name)
+
+    async def put_route(self, name: str, config: Mapping[str, Any]) -> RouteRecord:
+        record = RouteRecord(name, copy.deepcopy(dict(config)), datetime.now(UTC))
+        self._routes[name] = record
+        return record
+
+    async def delete_route(self, name: str) -> bool:
+        return self._routes.pop(name, None) is not None
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         return sorted(self._keys.values(), key=lambda r: (r.created_at, r.id))
@@ -150,6 +166,27 @@ class MemoryStore:
     async def usage_summary(self, *, since: datetime | None,
                             until: datetime | None) -> list[dict[str, Any]]:
         return summarise(self._usage, since=since, until=until)
+
+    async def usage_log(self, *, since: datetime | None = None, until: datetime | None = None,
+                        key_id: str | None = None, provider: str | None = None,
+                        model: str | None = None, status_from: int = 0,
+                        status_to: int = 999, before: int | None = None,
+                        limit: int = 50) -> list[dict[str, Any]]:
+        lo, hi = (utc(since) if since else None), (utc(until) if until else None)
+        found: list[dict[str, Any]] = []
+        top = len(self._usage) if before is None else min(before - 1, len(self._usage))
+        for index in range(top - 1, -1, -1):  # ids are positions + 1, newest last
+            rec = self._usage[index]
+            at = utc(rec.at)
+            if ((lo and at < lo) or (hi and at >= hi) or (key_id and rec.key_id != key_id)
+                    or (provider and rec.provider != provider)
+                    or (model and rec.model != model)
+                    or not status_from <= rec.status <= status_to):
+                continue
+            found.append(log_row(index + 1, rec))
+            if len(found) >= limit:
+                break
+        return found
 
     @property
     def key_version(self) -> int:

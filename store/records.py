@@ -55,6 +55,17 @@ class ProviderRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteRecord:
+    """A served model name's routing (its at.yaml ``routes.<name>`` mapping) as stored.
+
+    Routes hold no secrets: targets name providers, whose credentials live with them."""
+
+    name: str
+    config: Mapping[str, Any]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ApiKeyRecord:
     """A gateway API key; only the SHA-256 of the key itself is kept."""
 

@@ -137,6 +137,15 @@ def summarise(records: Iterable[UsageRecord], *, since: datetime | None,
     return [summary_row(g, v[:7], v[7]) for g, v in sorted(acc.items())]
 
 
+def log_row(row_id: int, rec: UsageRecord) -> dict[str, Any]:
+    """One usage record as ``usage_log`` returns it, in the shape every backend shares."""
+    return {"id": row_id, "at": utc(rec.at).isoformat(), "key_id": rec.key_id,
+            "provider": rec.provider, "model": rec.model, "status": rec.status,
+            "latency_ms": round(rec.latency_ms, 3), "input_tokens": rec.input_tokens,
+            "output_tokens": rec.output_tokens, "cache_read_tokens": rec.cache_read_tokens,
+            "cache_write_tokens": rec.cache_write_tokens, "cost_usd": rec.cost_usd}
+
+
 class UsageWriter:
     """Queue usage records and write them in batches in the background.
 

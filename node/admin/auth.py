@@ -1,4 +1,5 @@
-"""Who may use ``/api/v1``: the admin token (Bearer, constant-time) or a forward-auth service.
+"""Who may use ``/api/v1``: the admin token (Bearer, constant-time), a UI session cookie
+(:mod:`node.admin.session`, with its CSRF rule for writes) or a forward-auth service.
 
 :func:`authenticate` is the one middleware of the admin sub-app, so every route is covered.
 Nothing under ``/api/v1`` is open: with neither a token nor forward auth configured the first
@@ -15,6 +16,7 @@ import structlog
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from node.admin import session
 from node.config import ForwardAuth
 from node.errors import Unauthorized, Unavailable
 from node.state import GATEWAY
@@ -33,12 +35,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer 401 (or the forward-auth service's refusal) unless the caller is an admin."""
     gateway = request.config_dict[GATEWAY]
+    if request.match_info.handler in session.OPEN:
+        return await handler(request)
     auth = request.headers.get("Authorization", "")
-    if not (auth[:7].lower() == "bearer " and gateway.admin_token_ok(auth[7:].strip())):
-        forward = gateway.settings.server.forward_auth
-        if not forward.address:
-            raise Unauthorized("Admin API: send 'Authorization: Bearer <admin token>'")
-        await _forward(request, forward)
+    if auth[:7].lower() == "bearer " and gateway.admin_token_ok(auth[7:].strip()):
+        return await handler(request)
+    cookie = request.cookies.get(session.COOKIE)
+    if cookie and session.session_expiry(gateway, cookie) is not None:
+        session.check_csrf(request)
+        return await handler(request)
+    forward = gateway.settings.server.forward_auth
+    if not forward.address:
+        raise Unauthorized("Admin API: send 'Authorization: Bearer <admin token>' "
+                           "(or sign in: POST /api/v1/session)")
+    await _forward(request, forward)
     return await handler(request)
 
 

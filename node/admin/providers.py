@@ -13,7 +13,7 @@ reaches the admin only as the adapter scrubbed it of the provider's secrets.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -25,6 +25,9 @@ from node.errors import BadRequest, ConfigError, Conflict, ModelNotFound, Reques
 from node.json_io import json_response, read_object
 from node.state import GATEWAY
 from providers import InvalidConfig, InvalidRequest, ProviderError
+
+if TYPE_CHECKING:
+    from node.gateway import Gateway
 
 # What decides where a secret is sent. Stored secrets are carried over an update only when
 # none of these changes; a destination field itself is never carried over.
@@ -70,9 +73,18 @@ async def create_provider(request: web.Request) -> web.Response:
     if not isinstance(key, str):
         raise BadRequest("'key' is required", param="key")
     gateway = request.config_dict[GATEWAY]
+    _not_a_route(gateway, key)
     if await gateway.store.get_provider(key) is not None:
         raise Conflict(f"Provider '{key}' already exists; use PUT /api/v1/providers/{key}")
     return await _save(request, key, _validated(key, _unmasked({}, body)), 201)
+
+
+def _not_a_route(gateway: Gateway, key: str) -> None:
+    """A provider key is also a model name (``key`` alone asks for its default model), so
+    it must not take a route's name."""
+    if gateway.routes.has(key):
+        raise BadRequest(f"'{key}' is the name of a route; a provider key must differ",
+                         param="key")
 
 
 async def put_provider(request: web.Request) -> web.Response:
@@ -80,6 +92,7 @@ async def put_provider(request: web.Request) -> web.Response:
     body = await read_object(request)
     body.pop("key", None)
     gateway = request.config_dict[GATEWAY]
+    _not_a_route(gateway, key)
     current = await gateway.store.get_provider(key)
     stored = dict(current.config) if current is not None else {}
     body = _unmasked(stored, body)

@@ -104,10 +104,45 @@ async def create_token(request: web.Request) -> web.Response:
     return response
 
 
+MAX_PAGE = 500
+
+
+def _page_args(request: web.Request) -> tuple[int | None, str, str]:
+    """``limit`` (none: every key, the original listing), ``cursor``, ``q``."""
+    query = request.query
+    limit: int | None = None
+    if "limit" in query:
+        text = query["limit"]
+        if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+            raise BadRequest(f"'limit' must be a whole number from 1 to {MAX_PAGE}",
+                             param="limit")
+        limit = int(text)
+    return limit, query.get("cursor", ""), query.get("q", "").strip().lower()
+
+
+def _matches(record: ApiKeyRecord, q: str) -> bool:
+    return q in record.name.lower() or q in record.id.lower() or q in record.prefix.lower()
+
+
+def _order(record: ApiKeyRecord) -> str:
+    # The cursor is this string of the page's last key: it sorts like (created_at, id) and
+    # stays right when keys are added or removed between pages.
+    return f"{record.created_at.timestamp():020.6f}/{record.id}"
+
+
 async def list_tokens(request: web.Request) -> web.Response:
+    """Every key, oldest first; with ``limit``, one page of those matching ``q`` (a
+    case-insensitive part of the name, id or prefix) after ``cursor``."""
+    limit, cursor, q = _page_args(request)
     records = await request.config_dict[GATEWAY].store.list_api_keys()
-    ordered = sorted(records, key=lambda r: r.created_at)
-    return json_response({"data": [_key_public(r) for r in ordered]})
+    ordered = sorted((r for r in records if not q or _matches(r, q)), key=_order)
+    if limit is None:
+        return json_response({"data": [_key_public(r) for r in ordered]})
+    after = [r for r in ordered if _order(r) > cursor] if cursor else ordered
+    page = after[:limit]
+    more = len(after) > limit
+    return json_response({"data": [_key_public(r) for r in page], "total": len(ordered),
+                          "next_cursor": _order(page[-1]) if more else None})
 
 
 async def _existing(request: web.Request) -> ApiKeyRecord:

@@ -11,7 +11,7 @@ from node.json_io import json_response
 from node.state import GATEWAY
 
 
-def _time(request: web.Request, name: str) -> datetime | None:
+def query_time(request: web.Request, name: str) -> datetime | None:
     value = request.query.get(name)
     if not value:
         return None
@@ -28,7 +28,7 @@ async def usage(request: web.Request) -> web.Response:
     gateway = request.config_dict[GATEWAY]
     await gateway.usage.flush()
     rows = await gateway.store.usage_summary(
-        since=_time(request, "since"), until=_time(request, "until")
+        since=query_time(request, "since"), until=query_time(request, "until")
     )
     return json_response({"data": rows})
 

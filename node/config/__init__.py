@@ -9,12 +9,20 @@ One package, one job per module: :mod:`~node.config.schema` (the structs),
 from __future__ import annotations
 
 from node.config.environment import apply_env, config_path, expand_vars
-from node.config.loading import load_settings, load_settings_for, parse_provider, parse_settings
+from node.config.loading import (
+    load_settings,
+    load_settings_for,
+    parse_provider,
+    parse_route,
+    parse_settings,
+)
 from node.config.schema import (
     ClusterSection,
     Duration,
     ForwardAuth,
     ProviderSection,
+    RouteSection,
+    RouteTarget,
     ServerSection,
     Settings,
     StoreSection,
@@ -30,6 +38,8 @@ __all__ = [
     "Duration",
     "ForwardAuth",
     "ProviderSection",
+    "RouteSection",
+    "RouteTarget",
     "ServerSection",
     "Settings",
     "StoreSection",
@@ -41,6 +51,7 @@ __all__ = [
     "load_settings_for",
     "parse_duration",
     "parse_provider",
+    "parse_route",
     "parse_settings",
     "store_config",
     "to_plain",

@@ -7,16 +7,20 @@ Everything is validated once, at start, into frozen structs; a bad value raises
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import yaml
 
+from node.config.edge import check_audit, check_edge
 from node.config.environment import apply_env, config_path, expand_vars, process_environment
 from node.config.schema import (
+    RETRY_KINDS,
+    ROUTE_STRATEGIES,
     ProviderSection,
+    RouteSection,
     Settings,
     checked_policy_fields,
     decode_custom,
@@ -27,6 +31,9 @@ from node.errors import ConfigError
 from providers import ClientPool
 
 PROVIDER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# A route name is a model name clients send; no "/", so it never reads as provider/model.
+ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+MAX_RETRIES = 10
 
 
 def _lookup(tree: Any, dotted: str) -> Any:
@@ -84,8 +91,13 @@ def parse_settings(tree: Any) -> Settings:
     if not isinstance(providers_tree, dict):
         raise ConfigError("providers: expected a mapping of provider key to settings")
     providers = {str(key): parse_provider(str(key), entry) for key, entry in providers_tree.items()}
-    settings: Settings = _convert({**tree, "providers": {}}, Settings, "")
-    settings = msgspec.structs.replace(settings, providers=providers)
+    routes_tree = tree.get("routes") or {}
+    if not isinstance(routes_tree, dict):
+        raise ConfigError("routes: expected a mapping of served model name to route")
+    routes = {str(name): parse_route(str(name), entry, providers)
+              for name, entry in routes_tree.items()}
+    settings: Settings = _convert({**tree, "providers": {}, "routes": {}}, Settings, "")
+    settings = msgspec.structs.replace(settings, providers=providers, routes=routes)
     _check(settings)
     return settings
 
@@ -104,6 +116,68 @@ def parse_provider(key: str, tree: Any) -> ProviderSection:
     section: ProviderSection = _convert(tree, ProviderSection, f"providers.{key}")
     built_provider(key, section, ClientPool())
     return section
+
+
+def parse_route(name: str, tree: Any, providers: Collection[str] | None) -> RouteSection:
+    """Validate one route (from at.yaml or the admin API); errors name ``routes.<name>...``.
+
+    ``providers``: the provider keys its targets may name (None: not checked, for a stored
+    route read back, whose targets the route table checks against the live catalog).
+    """
+    where = f"routes.{name}"
+    if not ROUTE_NAME.match(name):
+        raise ConfigError(f"{where}: the route name is not valid: expected 1-128 letters, "
+                          "digits, _ . : - (no /)")
+    if providers is not None and name in providers:
+        raise ConfigError(f"{where}: the name is a provider key too: a route name must not "
+                          "collide with a provider")
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{where}: expected a mapping with targets, strategy, retries, "
+                          "retry_on, timeout, cooldown")
+    retry_on = tree.get("retry_on")
+    if retry_on is not None:
+        if not isinstance(retry_on, list):
+            raise ConfigError(f"{where}.retry_on: expected a list of {', '.join(RETRY_KINDS)}")
+        # YAML reads a bare 429 as a number.
+        tree = {**tree, "retry_on": [str(kind) for kind in retry_on]}
+        for i, kind in enumerate(retry_on):
+            if str(kind) not in RETRY_KINDS or isinstance(kind, bool):
+                raise ConfigError(f"{where}.retry_on[{i}]: {kind!r} is not valid: expected "
+                                  f"one of {', '.join(RETRY_KINDS)}")
+    section: RouteSection = _convert(tree, RouteSection, where)
+    _check_route(where, section, providers)
+    return section
+
+
+def _check_route(where: str, route: RouteSection, providers: Collection[str] | None) -> None:
+    if route.strategy not in ROUTE_STRATEGIES:
+        raise ConfigError(f"{where}.strategy: {route.strategy!r} is not valid: expected one "
+                          f"of {', '.join(ROUTE_STRATEGIES)}")
+    if not route.targets:
+        raise ConfigError(f"{where}.targets: empty: expected at least one target")
+    if not 0 <= route.retries <= MAX_RETRIES:
+        raise ConfigError(f"{where}.retries: {route.retries} is not valid: expected 0 to "
+                          f"{MAX_RETRIES}")
+    if route.cooldown <= 0:
+        raise ConfigError(f"{where}.cooldown: {route.cooldown:g} is not valid: expected a "
+                          "duration above 0")
+    seen: set[str] = set()
+    for i, target in enumerate(route.targets):
+        at = f"{where}.targets[{i}]"
+        head = target.model.partition("/")[0]
+        if providers is not None and head not in providers:
+            known = ", ".join(sorted(providers)) or "none configured"
+            raise ConfigError(f"{at}.model: {target.model!r} names no provider: expected "
+                              f"provider/model (providers: {known})")
+        if target.model in seen:
+            raise ConfigError(f"{at}.model: {target.model!r} is listed twice")
+        seen.add(target.model)
+        if not target.weight > 0 or target.weight == float("inf"):
+            raise ConfigError(f"{at}.weight: {target.weight!r} is not valid: expected a "
+                              "number above 0")
+        if target.priority < 1:
+            raise ConfigError(f"{at}.priority: {target.priority} is not valid: expected 1 or "
+                              "more (1 is the first tier)")
 
 
 def _check(settings: Settings) -> None:
@@ -126,6 +200,9 @@ def _check(settings: Settings) -> None:
         raise ConfigError(
             f"server.log_format: {server.log_format!r} is not valid: expected auto, json or console"
         )
+    check_edge(server.tls, {"server.cors": server.cors, "server.admin_cors": server.admin_cors},
+               server.metrics_auth)
+    check_audit(settings.audit)
     store = settings.store
     chosen = [name for name in ("memory", "sqlite", "postgres") if getattr(store, name) is not None]
     if len(chosen) > 1:

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from node.config.edge import AuditSection, CorsSection, MetricsAuth, TlsSection
 from node.errors import BadRequest, ConfigError
 from node.limits.policy import parse_limits
 
@@ -84,6 +85,12 @@ class ServerSection(_Struct, frozen=True):
     # cannot finish within send_timeout ends the exchange as if the client had left.
     send_timeout: Duration = Duration(60)
     alan: ClusterSection | None = None
+    # The edge (node.config.edge): HTTPS, cross-origin policies for the gateway routes and
+    # for /api/v1, and credentials for /metrics. All off when unset.
+    tls: TlsSection | None = None
+    cors: CorsSection | None = None
+    admin_cors: CorsSection | None = None
+    metrics_auth: MetricsAuth | None = None
 
 
 class ProviderSection(_Struct, frozen=True):
@@ -107,6 +114,29 @@ class ProviderSection(_Struct, frozen=True):
     # model -> {input, output, cache_read, cache_write}: USD per million tokens, overriding
     # the price catalogue for this provider.
     prices: dict[str, dict[str, float]] = {}
+
+
+ROUTE_STRATEGIES = ("weighted", "least_busy", "latency")
+RETRY_KINDS = ("connect", "timeout", "429", "5xx")
+
+
+class RouteTarget(_Struct, frozen=True):
+    """One deployment a route may send to: ``provider/model`` as anywhere else."""
+
+    model: str
+    weight: float = 1.0
+    priority: int = 1  # tier: 1 first; a higher tier serves only when every lower one cannot
+
+
+class RouteSection(_Struct, frozen=True):
+    """A served model name over weighted, tiered targets (``routes.<name>``)."""
+
+    targets: list[RouteTarget]
+    strategy: str = "weighted"
+    retries: int = 2  # further targets tried for one request
+    retry_on: list[str] = msgspec.field(default_factory=lambda: list(RETRY_KINDS))
+    timeout: Duration = Duration(0)  # per attempt and a stream's wait for its first event; 0 off
+    cooldown: Duration = Duration(30)  # when a failing upstream names no Retry-After
 
 
 class SqliteSection(_Struct, frozen=True):
@@ -137,8 +167,10 @@ class Settings(_Struct, frozen=True):
 
     server: ServerSection = ServerSection()
     providers: dict[str, ProviderSection] = {}
+    routes: dict[str, RouteSection] = {}
     store: StoreSection = StoreSection()
     cluster: ClusterSection | None = None
+    audit: AuditSection = AuditSection()
 
     @property
     def cluster_section(self) -> ClusterSection | None:

@@ -15,7 +15,8 @@ from store import SECRET_FIELDS
 
 REDACTED = "<redacted>"
 # Secrets outside a provider's settings, by the last part of their key.
-_SETTINGS_SECRETS = frozenset({"admin_token", "encryption_key", "key", "datasource"})
+_SETTINGS_SECRETS = frozenset({
+    "admin_token", "encryption_key", "key", "datasource", "password", "token"})
 
 
 def provider_secret_paths() -> tuple[tuple[str, ...], ...]:

@@ -6,6 +6,9 @@ micro-USD priced from those bounds), takes them from the :class:`LeaseCache`, an
 a 429 in the route's dialect naming the scope and the limit (503 when the slices ran out and
 the database cannot be asked: never an unlimited pass). ``max_concurrent`` is not windowed, so
 leases do not fit it: each node admits at most ``floor(cap / replicas)`` at once.
+
+What limits a key at a provider is worked out once per version of both (a :class:`Plan`,
+holding its limits' slices), so a request's admission is arithmetic on objects in hand.
 """
 
 from __future__ import annotations
@@ -223,6 +226,14 @@ class Limits:
             return
         units = (1, input_used(usage), usage.output_tokens, math.ceil(cost_usd * USD_UNIT))
         self.cache.settle(reservation, [units[dim] for dim in admitted.plan.dims])
+
+    def release(self, admitted: Admitted | None) -> None:
+        """Give an admission back whole: its request failed before any output (a retry on
+        another target reserves again there)."""
+        if admitted is None or admitted.settled:
+            return
+        self.cache.settle(admitted.reservation, [0] * len(admitted.reservation.needs))
+        self.settle(admitted, None)  # leaves max_concurrent; the units went back above
 
     def headers(self, plan: Plan, pieces: tuple[Slice, ...] = ()) -> dict[str, str]:
         """OpenAI's ``x-ratelimit-*`` for the tightest request and token limits (from the

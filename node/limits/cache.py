@@ -4,8 +4,11 @@ One :class:`LeaseCache` per node holds a *slice* per (scope, limit): units the d
 this node for one window. Admission checks and subtracts every limit of a request in one
 synchronous step (no ``await`` between check and act, so nothing else runs in between), all or
 nothing. Renewals are asynchronous, single-flight per scope (one ``store.lease`` for every limit
-of the scope that needs units) and start ahead of need; a background tick returns surplus,
-gives back idle slices of tight limits and pre-leases the next window just before it opens.
+of the scope that needs units) and start ahead of need; a background tick estimates demand
+(rate, typical need, the low-water mark), returns surplus, gives back idle slices of tight
+limits and pre-leases the next window just before it opens. A request at a window's very end
+(its slice's deadline passed, the next window not open yet) waits for the next window rather
+than being refused. Admission itself is a few additions per limit: it runs on every request.
 
 Safety (never over a cap) rests on three rules from notes/limits.md section 2.3: a slice is
 used only until a conservative local deadline (``t_send + (win_end - db_now) - margin``), a

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
 import time
 
 from aiohttp import web
 
+from node.config.edge import MetricsAuth
+from node.errors import Unauthorized
 from node.json_io import json_response
 from node.state import GATEWAY
 from node.version import VERSION
@@ -51,8 +55,29 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[GATEWAY].metrics.render()
+    """Prometheus text; behind ``server.metrics_auth`` when it is set, open otherwise."""
+    gateway = request.app[GATEWAY]
+    auth = gateway.settings.server.metrics_auth
+    if auth is not None and auth.enabled:
+        _check_scraper(request, auth)
+    body = gateway.metrics.render()
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+
+def _check_scraper(request: web.Request, auth: MetricsAuth) -> None:
+    """401 unless the request carries the configured credentials (compared in constant
+    time, so the time to refuse says nothing about how much of a guess was right)."""
+    if auth.token:
+        scheme, expected, challenge = "bearer", auth.token, 'Bearer realm="metrics"'
+    else:
+        scheme, challenge = "basic", 'Basic realm="metrics", charset="UTF-8"'
+        expected = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+    given_scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    ok = hmac.compare_digest(given.strip().encode(), expected.encode())
+    if given_scheme.lower() != scheme or not ok:
+        error = Unauthorized("/metrics: credentials are required (server.metrics_auth)")
+        error.headers = {"WWW-Authenticate": challenge}
+        raise error
 
 
 def add_routes(app: web.Application, base: str) -> None:

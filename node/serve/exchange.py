@@ -8,10 +8,17 @@ with; unused reservations go back to the limits) and finish (one
 :class:`~node.serve.finished.Finished` record to every hook). Keys and providers come from
 memory and the hooks only queue work; the database is asked only when a limit's leased slice
 on this node runs out (notes/limits.md).
+
+A model name that is a route (:mod:`node.routing`) makes the call step a loop of attempts:
+each picks a target, reserves the limits of that target, and calls it; a connect error, a
+timeout, a 429 or a 5xx before the first byte reaches the client moves the request to another
+target (its reservation released unused), and the target cools down. Every answer names what
+served it (``x-at-provider``, ``x-at-model``, ``x-at-attempts``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -22,24 +29,48 @@ import structlog
 from aiohttp import web
 
 from node.catalog import Route
-from node.errors import Forbidden, ModelNotFound, Unavailable
+from node.errors import Forbidden, LimitExceeded, ModelNotFound, Unavailable
 from node.key_index import model_allowed
 from node.limits import Admitted
 from node.limits.policy import KeyPolicy
+from node.routing import (
+    RoutePlan,
+    Target,
+    TargetState,
+    choose,
+    exhausted,
+    failure_kind,
+    retries_left,
+)
 from node.serve.auth import authenticate
 from node.serve.finished import Finished
 from node.serve.policy import apply_policy
 from node.serve.relay import relay
 from node.state import CLIENT_GONE, GATEWAY, RATE_HEADERS, REQUEST_ID, START, UPSTREAM_SECONDS
-from providers import Dialect, DialectSpec, ProviderError, Usage
+from providers import (
+    Dialect,
+    DialectSpec,
+    ProviderError,
+    Reply,
+    Stream,
+    UpstreamServerError,
+    UpstreamTimeout,
+    Usage,
+)
 from providers import dialect as dialect_spec
 from store import ApiKeyRecord
 
-__all__ = ["COST_HEADER", "Exchange", "status_of"]
+__all__ = ["ATTEMPTS_HEADER", "COST_HEADER", "MODEL_HEADER", "PROVIDER_HEADER", "Exchange",
+           "status_of"]
 
 T = TypeVar("T")
 log = structlog.get_logger("node.serve")
 COST_HEADER = "x-at-cost-usd"  # on non-streamed answers: what the exchange cost, in USD
+PROVIDER_HEADER = "x-at-provider"  # the provider key that served (the last one tried)
+MODEL_HEADER = "x-at-model"  # the upstream model it was sent as
+ATTEMPTS_HEADER = "x-at-attempts"  # upstream calls made for this exchange
+_ATTEMPT_COUNTS = tuple(str(n) for n in range(16))  # spelled once
+ROUTE_OWNER = "route"  # a route's owner in model lists: it is served by several providers
 
 
 def status_of(exc: BaseException | None) -> int:
@@ -60,9 +91,9 @@ class Exchange:
     exactly once.
     """
 
-    __slots__ = ("_policy", "admitted", "attempts", "cost_usd", "dialect", "endpoint", "gateway",
-                 "key", "request", "route", "spec", "status", "stream", "upstream_seconds",
-                 "usage")
+    __slots__ = ("_busy", "_policy", "admitted", "attempts", "cost_usd", "dialect", "endpoint",
+                 "gateway", "key", "plan", "request", "route", "spec", "status", "stream",
+                 "upstream_seconds", "usage")
 
     def __init__(self, request: web.Request, dialect: Dialect, endpoint: str) -> None:
         self.request = request
@@ -80,6 +111,8 @@ class Exchange:
         self.attempts = 0
         self.upstream_seconds = 0.0
         self.admitted: Admitted | None = None
+        self.plan: RoutePlan | None = None  # the route asked for, when the model is one
+        self._busy: TargetState | None = None  # a routed stream's target, in flight till the end
 
     async def __aenter__(self) -> Exchange:
         self.key = authenticate(self.request, self.gateway)
@@ -91,6 +124,14 @@ class Exchange:
             self.status = status_of(exc)
         # Ended without an answer (an error, the client gone): usage unknown, nothing refunded.
         self.gateway.limits.settle(self.admitted, None)
+        busy = self._busy
+        if busy is not None:
+            self._busy = None
+            busy.end()
+        if exc is not None and self.attempts and self.route is not None:
+            # The error answer (rendered by the middleware) names what failed, too.
+            self.request[RATE_HEADERS] = {**self.request.get(RATE_HEADERS, {}),
+                                          **self.served_headers()}
         self._finish(type(exc).__name__ if exc is not None else "")
 
     @property
@@ -105,7 +146,21 @@ class Exchange:
     # -- the steps ------------------------------------------------------------------------
 
     def resolve(self, model_name: str) -> Route:
-        """``model_name`` -> provider and upstream model (404 in the dialect if unknown)."""
+        """``model_name`` -> provider and upstream model (404 in the dialect if unknown).
+
+        A route resolves to one of its targets, chosen as for a first attempt (what the
+        endpoints without retries use: embeddings, token counts, model lookups)."""
+        plan = self.gateway.routes.get(model_name)
+        if plan is not None:
+            self.plan = plan
+            self._check_route(plan)
+            assert self.key is not None
+            now = time.monotonic()
+            target = choose(plan, now, (), self.key.providers)
+            if target is None:
+                raise exhausted(plan, now, None, self.key.providers)
+            self.route = target.route
+            return self.route
         try:
             self.route = self.gateway.catalog.resolve(model_name)
         except ModelNotFound:
@@ -122,6 +177,8 @@ class Exchange:
     def admit(self, route: Route) -> Route:
         """Check the key may use ``route`` (403 otherwise); limits will be taken here."""
         assert self.key is not None
+        if self.plan is not None:
+            return route  # checked as a route, and its target chosen within the key's scope
         if not model_allowed(self.key, route.provider_key, route.model):
             raise Forbidden(
                 f"This API key may not use '{route.provider_key}/{route.model}'", param="model")
@@ -158,6 +215,14 @@ class Exchange:
         metrics.upstream_done(provider, 200, self._waited(sent))
         return result
 
+    def served_headers(self) -> dict[str, str]:
+        """``x-at-provider``, ``x-at-model``, ``x-at-attempts``: what served the exchange."""
+        route = self.route
+        assert route is not None
+        attempts = self.attempts
+        return {PROVIDER_HEADER: route.provider_key, MODEL_HEADER: route.model,
+                ATTEMPTS_HEADER: _ATTEMPT_COUNTS[attempts] if attempts < 16 else str(attempts)}
+
     def settle(self, usage: Usage, status: int) -> None:
         """What the exchange used, cost and answered; the finished record carries it."""
         self.usage = usage
@@ -181,6 +246,9 @@ class Exchange:
         """
         body, model_name = apply_policy(self, body, model_name)
         self.spec.check_request(body)
+        plan = self.gateway.routes.get(model_name)
+        if plan is not None:
+            return await self._routed(plan, body, stream=stream, json_array=json_array)
         route = self.admit(self.resolve(model_name))
         body = await self.reserve(route, body)
         self.stream = stream
@@ -188,21 +256,175 @@ class Exchange:
         if not stream:
             reply = await self.call(
                 route.provider.complete(self.dialect, body, route.model, headers=headers))
-            self.settle(reply.usage, reply.status)
-            return web.Response(body=reply.body, status=reply.status,
-                                content_type="application/json",
-                                headers={COST_HEADER: f"{self.cost_usd:.6f}"})
+            return self._answer(reply)
         upstream = await self.call(
             route.provider.open_stream(self.dialect, body, route.model, headers=headers))
         return await relay(self, upstream, json_array=json_array)
 
+    def _answer(self, reply: Reply) -> web.Response:
+        self.settle(reply.usage, reply.status)
+        headers = self.served_headers()
+        headers[COST_HEADER] = f"{self.cost_usd:.6f}"
+        return web.Response(body=reply.body, status=reply.status,
+                            content_type="application/json", headers=headers)
+
+    # -- a route: attempts on its targets ---------------------------------------------------
+
+    def _check_route(self, plan: RoutePlan) -> None:
+        """A key's model scope applies to the route's name, its provider scope to the
+        targets (at least one must be within it)."""
+        key = self.key
+        assert key is not None
+        if key.models is not None and plan.name not in key.models:
+            raise Forbidden(f"This API key may not use '{plan.name}'", param="model")
+        providers = key.providers
+        if providers is not None and not any(target.route.provider_key in providers
+                                             for target in plan.targets):
+            raise Forbidden(f"This API key may use none of the providers of '{plan.name}'",
+                            param="model")
+
+    async def _routed(self, plan: RoutePlan, body: dict[str, Any], *, stream: bool,
+                      json_array: bool) -> web.StreamResponse:
+        """Try the route's targets until one answers (see the module's docstring)."""
+        self.plan = plan
+        self._check_route(plan)
+        assert self.key is not None
+        providers = self.key.providers
+        self.stream = stream
+        headers = self.forwarded_headers()
+        tried: list[Target] = []
+        last: BaseException | None = None
+        target = choose(plan, time.monotonic(), tried, providers)
+        while target is not None:
+            tried.append(target)
+            route = self.route = target.route
+            try:
+                sent = await self.reserve(route, body)
+            except LimitExceeded as exc:  # this target's provider limit is spent: the next
+                last = exc
+                target = choose(plan, time.monotonic(), tried, providers)
+                continue
+            failure, answer, waited = await self._attempt(plan, target, sent, headers, stream)
+            if failure is None:
+                assert answer is not None
+                if isinstance(answer, Reply):
+                    return self._answer(answer)
+                upstream, first = answer
+                return await relay(self, upstream, json_array=json_array, first=first)
+            kind = failure_kind(failure)
+            if kind is None:
+                self._count_attempt(failure, waited, retried=False)
+                raise failure  # the request's own fault: any target would say the same
+            last = failure
+            target = (choose(plan, time.monotonic(), tried, providers)
+                      if retries_left(plan, kind, self.attempts) else None)
+            self._count_attempt(failure, waited, retried=target is not None)
+        raise exhausted(plan, time.monotonic(), last, providers)
+
+    async def _attempt(
+        self, plan: RoutePlan, target: Target, body: dict[str, Any],
+        headers: dict[str, str] | None, stream: bool,
+    ) -> tuple[ProviderError | None, Reply | tuple[Stream, bytes] | None, float]:
+        """One call to ``target``: (None, its answer, seconds) or (the failure, None,
+        seconds). A failed attempt's reservation is released unused and its target's state
+        updated; a stream that failed before its first event is a failure too."""
+        route, state = target.route, target.state
+        state.begin()
+        self.attempts += 1
+        started = time.perf_counter()
+        try:
+            answer = await self._call_target(plan, route, body, headers, stream)
+        except ProviderError as exc:
+            failure: ProviderError = exc
+        except BaseException:
+            # Cancelled (the client left) or broken: no verdict on the target either way.
+            state.abandoned()
+            state.end()
+            self._waited(started)
+            raise
+        else:
+            if isinstance(answer, Reply) or not answer[0].failed:
+                waited = self._waited(started)
+                state.succeeded(waited)
+                self.gateway.metrics.upstream_done(route.provider_key, 200, waited, "ok")
+                if isinstance(answer, Reply):
+                    state.end()
+                else:
+                    self._busy = state  # in flight until the stream ends
+                return None, answer, waited
+            await answer[0].aclose()
+            failure = UpstreamServerError(
+                f"upstream {route.provider_key!r} failed before its stream's first event",
+                provider=route.provider_key)
+        waited = self._waited(started)
+        state.end()
+        # the attempt failed before any output: its reservation goes back whole
+        self.gateway.limits.release(self.admitted)
+        self.admitted = None
+        kind = failure_kind(failure)
+        if kind is None:
+            state.succeeded(waited)  # it answered (the request's own 4xx): it is up
+        else:
+            state.failed(kind, failure, plan.cooldown, time.monotonic())
+            self.gateway.metrics.cooled_down(target.name, kind)
+        return failure, None, waited
+
+    async def _call_target(
+        self, plan: RoutePlan, route: Route, body: dict[str, Any],
+        headers: dict[str, str] | None, stream: bool,
+    ) -> Reply | tuple[Stream, bytes]:
+        """The upstream call of one attempt, within the route's ``timeout`` (a stream's
+        up to its first event, which is read here: until then a retry is still possible)."""
+        if not plan.timeout:  # no timeout of the route's own (the usual case): no timer
+            return await self._call_upstream(route, body, headers, stream)
+        try:
+            async with asyncio.timeout(plan.timeout):
+                return await self._call_upstream(route, body, headers, stream)
+        except ProviderError:
+            raise
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"upstream {route.provider_key!r} did not answer within the route's timeout "
+                f"of {plan.timeout:g}s", provider=route.provider_key) from None
+
+    async def _call_upstream(self, route: Route, body: dict[str, Any],
+                             headers: dict[str, str] | None,
+                             stream: bool) -> Reply | tuple[Stream, bytes]:
+        if not stream:
+            return await route.provider.complete(self.dialect, body, route.model,
+                                                 headers=headers)
+        upstream = await route.provider.open_stream(self.dialect, body, route.model,
+                                                    headers=headers)
+        try:
+            first = await anext(aiter(upstream), b"")
+        except BaseException:
+            await upstream.aclose()
+            raise
+        return upstream, first
+
+    def _count_attempt(self, failure: ProviderError, waited: float, *, retried: bool) -> None:
+        assert self.route is not None
+        provider = self.route.provider_key
+        metrics = self.gateway.metrics
+        metrics.upstream_done(provider, failure.status, waited,
+                              "retried" if retried else "failed")
+        metrics.upstream_error(provider, type(failure).__name__)
+
     def visible_models(self) -> list[tuple[str, str]]:
-        """(``provider/model`` id, provider key) of every model the key may use."""
+        """(``provider/model`` id, provider key) of every model the key may use; a route
+        is listed by its name, owned by ``route``."""
         assert self.key is not None
         key = self.key
-        return [(model_id, provider_key)
-                for model_id, provider_key, _ in self.gateway.catalog.model_ids()
-                if model_allowed(key, provider_key, model_id.split("/", 1)[1])]
+        models = [(model_id, provider_key)
+                  for model_id, provider_key, _ in self.gateway.catalog.model_ids()
+                  if model_allowed(key, provider_key, model_id.split("/", 1)[1])]
+        for name, plan in sorted(self.gateway.routes.plans().items()):
+            if key.models is not None and name not in key.models:
+                continue
+            if key.providers is None or any(target.route.provider_key in key.providers
+                                            for target in plan.targets):
+                models.append((name, ROUTE_OWNER))
+        return models
 
     def model_info(self, model_id: str) -> web.Response:
         """One model the key may use, as ``provider/model`` or any name that resolves."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 import structlog
@@ -41,28 +42,32 @@ class EventStream(web.StreamResponse):
     _send_headers_immediately = False
 
 
-async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> web.StreamResponse:
+async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool,
+                first: bytes | None = None) -> web.StreamResponse:
     """Write ``upstream`` to the client; the exchange is settled when this returns or is
-    cancelled (the client left), and the upstream is closed either way."""
+    cancelled (the client left), and the upstream is closed either way.
+
+    ``first``: the stream's first chunk, already read (a route reads it before answering,
+    so that a stream failing before its first event can still go to another target)."""
     gateway = exchange.gateway
     assert exchange.route is not None
     provider = exchange.route.provider_key
     interval = float(gateway.settings.server.stream_keepalive)
     within, request = float(gateway.settings.server.send_timeout), exchange.request
     pinged = interval > 0 and not json_array  # a JSON array has no room for pings
-    response = _response(pinged, json_array)
-    began = time.perf_counter()
-    events = size = 0
+    response = _response(pinged, json_array, exchange.served_headers())
+    began, events, size = time.perf_counter(), 0, 0
     framer = exchange.spec.array_framer() if json_array else None
     last = b""
     heartbeat = None
     left = False  # the client hung up
     crashed = False  # something unexpected broke the relay: not a success
+    wrapper = None if first is None else _after(first, upstream)
     try:
         await response.prepare(request)
         if pinged:
             heartbeat = Heartbeat(request, response, exchange.spec.ping, interval, within)
-        async for chunk in upstream:
+        async for chunk in upstream if wrapper is None else wrapper:
             if framer is not None:
                 chunk = framer.feed(chunk)
             events += chunk.count(b"\n\n")
@@ -91,7 +96,7 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
         if heartbeat is not None:
             heartbeat.stop()
         # Runs on client disconnect (the handler is cancelled) too: abort the upstream.
-        await upstream.aclose()
+        await _close(upstream, wrapper)
         gateway.metrics.stream_done(provider, events, size, time.perf_counter() - began)
         _settle(exchange, upstream, left, crashed)
     with contextlib.suppress(ConnectionResetError):  # the client left as the stream ended
@@ -99,10 +104,24 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool) -> we
     return response
 
 
-def _response(pinged: bool, json_array: bool) -> web.StreamResponse:
+async def _close(upstream: Stream, wrapper: AsyncGenerator[bytes, None] | None) -> None:
+    if wrapper is not None:
+        await wrapper.aclose()
+    await upstream.aclose()
+
+
+async def _after(first: bytes, upstream: Stream) -> AsyncGenerator[bytes, None]:
+    yield first
+    if not upstream.final:
+        async for chunk in upstream:
+            yield chunk
+
+
+def _response(pinged: bool, json_array: bool, served: dict[str, str]) -> web.StreamResponse:
     # Headers may wait for the first chunk only where a heartbeat bounds that wait.
     kind = EventStream if pinged else web.StreamResponse
-    return kind(headers=JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
+    served.update(JSON_STREAM_HEADERS if json_array else SSE_HEADERS)
+    return kind(headers=served)
 
 
 def _settle(exchange: Exchange, upstream: Stream, left: bool, crashed: bool) -> None:

@@ -55,6 +55,11 @@ def _limits(conn: sa.Connection, t: Tables) -> None:
     _add_missing(conn, t.usage, "cost_usd")
 
 
+def _routes(conn: sa.Connection, t: Tables) -> None:
+    """Stored routes: served model names over weighted, tiered targets."""
+    t.routes.create(conn, checkfirst=True)
+
+
 def _responses(conn: sa.Connection, t: Tables) -> None:
     """Stored Responses-API answers (``previous_response_id``)."""
     t.responses.create(conn, checkfirst=True)
@@ -64,7 +69,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial", _initial),
     (2, "usage cache tokens", _usage_cache_tokens),
     (3, "limits", _limits),
-    (4, "responses", _responses),
+    (4, "routes", _routes),
+    (5, "responses", _responses),
 )
 
 

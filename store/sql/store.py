@@ -19,9 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..errors import BadRecord, ConcurrentRotation, Conflict, NotFound, StaleKey, StoreUnavailable
 from ..keyring import Keyring
 from ..quota import Lease, LeaseAsk, Return
-from ..records import ApiKeyRecord, ProviderRecord, RotationResult, StoreConfig, UsageRecord
+from ..records import (
+    ApiKeyRecord,
+    ProviderRecord,
+    RotationResult,
+    RouteRecord,
+    StoreConfig,
+    UsageRecord,
+)
 from ..responses import ResponseRecord
-from ..usage import COUNTED, summary_row
+from ..usage import COUNTED, log_row, summary_row
 from . import keys, quota, responses, rotation
 from .codec import (
     api_key_from_row,
@@ -169,6 +176,39 @@ class SqlStore:
                 self._t.providers.c.key == key))
         return bool(result.rowcount)
 
+    # routes (no secrets: stored as they are) ---------------------------------------------
+
+    async def list_routes(self) -> list[RouteRecord]:
+        t = self._t.routes
+        async with transaction(self._engine, "listing routes") as conn:
+            rows = (await conn.execute(sa.select(t).order_by(t.c.name))).all()
+        return [RouteRecord(row.name, json.loads(row.config), from_epoch(row.updated_at))
+                for row in rows]
+
+    async def get_route(self, name: str) -> RouteRecord | None:
+        t = self._t.routes
+        async with transaction(self._engine, "reading a route") as conn:
+            row = (await conn.execute(sa.select(t).where(t.c.name == name))).one_or_none()
+        if row is None:
+            return None
+        return RouteRecord(row.name, json.loads(row.config), from_epoch(row.updated_at))
+
+    async def put_route(self, name: str, config: Mapping[str, Any]) -> RouteRecord:
+        t = self._t.routes
+        doc, now = json.dumps(dict(config)), time.time()
+        async with transaction(self._engine, "writing a route", write=True) as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            await conn.execute(insert(t).values(name=name, config=doc, updated_at=now)
+                               .on_conflict_do_update(index_elements=[t.c.name],
+                                                      set_={"config": doc, "updated_at": now}))
+        return RouteRecord(name, dict(config), from_epoch(now))
+
+    async def delete_route(self, name: str) -> bool:
+        t = self._t.routes
+        async with transaction(self._engine, "deleting a route", write=True) as conn:
+            result = await conn.execute(sa.delete(t).where(t.c.name == name))
+        return bool(result.rowcount)
+
     # gateway API keys --------------------------------------------------------------------
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
@@ -273,6 +313,31 @@ class SqlStore:
         return [summary_row((r.day, r.key_id, r.provider, r.model),
                             [getattr(r, name) for name in COUNTED], float(r.latency))
                 for r in rows]
+
+    async def usage_log(self, *, since: datetime | None = None, until: datetime | None = None,
+                        key_id: str | None = None, provider: str | None = None,
+                        model: str | None = None, status_from: int = 0,
+                        status_to: int = 999, before: int | None = None,
+                        limit: int = 50) -> list[dict[str, Any]]:
+        c = self._t.usage.c
+        query = sa.select(self._t.usage).where(c.status.between(status_from, status_to))
+        for column, value in ((c.key_id, key_id), (c.provider, provider), (c.model, model)):
+            if value:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(c.at >= to_epoch(since))
+        if until is not None:
+            query = query.where(c.at < to_epoch(until))
+        if before is not None:
+            query = query.where(c.id < before)
+        query = query.order_by(c.id.desc()).limit(limit)
+        async with transaction(self._engine, "reading the usage log") as conn:
+            rows = (await conn.execute(query)).all()
+        return [log_row(r.id, UsageRecord(
+            at=from_epoch(r.at), key_id=r.key_id, provider=r.provider, model=r.model,
+            input_tokens=r.input_tokens, output_tokens=r.output_tokens, status=r.status,
+            latency_ms=r.latency_ms, cache_read_tokens=r.cache_read_tokens,
+            cache_write_tokens=r.cache_write_tokens, cost_usd=r.cost_usd)) for r in rows]
 
     # keyring -----------------------------------------------------------------------------
 

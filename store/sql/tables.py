@@ -7,7 +7,8 @@ counter bumped by every write, used for compare-and-set by the re-encryption swe
 ``api_keys.policy`` is the key's policy as a JSON object. ``quota`` is the lease ledger of
 store/quota.py: one row per (scope, limit, window) with ``cap`` and ``granted``; ``last_grant``
 carries the size of the last grant out of the guarded update (Postgres before 18 cannot return
-a row's old values). ``responses`` holds stored Responses-API answers (store/responses.py):
+a row's old values). ``routes.config`` is a route's JSON mapping (no secrets, so plain).
+``responses`` holds stored Responses-API answers (store/responses.py):
 ``body`` is the JSON of the response and its input items, readable only by ``key_id``.
 """
 
@@ -52,6 +53,7 @@ class Tables:
     keyring: sa.Table
     key_wraps: sa.Table
     quota: sa.Table
+    routes: sa.Table
     responses: sa.Table
 
 
@@ -137,6 +139,10 @@ def build_tables(prefix: str, schema: str) -> Tables:
             sa.Column("cap", sa.BigInteger, nullable=False),
             sa.Column("granted", sa.BigInteger, nullable=False),
             sa.Column("last_grant", sa.BigInteger, nullable=False)),
+        routes=table(
+            "routes", sa.Column("name", sa.String(200), primary_key=True),
+            sa.Column("config", sa.Text, nullable=False),
+            sa.Column("updated_at", sa.Float, nullable=False)),
         responses=table(
             "responses", sa.Column("id", sa.String(128), primary_key=True),
             sa.Column("key_id", sa.String(64), nullable=False),

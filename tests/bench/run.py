@@ -103,7 +103,11 @@ server: {{host: 127.0.0.1, port: {port}, log_level: warning, admin_token: bench-
 providers:
   json: {{type: openai, base_url: {base}/json/v1, api_key: sk-bench, model: m,
           prices: {{m: {{input: 1.0, output: 2.0}}}}}}
+  json2: {{type: openai, base_url: {base}/json/v1, api_key: sk-bench, model: m,
+           prices: {{m: {{input: 1.0, output: 2.0}}}}}}
   sse: {{type: openai, base_url: {base}/sse/v1, api_key: sk-bench, model: m}}{claude}
+routes:
+  two: {{targets: [{{model: json/m, weight: 1}}, {{model: json2/m, weight: 1}}]}}
 store:
   sqlite: {{datasource: {workdir}/bench.db}}
 """)
@@ -250,6 +254,8 @@ def run_matrix(
         ("direct", "JSON", f"{direct}/json/v1/chat/completions", "m", False, None),
         ("bare aiohttp forwarder", "JSON", forwarder, "m", False, bare[1]),
         ("gateway", "JSON", f"{gateway}/v1/chat/completions", "json/m", False, pid),
+        ("gateway, route with two targets", "JSON", f"{gateway}/v1/chat/completions", "two",
+         False, pid),
         ("gateway, key with 5 limits, priced", "JSON", f"{gateway}/v1/chat/completions",
          "json/m", False, pid),
         ("direct", "SSE", f"{direct}/sse/v1/chat/completions", "m", True, None),
@@ -273,7 +279,7 @@ def run_matrix(
         ),
     ]
     if not translated:
-        cases = cases[:7]
+        cases = cases[:8]
     results = []
     for target, kind, url, model, stream, measured in cases:
         body = {**CHAT, "model": model, "stream": stream}

@@ -115,11 +115,24 @@ def _wrong_credentials(node: Node) -> list[dict[str, str]]:
     ]
 
 
+# Signing in is how the token is presented and signing out needs none: the only open routes.
+# POST /session checks the token itself (below); the UI's own tests cover the cookie.
+SIGN_IN = {("POST", "/api/v1/session"), ("DELETE", "/api/v1/session")}
+
+
 async def test_every_admin_route_needs_the_admin_token(node: Node) -> None:
     routes = _admin_routes(node.app)
     assert len({path for _, path in routes}) >= 7 and len(routes) >= 13, routes
+    assert set(routes) >= SIGN_IN
     async with aiohttp.ClientSession() as session:
+        token = node.admin_token
+        for wrong in (f"{token}x", token[:-1], "wrong-admin-token", node.api_key):
+            async with session.post(node.url + "/api/v1/session",
+                                    json={"token": wrong}) as resp:
+                assert resp.status == 401 and "Set-Cookie" not in resp.headers
         for method, path in routes:
+            if (method, path) in SIGN_IN:
+                continue
             for headers in _wrong_credentials(node):
                 async with session.request(method, node.url + path, headers=headers) as resp:
                     assert resp.status == 401, (method, path, headers)

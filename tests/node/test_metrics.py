@@ -40,7 +40,10 @@ async def test_request_upstream_auth_token_and_overhead_metrics(
                                          ("status", "200")))] == 3
     assert m[("at_http_requests_total", (("method", "POST"), ("route", route),
                                          ("status", "502")))] == 1
-    assert m[("at_upstream_requests_total", (("provider", "up"), ("status", "200")))] == 3
+    assert m[("at_upstream_requests_total", (("outcome", "ok"), ("provider", "up"),
+                                              ("status", "200")))] == 3
+    assert m[("at_upstream_requests_total", (("outcome", "failed"), ("provider", "up"),
+                                              ("status", "502")))] == 1
     assert m[("at_upstream_errors_total", (("error_type", "UpstreamServerError"),
                                            ("provider", "up")))] == 1
     assert m[("at_auth_requests_total", (("result", "allowed"),))] == 4

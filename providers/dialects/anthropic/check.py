@@ -51,6 +51,7 @@ _SYSTEM: Final = one_of("a string or an array", (str, string),
                         (list, array(obj({"type": string, "text": string}))))
 _TOOL: Final = obj({"name": string, "description": nullable(string),
                     "input_schema": nullable(obj())}, required=("name",))  # fmt: skip
+_FORMAT: Final = nullable(obj({"type": string, "schema": nullable(obj())}, required=("type",)))
 _FIELDS: Final[dict[str, Shape]] = {
     "model": model_name,
     "messages": array(_MESSAGE, non_empty=True),
@@ -64,6 +65,8 @@ _FIELDS: Final[dict[str, Shape]] = {
     "tool_choice": nullable(obj({"type": string, "name": string}, required=("type",))),
     "stop_sequences": nullable(string_list),
     "metadata": nullable(obj()),
+    "output_config": nullable(obj({"format": _FORMAT})),
+    "output_format": _FORMAT,
 }
 _REQUEST: Final = obj(_FIELDS, required=("model", "messages", "max_tokens"))
 # count_tokens bodies are Messages bodies without the output limit.

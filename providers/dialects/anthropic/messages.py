@@ -27,6 +27,7 @@ from providers.canonical import (
     dropped,
     new_id,
 )
+from providers.dialects.anthropic.output import OUTPUT_TOOL, output_from, render_output
 from providers.types import Usage
 
 __all__ = [
@@ -43,7 +44,8 @@ __all__ = [
 _KNOWN = frozenset(
     {
         "model", "messages", "system", "tools", "tool_choice", "max_tokens", "temperature",
-        "top_p", "top_k", "stop_sequences", "stream", "metadata",
+        "top_p", "top_k", "stop_sequences", "stream", "metadata", "output_format",
+        "output_config",
     }
 )  # fmt: skip
 STOP_REASONS: dict[str, Finish] = {
@@ -84,6 +86,8 @@ def _block(block: dict[str, Any]) -> Part | None:
     if kind in ("image", "document"):
         return _source(kind, block)
     if kind == "tool_use":
+        if block.get("name") == OUTPUT_TOOL:  # the answer itself (see output.py)
+            return Text(args_text(block.get("input")))
         return ToolCall(str(block.get("id", "")), str(block.get("name", "")),
                         args_text(block.get("input")))  # fmt: skip
     if kind == "tool_result":
@@ -142,6 +146,10 @@ def request_from(body: dict[str, Any]) -> Request:
     ]  # fmt: skip
     for name in body.keys() - _KNOWN:
         dropped("canonical", name)
+    config = body.get("output_config")
+    if isinstance(config, dict):  # its format is read; the rest (effort) has no equivalent
+        for name in config.keys() - {"format"}:
+            dropped("canonical", f"output_config.{name}")
     metadata = body.get("metadata")
     user = metadata.get("user_id") if isinstance(metadata, dict) else None
     return Request(
@@ -157,6 +165,7 @@ def request_from(body: dict[str, Any]) -> Request:
         stop=list(body.get("stop_sequences") or []),
         stream=bool(body.get("stream")),
         user=user if isinstance(user, str) else None,
+        output=output_from(body),
     )
 
 
@@ -216,8 +225,10 @@ def _messages_out(request: Request) -> tuple[list[str], list[dict[str, Any]]]:
     return system, out
 
 
-def request_to(request: Request, default_max_tokens: int) -> dict[str, Any]:
-    """Render a canonical request as an Anthropic Messages body."""
+def request_to(request: Request, default_max_tokens: int, *, tool_output: bool = False
+               ) -> dict[str, Any]:
+    """Render a canonical request as an Anthropic Messages body (``tool_output``: a
+    structured output by the tool-forcing pattern even when it has a schema)."""
     system, messages = _messages_out(request)
     body: dict[str, Any] = {
         "model": request.model,
@@ -244,8 +255,7 @@ def request_to(request: Request, default_max_tokens: int) -> dict[str, Any]:
         body["stop_sequences"] = request.stop
     if request.user:
         body["metadata"] = {"user_id": request.user}
-    if request.output is not None:
-        dropped("anthropic", "response_format")
+    render_output(body, request, tool_mode=tool_output)
     if request.stream:
         body["stream"] = True
     return body
@@ -273,9 +283,12 @@ def usage_to(usage: Usage) -> dict[str, int]:
 
 def response_from(body: dict[str, Any]) -> Response:
     parts = _content(body.get("content"))
+    finish = STOP_REASONS.get(str(body.get("stop_reason")))
+    if finish == "tool_calls" and not any(isinstance(p, ToolCall) for p in parts):
+        finish = "stop"  # only the output tool was called: the answer is its text
     return Response(
-        str(body.get("id", "")), str(body.get("model", "")), parts,
-        STOP_REASONS.get(str(body.get("stop_reason"))), usage_from(body.get("usage")),
+        str(body.get("id", "")), str(body.get("model", "")), parts, finish,
+        usage_from(body.get("usage")),
     )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from providers.canonical import (
 )
 from providers.dialects.anthropic.errors import anthropic_error
 from providers.dialects.anthropic.messages import STOP_REASONS, stop_reason, usage_from, usage_to
+from providers.dialects.anthropic.output import OUTPUT_TOOL
 from providers.dialects.streams import Decoder, Encoder, load_event
 from providers.sse import SSEEvent
 from providers.types import Usage
@@ -41,6 +42,8 @@ class AnthropicDecoder(Decoder):
     def __init__(self, provider: str) -> None:
         super().__init__(provider)
         self._blocks: dict[int, int] = {}
+        # The output tool's block (see output.py): index -> whether any input came yet.
+        self._output: dict[int, bool] = {}
 
     def read(self, event: SSEEvent) -> list[StreamEvent]:
         if event.event == "ping":
@@ -62,12 +65,17 @@ class AnthropicDecoder(Decoder):
             self._message_delta(obj)
         elif kind == "message_stop":
             return self.finish()
+        elif kind == "content_block_stop":
+            return self._block_stop(obj)
         elif kind == "error":
             raise anthropic_error(self.provider, event.data)
         return []
 
     def _block(self, obj: dict[str, Any]) -> list[StreamEvent]:
         block = obj.get("content_block") or {}
+        if block.get("type") == "tool_use" and block.get("name") == OUTPUT_TOOL:
+            self._output[int(obj.get("index", 0))] = False
+            return []
         if block.get("type") == "tool_use":
             pos = self._blocks[int(obj.get("index", 0))] = self.calls
             self.calls += 1
@@ -86,15 +94,29 @@ class AnthropicDecoder(Decoder):
         if kind == "signature_delta":
             return [ThinkingDelta("", str(delta.get("signature", "")))]
         if kind == "input_json_delta" and delta.get("partial_json"):
-            pos = self._blocks.get(int(obj.get("index", 0)))
+            index = int(obj.get("index", 0))
+            if index in self._output:  # the answer, streamed as the output tool's input
+                self._output[index] = True
+                return [TextDelta(str(delta["partial_json"]))]
+            pos = self._blocks.get(index)
             if pos is not None:
                 return [ToolDelta(pos, str(delta["partial_json"]))]
+        return []
+
+    def _block_stop(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        # An output tool called with no input streamed still answered: an empty object.
+        index = int(obj.get("index", 0))
+        if self._output.get(index) is False:
+            self._output[index] = True
+            return [TextDelta("{}")]
         return []
 
     def _message_delta(self, obj: dict[str, Any]) -> None:
         reason = (obj.get("delta") or {}).get("stop_reason")
         if reason:
             self.finish_reason = STOP_REASONS.get(reason, "stop")
+            if self.finish_reason == "tool_calls" and not self.calls:
+                self.finish_reason = "stop"  # only the output tool was called
         usage = obj.get("usage")
         if isinstance(usage, dict):
             now = usage_from(usage)

@@ -63,19 +63,23 @@ class GeminiDialect:
         return errors.error_event(status, message, kind=kind, code=code)
 
     def output_limit(self, body: dict[str, Any]) -> int | None:
-        config = body.get("generationConfig")
-        limit = config.get("maxOutputTokens") if isinstance(config, dict) else None
+        limit = _limit(_generation(body)[1])
         return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
 
     def cap_output(self, body: dict[str, Any], cap: int, *, fill: bool = False
                    ) -> dict[str, Any]:
+        name, config = _generation(body)
         limit = self.output_limit(body)
-        config = body.get("generationConfig")
-        if limit is None and fill and isinstance(config, dict | None):
-            return {**body, "generationConfig": {**(config or {}), "maxOutputTokens": cap}}
-        if limit is None or limit <= cap:
+        if limit is None and not (fill and isinstance(config, dict | None)):
             return body
-        return {**body, "generationConfig": {**body["generationConfig"], "maxOutputTokens": cap}}
+        if limit is not None and limit <= cap:
+            return body
+        config = dict(config or {})
+        # The spelling the client used (Google refuses a field set under both names).
+        snake = "maxOutputTokens" not in config and (
+            "max_output_tokens" in config or name == "generation_config")
+        config["max_output_tokens" if snake else "maxOutputTokens"] = cap
+        return {**body, name: config}
 
     def with_system_prompt(self, body: dict[str, Any], text: str) -> dict[str, Any]:
         # Google's JSON accepts the proto's snake_case names too: extend the one the client
@@ -107,6 +111,20 @@ class GeminiDialect:
 
 
 GEMINI: Final = GeminiDialect()
+
+
+def _generation(body: dict[str, Any]) -> tuple[str, Any]:
+    """The generation config's field name as the client spelled it, and its value."""
+    if "generationConfig" not in body and "generation_config" in body:
+        return "generation_config", body["generation_config"]
+    return "generationConfig", body.get("generationConfig")
+
+
+def _limit(config: Any) -> Any:
+    if not isinstance(config, dict):
+        return None
+    limit = config.get("maxOutputTokens")
+    return config.get("max_output_tokens") if limit is None else limit
 
 
 def _model(model_id: str) -> dict[str, Any]:

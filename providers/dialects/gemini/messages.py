@@ -8,7 +8,7 @@ Gemini accepts (``$schema``, ``additionalProperties`` and friends are removed).
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 
@@ -33,6 +33,7 @@ from providers.canonical import (
     plain_text,
     signed_id,
 )
+from providers.dialects.gemini.schema import to_json_schema
 from providers.dialects.streams import wrong_shape
 from providers.errors import InvalidRequest
 from providers.types import Usage
@@ -59,36 +60,48 @@ FINISH_REASONS: dict[str, Finish] = {
         "content_filter",
     ),
 }
+_READ: Final = frozenset(
+    {"contents", "systemInstruction", "system_instruction", "tools", "toolConfig",
+     "tool_config", "generationConfig", "generation_config"}
+)  # fmt: skip
 _SCHEMA_DROP = frozenset(
     {"$schema", "additionalProperties", "$id", "$ref", "$defs", "definitions", "examples",
      "default", "const", "exclusiveMinimum", "exclusiveMaximum", "propertyNames"}
 )  # fmt: skip
 
 
+def _get(raw: dict[str, Any], camel: str, snake: str) -> Any:
+    """A field under either spelling (camelCase first: what most clients write)."""
+    value = raw.get(camel)
+    return raw.get(snake) if value is None else value
+
+
+def _media(data: Any, url: bool) -> Media:
+    data = data if isinstance(data, dict) else {}
+    mime = str(_get(data, "mimeType", "mime_type") or "")
+    kind: Literal["image", "document"] = "image" if mime.startswith("image/") else "document"
+    if url:
+        return Media(kind, mime, url=str(_get(data, "fileUri", "file_uri") or ""))
+    return Media(kind, mime, str(data.get("data", "")))
+
+
 def _part(raw: dict[str, Any], calls: list[ToolCall]) -> Part | None:
     if "text" in raw:
         text = str(raw["text"])
         return Thinking(text) if raw.get("thought") else Text(text)
-    if "inlineData" in raw:
-        data = raw["inlineData"]
-        mime = str(data.get("mimeType", ""))
-        return Media("image" if mime.startswith("image/") else "document", mime,
-                     str(data.get("data", "")))  # fmt: skip
-    if "fileData" in raw:
-        data = raw["fileData"]
-        mime = str(data.get("mimeType", ""))
-        return Media("image" if mime.startswith("image/") else "document", mime,
-                     url=str(data.get("fileUri", "")))  # fmt: skip
-    if "functionCall" in raw:
-        fc = raw["functionCall"]
-        signature = str(raw.get("thoughtSignature", ""))
+    if (fc := _get(raw, "functionCall", "function_call")) is not None:
+        signature = str(_get(raw, "thoughtSignature", "thought_signature") or "")
         base = str(fc.get("id") or new_id("call_", f"{fc.get('name')}_{len(calls)}"))
         call = ToolCall(signed_id(base, signature), str(fc.get("name", "")),
                         args_text(fc.get("args")), signature)  # fmt: skip
         calls.append(call)
         return call
-    if "functionResponse" in raw:
-        return _result(raw["functionResponse"], calls)
+    if (fr := _get(raw, "functionResponse", "function_response")) is not None:
+        return _result(fr, calls)
+    if (data := _get(raw, "inlineData", "inline_data")) is not None:
+        return _media(data, url=False)
+    if (data := _get(raw, "fileData", "file_data")) is not None:
+        return _media(data, url=True)
     dropped("canonical", f"part {next(iter(raw), '')!r}")
     return None
 
@@ -117,60 +130,81 @@ def _result(fr: dict[str, Any], calls: list[ToolCall]) -> ToolResult:
 def _tool_choice(config: Any) -> str | None:
     if not isinstance(config, dict):
         return None
-    fcc = config.get("functionCallingConfig") or {}
+    fcc = _get(config, "functionCallingConfig", "function_calling_config") or {}
     mode = str(fcc.get("mode", "")).upper()
-    names = fcc.get("allowedFunctionNames") or []
+    names = _get(fcc, "allowedFunctionNames", "allowed_function_names") or []
     if mode == "ANY":
         return str(names[0]) if len(names) == 1 else "required"
     return {"AUTO": "auto", "NONE": "none"}.get(mode)
 
 
+def _tools(raw: Any) -> list[Tool]:
+    tools = []
+    for tool in raw or []:
+        for fd in _get(tool, "functionDeclarations", "function_declarations") or []:
+            schema = _get(fd, "parametersJsonSchema", "parameters_json_schema")
+            if schema is None:  # the OpenAPI-style ``parameters``, if any
+                schema = to_json_schema(fd.get("parameters") or {})
+            tools.append(Tool(str(fd.get("name", "")), str(fd.get("description") or ""),
+                              schema))  # fmt: skip
+    return tools
+
+
+def _top_k(value: Any) -> Any:
+    # google-genai sends topK as a float (3.0); other dialects take an integer.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def request_from(body: dict[str, Any], model: str = "") -> Request:
-    """Parse a generateContent body (the model comes from the URL)."""
+    """Parse a generateContent body (the model comes from the URL); each field is read
+    under its camelCase or its snake_case name."""
     calls: list[ToolCall] = []
     messages = []
     for content in body.get("contents") or []:
         parts = [p for raw in content.get("parts") or [] if (p := _part(raw, calls)) is not None]
         messages.append(Message("assistant" if content.get("role") == "model" else "user", parts))
-    system = body.get("systemInstruction") or {}
-    tools = [
-        Tool(str(fd.get("name", "")), str(fd.get("description") or ""),
-             fd.get("parametersJsonSchema") or fd.get("parameters") or {})
-        for tool in body.get("tools") or []
-        for fd in tool.get("functionDeclarations") or []
-    ]  # fmt: skip
-    config = body.get("generationConfig") or {}
-    for name in body.keys() - {"contents", "systemInstruction", "tools", "toolConfig",
-                               "generationConfig"}:  # fmt: skip
+    system = _get(body, "systemInstruction", "system_instruction") or {}
+    config = _get(body, "generationConfig", "generation_config") or {}
+    for name in body.keys() - _READ:
         dropped("canonical", name)
     return Request(
         model=model,
         messages=messages,
         system=[str(p["text"]) for p in system.get("parts") or [] if "text" in p],
-        tools=tools,
-        tool_choice=_tool_choice(body.get("toolConfig")),
-        max_tokens=config.get("maxOutputTokens"),
+        tools=_tools(body.get("tools")),
+        tool_choice=_tool_choice(_get(body, "toolConfig", "tool_config")),
+        max_tokens=_get(config, "maxOutputTokens", "max_output_tokens"),
         temperature=config.get("temperature"),
-        top_p=config.get("topP"),
-        top_k=config.get("topK"),
-        stop=list(config.get("stopSequences") or []),
+        top_p=_get(config, "topP", "top_p"),
+        top_k=_top_k(_get(config, "topK", "top_k")),
+        stop=list(_get(config, "stopSequences", "stop_sequences") or []),
         output=_output_format(config),
     )
 
 
 def _output_format(config: dict[str, Any]) -> OutputFormat | None:
-    if config.get("responseMimeType") != "application/json":
+    if _get(config, "responseMimeType", "response_mime_type") != "application/json":
         return None
-    schema = config.get("responseJsonSchema")
+    schema = _get(config, "responseJsonSchema", "response_json_schema")
+    if schema is None:  # the OpenAPI-style ``responseSchema``, if any
+        schema = _get(config, "responseSchema", "response_schema")
+        schema = to_json_schema(schema) if isinstance(schema, dict) else None
     return OutputFormat(schema=schema if isinstance(schema, dict) else None)
 
 
 def _schema(schema: Any) -> Any:
+    """JSON Schema cut to the OpenAPI subset ``parameters`` takes (a ``[type, "null"]``
+    union is Gemini's ``nullable``)."""
     if isinstance(schema, list):
         return [_schema(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    return {k: _schema(v) for k, v in schema.items() if k not in _SCHEMA_DROP}
+    out = {k: _schema(v) for k, v in schema.items() if k not in _SCHEMA_DROP}
+    kind = out.get("type")
+    if isinstance(kind, list) and "null" in kind and len(kind) == 2:
+        out["type"] = next(k for k in kind if k != "null")
+        out["nullable"] = True
+    return out
 
 
 def _part_out(part: Part, names: dict[str, str], upstream: bool = False,

@@ -1,0 +1,95 @@
+"""The audit log: one record per finished exchange and one per admin change, on the record.
+
+Records are queued from the finished-exchange hook (``Gateway.finished_hooks``) and from the
+admin sub-app's change middleware (:mod:`node.admin.audit`), and written off the request path
+in batches to daily Brotli-compressed JSON-lines files, one per node and day
+(:mod:`node.audit.writer`); ``GET /api/v1/audit`` reads them back (:mod:`node.audit.reader`).
+Configured by ``audit: {path, max_record_bytes, retention_days, flush_interval}``; off while
+``path`` is empty, and then nothing here runs.
+
+A record holds who (key id and name, or the admin identity), what (endpoint, provider, model,
+tokens, cost, status, latency), when (``at``, UTC) and where (``node``). No secret is ever in
+one: keys appear by id and name, never by value, and admin records carry the method, path and
+item, not the body.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from node.audit.reader import FILTERS, AuditQuery, read_page
+from node.audit.writer import AuditWriter, now_iso
+from node.config import Settings
+from node.serve.finished import Finished
+from node.state import GATEWAY
+
+__all__ = ["AUDIT", "FILTERS", "AuditLog", "AuditQuery", "audit_ctx", "read_page"]
+
+
+class AuditLog:
+    """One node's audit log: builds the records and hands them to the writer."""
+
+    def __init__(self, writer: AuditWriter) -> None:
+        self.writer = writer
+        self.node = writer.node
+        self.directory = writer.directory
+
+    def __call__(self, done: Finished) -> None:
+        """The finished-exchange hook: cheap (a dict and one JSON encoding), never raises."""
+        usage = done.usage
+        self.writer.record({
+            "type": "exchange", "at": _iso(done), "node": self.node,
+            "request_id": done.request_id, "key_id": done.key.id, "key_name": done.key.name,
+            "dialect": done.dialect, "endpoint": done.endpoint, "provider": done.provider,
+            "model": done.model, "stream": done.stream, "status": done.status,
+            "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            "cache_read_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens, "cost_usd": done.cost_usd,
+            "latency_ms": round(done.latency_seconds * 1000, 3),
+            "upstream_ms": round(done.upstream_seconds * 1000, 3),
+            "attempts": done.attempts, "error": done.error,
+        })
+
+    def change(self, fields: dict[str, Any]) -> None:
+        """One admin change (see :mod:`node.admin.audit`)."""
+        self.writer.record({"type": "admin", "at": now_iso(), "node": self.node, **fields})
+
+
+def _iso(done: Finished) -> str:
+    return done.at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+AUDIT: web.AppKey[AuditLog] = web.AppKey("audit", AuditLog)
+
+
+async def audit_ctx(settings: Settings, node_name: str, app: web.Application
+                    ) -> AsyncIterator[None]:
+    """Cleanup context: start the writer and hook it in; at shutdown, write the rest and
+    close the day's file. Nothing at all when ``audit.path`` is empty."""
+    section = settings.audit
+    if not section.path:
+        yield
+        return
+    gateway = app[GATEWAY]
+    writer = AuditWriter(Path(section.path), node_name or socket.gethostname(),
+                         max_record_bytes=section.max_record_bytes,
+                         retention_days=section.retention_days,
+                         interval=section.flush_interval)
+    audit = AuditLog(writer)
+    app[AUDIT] = audit
+    gateway.finished_hooks.append(audit)
+    gateway.metrics.add_gauges(
+        "at_audit_records", "Audit log records (written, dropped, truncated) and write failures",
+        lambda: {"written": writer.written, "dropped": writer.dropped,
+                 "truncated": writer.truncated, "failures": writer.failures})
+    writer.start()
+    try:
+        yield
+    finally:
+        gateway.finished_hooks.remove(audit)
+        await writer.close()
