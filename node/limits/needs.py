@@ -31,7 +31,8 @@ for one image, and the bytes of an inline part are counted on top."""
 # Gemini key. A JSON string cannot hold a bare quote, so text that mentions them does not
 # match; a match elsewhere only over-reserves. One regex pass over the bytes already made for
 # the length replaces a walk of the body in Python.
-_MEDIA = re.compile(rb'"type":"(?:image_url|input_audio|file|image|document)"'
+_MEDIA = re.compile(rb'"type":"(?:image_url|input_audio|input_image|input_file|file|image|'
+                    rb'document)"'
                     rb'|"(?:inlineData|fileData|inline_data|file_data)":')
 
 
@@ -69,14 +70,6 @@ def input_used(usage: Usage) -> int:
 
 
 def with_output_limit(spec: DialectSpec, body: dict[str, Any], limit: int) -> dict[str, Any]:
-    """``body`` carrying an output limit of at most ``limit`` (set when absent)."""
-    if spec.output_limit(body) is not None:
-        return spec.cap_output(body, limit)
-    if spec.name == "gemini":
-        config = body.get("generationConfig")
-        return {**body, "generationConfig": {**(config if isinstance(config, dict) else {}),
-                                             "maxOutputTokens": limit}}
-    # OpenAI's and Anthropic's field. (``max_completion_tokens`` would suit OpenAI's
-    # reasoning models, but OpenAI-compatible servers that ignore it would leave the answer
-    # unbounded; a refusal of ``max_tokens`` is visible, an unbounded answer is not.)
-    return {**body, "max_tokens": limit}
+    """``body`` carrying an output limit of at most ``limit`` (set when absent), in the
+    dialect's own field (``max_tokens``, ``maxOutputTokens``, ``max_output_tokens``)."""
+    return spec.cap_output(body, limit, fill=True)
