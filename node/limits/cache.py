@@ -178,6 +178,7 @@ class LeaseCache:
         self._renewals: dict[str, asyncio.Task[bool]] = {}
         self._ahead: dict[str, asyncio.Task[bool]] = {}  # scope -> its pre-lease
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._giving: set[asyncio.Task[Any]] = set()  # give-backs on their way to the store
         self._ticker: asyncio.Task[None] | None = None
         self._last_tick = clock()
 
@@ -377,6 +378,11 @@ class LeaseCache:
 
     async def _lease(self, scope: str, ahead: float, only: set[str] | None) -> bool:
         """One round trip for the limits of ``scope``; False when the store failed."""
+        if self._giving:
+            # Units this node just gave back (idle, surplus) may be the very ones it now
+            # needs: asked for before they land, the ledger would say "none left" and a
+            # request would be refused under a cap not reached.
+            await asyncio.wait(set(self._giving))
         asks = self._asks(scope, ahead, only)
         if not asks:
             return True
@@ -472,7 +478,9 @@ class LeaseCache:
         return Return(piece.limit.scope, piece.limit.name, piece.win_start, units)
 
     def _give(self, returns: list[Return]) -> None:
-        self._spawn(self._send_back(returns))
+        task = self._spawn(self._send_back(returns))
+        self._giving.add(task)
+        task.add_done_callback(self._giving.discard)
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(work)
