@@ -23,6 +23,7 @@ from node.gateway import Gateway
 from node.middleware import ResponseHeaders, gateway_middleware
 from node.routes import anthropic, gemini, key, openai, ops, responses
 from node.state import GATEWAY
+from node.telemetry import telemetry_ctx
 from providers import ClientPool
 from store import Store, open_store
 
@@ -59,6 +60,7 @@ def create_app(
     app.cleanup_ctx.append(responses.book_ctx)  # needs the gateway: after _node_ctx
     app.cleanup_ctx.append(partial(_cluster_ctx, settings, node_name))
     app.cleanup_ctx.append(partial(audit_ctx, settings, node_name))
+    app.cleanup_ctx.append(partial(telemetry_ctx, settings))
     return app
 
 

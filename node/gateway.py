@@ -32,6 +32,7 @@ from store import DecryptError, StaleKey, Store, UsageWriter
 
 if TYPE_CHECKING:
     from node.cluster_link import ClusterLink
+    from node.telemetry.tracing import Tracing
 
 log = structlog.get_logger("node.gateway")
 
@@ -68,6 +69,8 @@ class Gateway:
         self.admin_token_sha256 = (
             hash_key(settings.server.admin_token) if settings.server.admin_token else ""
         )
+        # Set by the telemetry context when telemetry.otlp_endpoint is (node.telemetry).
+        self.tracing: Tracing | None = None
         # Set by the cluster context when clustering is configured.
         self.cluster: ClusterLink | None = None
         self.broken_providers: dict[str, str] = {}

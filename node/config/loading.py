@@ -26,6 +26,7 @@ from node.config.schema import (
     decode_custom,
 )
 from node.config.secrets import REDACTED, is_secret_provider_field, is_secret_setting
+from node.config.telemetry import check_telemetry
 from node.config.wiring import built_provider, cluster_config
 from node.errors import ConfigError
 from providers import ClientPool
@@ -203,6 +204,7 @@ def _check(settings: Settings) -> None:
     check_edge(server.tls, {"server.cors": server.cors, "server.admin_cors": server.admin_cors},
                server.metrics_auth)
     check_audit(settings.audit)
+    check_telemetry(settings.telemetry)
     store = settings.store
     chosen = [name for name in ("memory", "sqlite", "postgres") if getattr(store, name) is not None]
     if len(chosen) > 1:

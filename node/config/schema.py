@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from node.config.edge import AuditSection, CorsSection, MetricsAuth, TlsSection
+from node.config.telemetry import TelemetrySection
 from node.errors import BadRequest, ConfigError
 from node.limits.policy import parse_limits
 
@@ -171,6 +172,7 @@ class Settings(_Struct, frozen=True):
     store: StoreSection = StoreSection()
     cluster: ClusterSection | None = None
     audit: AuditSection = AuditSection()
+    telemetry: TelemetrySection = TelemetrySection()
 
     @property
     def cluster_section(self) -> ClusterSection | None:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from aiohttp import web
@@ -60,6 +60,9 @@ from providers import (
 from providers import dialect as dialect_spec
 from store import ApiKeyRecord
 
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
 __all__ = ["ATTEMPTS_HEADER", "COST_HEADER", "MODEL_HEADER", "PROVIDER_HEADER", "Exchange",
            "status_of"]
 
@@ -92,8 +95,8 @@ class Exchange:
     """
 
     __slots__ = ("_busy", "_policy", "admitted", "attempts", "cost_usd", "dialect", "endpoint",
-                 "gateway", "key", "plan", "request", "route", "spec", "status", "stream",
-                 "upstream_seconds", "usage")
+                 "gateway", "key", "plan", "request", "route", "span", "spec", "status",
+                 "stream", "upstream_seconds", "usage")
 
     def __init__(self, request: web.Request, dialect: Dialect, endpoint: str) -> None:
         self.request = request
@@ -113,9 +116,13 @@ class Exchange:
         self.admitted: Admitted | None = None
         self.plan: RoutePlan | None = None  # the route asked for, when the model is one
         self._busy: TargetState | None = None  # a routed stream's target, in flight till the end
+        self.span: Span | None = None  # the exchange's trace span, when telemetry is on
 
     async def __aenter__(self) -> Exchange:
         self.key = authenticate(self.request, self.gateway)
+        tracing = self.gateway.tracing
+        if tracing is not None:  # started once the exchange will finish (past the 401)
+            self.span = tracing.start(self.request.headers, self.endpoint, self.request[START])
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -205,12 +212,12 @@ class Exchange:
         try:
             result = await call
         except ProviderError as exc:
-            waited = self._waited(sent)
+            waited = self._waited(sent, exc)
             metrics.upstream_done(provider, exc.status, waited)
             metrics.upstream_error(provider, type(exc).__name__)
             raise
-        except BaseException:
-            self._waited(sent)
+        except BaseException as exc:
+            self._waited(sent, exc)
             raise
         metrics.upstream_done(provider, 200, self._waited(sent))
         return result
@@ -336,11 +343,11 @@ class Exchange:
             answer = await self._call_target(plan, route, body, headers, stream)
         except ProviderError as exc:
             failure: ProviderError = exc
-        except BaseException:
+        except BaseException as exc:
             # Cancelled (the client left) or broken: no verdict on the target either way.
             state.abandoned()
             state.end()
-            self._waited(started)
+            self._waited(started, exc)
             raise
         else:
             if isinstance(answer, Reply) or not answer[0].failed:
@@ -356,7 +363,7 @@ class Exchange:
             failure = UpstreamServerError(
                 f"upstream {route.provider_key!r} failed before its stream's first event",
                 provider=route.provider_key)
-        waited = self._waited(started)
+        waited = self._waited(started, failure)
         state.end()
         # the attempt failed before any output: its reservation goes back whole
         self.gateway.limits.release(self.admitted)
@@ -439,14 +446,21 @@ class Exchange:
         headers = self.request.headers
         found = {name: headers[name] for name in self.spec.forwarded_headers
                  if name in headers}
+        tracing = self.gateway.tracing
+        if self.span is not None and tracing is not None:  # the upstream joins the trace
+            found.update(tracing.headers(self.span))
         return found or None
 
     # -- internals --------------------------------------------------------------------------
 
-    def _waited(self, sent: float) -> float:
+    def _waited(self, sent: float, failure: BaseException | None = None) -> float:
         waited = time.perf_counter() - sent
         self.upstream_seconds += waited
         self.request[UPSTREAM_SECONDS] = self.upstream_seconds
+        tracing, route = self.gateway.tracing, self.route
+        if self.span is not None and tracing is not None and route is not None:
+            tracing.upstream(self.span, route.provider_key, route.provider.config.type,
+                             route.model, sent, failure)
         return waited
 
     def _finish(self, error: str) -> None:
@@ -466,3 +480,7 @@ class Exchange:
                 hook(done)
             except Exception:  # a broken hook must not fail an answered request
                 log.exception("finished hook failed", hook=repr(hook))
+        tracing = self.gateway.tracing
+        if self.span is not None and tracing is not None:
+            tracing.end(self.span, done, route.provider.config.type if route else "",
+                        self.plan.name if self.plan is not None else "")

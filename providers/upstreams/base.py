@@ -42,6 +42,9 @@ def check_base_url(base_url: str, provider: str) -> URL:
         )
     return url
 
+# The W3C trace context: Exchange.forwarded_headers adds it only while tracing is on.
+TRACE_HEADERS = ("traceparent", "tracestate")
+
 
 class HttpAdapter:
     """Base of the HTTP adapters: subclasses set ``dialect`` and ``_headers``."""
@@ -61,11 +64,15 @@ class HttpAdapter:
 
     def _forwarded(self, inbound: Dialect, headers: ClientHeaders) -> dict[str, str] | None:
         """The client's headers this upstream may see: those its dialect names, and only
-        when the client itself speaks that dialect."""
-        if inbound != self.dialect or not headers:
+        when the client itself speaks that dialect; the W3C trace context (set by the
+        gateway when tracing is on) whatever the dialect."""
+        if not headers:
             return None
-        names = DIALECTS[inbound].forwarded_headers
-        return {name: headers[name] for name in names if headers.get(name)} or None
+        found = {name: headers[name] for name in TRACE_HEADERS if headers.get(name)}
+        if inbound == self.dialect:
+            found.update((name, headers[name]) for name in DIALECTS[inbound].forwarded_headers
+                         if headers.get(name))
+        return found or None
 
     async def _request_headers(self) -> Mapping[str, str] | None:
         """Headers that change per request (Vertex's fresh token); None for most."""

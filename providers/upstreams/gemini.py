@@ -70,7 +70,8 @@ class GeminiProvider(HttpAdapter):
     ) -> Reply:
         """POST ``generateContent``; translate the answer unless the client speaks Gemini."""
         payload = to_upstream_request(inbound, "gemini", body, model, self.config)
-        raw = await self._exchange(self._url(model, "generateContent"), payload)
+        raw = await self._exchange(self._url(model, "generateContent"), payload,
+                                   self._forwarded(inbound, headers))
         return self._reply(inbound, raw, model)
 
     async def open_stream(self, inbound: Dialect, body: dict[str, Any], model: str,
@@ -79,7 +80,8 @@ class GeminiProvider(HttpAdapter):
         """POST ``streamGenerateContent?alt=sse``; returns once the upstream answered 2xx."""
         handler = self._events(inbound, body, model, GeminiPassthrough)
         payload = to_upstream_request(inbound, "gemini", body, model, self.config)
-        resp = await self._open(self._url(model, "streamGenerateContent"), payload)
+        resp = await self._open(self._url(model, "streamGenerateContent"), payload,
+                                self._forwarded(inbound, headers))
         return self._stream(resp, inbound, handler)
 
     async def embed(self, body: dict[str, Any], model: str) -> Reply:

@@ -105,10 +105,12 @@ class OpenAIProvider(HttpAdapter):
     ) -> Reply:
         """POST one non-streamed chat completion; the upstream body is returned as-is."""
         if inbound == "responses" and self._responses_url is not None:
-            raw = await self._exchange(self._responses_url, _native(body, model, False))
+            raw = await self._exchange(self._responses_url, _native(body, model, False),
+                                       self._forwarded(inbound, headers))
             return self._reply("responses", raw, model)
         payload = completion_body(self._upstream_body(inbound, body, model))
-        raw = await self._exchange(self._chat_target(model), payload)
+        raw = await self._exchange(self._chat_target(model), payload,
+                                   self._forwarded(inbound, headers))
         usage = find_usage(raw)
         if inbound != "openai":
             raw = from_upstream_response(inbound, "openai", raw, model, self.config.key)
@@ -119,7 +121,8 @@ class OpenAIProvider(HttpAdapter):
     ) -> SseStream:
         """POST a streamed chat completion; returns only once the upstream answered 2xx."""
         if inbound == "responses" and self._responses_url is not None:
-            resp = await self._open(self._responses_url, _native(body, model, True))
+            resp = await self._open(self._responses_url, _native(body, model, True),
+                                    self._forwarded(inbound, headers))
             return self._stream(resp, inbound, ResponsesPassthrough(self.config.key))
         translator = None
         if inbound != "openai":
@@ -127,7 +130,8 @@ class OpenAIProvider(HttpAdapter):
                 inbound, "openai", model, request=body, provider=self.config.key
             )
         payload, strip = streaming_body(self._upstream_body(inbound, body, model))
-        resp = await self._open(self._chat_target(model), payload)
+        resp = await self._open(self._chat_target(model), payload,
+                                self._forwarded(inbound, headers))
         events = OpenAIEvents(self.config.key, strip_usage=strip, translator=translator)
         return self._stream(resp, inbound, events)
 
