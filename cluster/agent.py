@@ -47,10 +47,12 @@ class ClusterAgent:
     """One node's membership in the cluster; see the module docstring for the lifecycle."""
 
     def __init__(self, config: ClusterConfig, hooks: ClusterHooks, *, node_name: str,
-                 on_raft_state: Callable[[str, str], None] | None = None) -> None:
+                 on_raft_state: Callable[[str, str], None] | None = None,
+                 workers: int = 1) -> None:
         if not node_name:
             raise ClusterError("node_name must not be empty")
         self.config, self.hooks, self.node_name = config, hooks, node_name
+        self.workers = workers          # this node's serving processes, told to the peers
         self._on_raft_state = on_raft_state
         self.boot = time.time_ns()
         self._keys: ClusterKeys | None = None
@@ -319,9 +321,12 @@ class ClusterAgent:
             claimed = self._judge_request(message)
             if claimed is not None:             # our own frame, or our identity's other claimant
                 return claimed
-            reported = payload.get("key_version") if message.type is MsgType.PING else None
+            ping = message.type is MsgType.PING
+            reported = payload.get("key_version") if ping else None
+            workers = payload.get("workers") if ping else None
             membership.seen(message.header.sender,
-                            key_version=reported if isinstance(reported, int) else None)
+                            key_version=reported if isinstance(reported, int) else None,
+                            workers=workers if isinstance(workers, int) else None)
         reply: dict[str, Any] = {"ok": True, "name": self.node_name}
         if message.type is MsgType.CHANGE:
             self.counters["changes_received"] += 1
@@ -408,7 +413,7 @@ class ClusterAgent:
 
     def _ping_payload(self) -> dict[str, Any]:
         return {"key_version": self.hooks.key_version(), "name": self.node_name,
-                "voter": bool(self._raft and self._raft.voter)}
+                "voter": bool(self._raft and self._raft.voter), "workers": self.workers}
 
     async def _reconcile_loop(self) -> None:
         assert self._membership is not None
@@ -437,6 +442,7 @@ class ClusterAgent:
                      "conflict": self._conflict,
                      "key_version": self.hooks.key_version(),
                      "voter": raft["voter"], "raft_state": raft["state"],
+                     "worker_count": self.workers,
                      "fingerprint": self._keys.fingerprint if self._keys else ""},
             "leader": leader, "has_quorum": raft["has_quorum"], "raft_term": raft["term"],
             "voters": list(membership.plan.voters) if membership and membership.plan else [],

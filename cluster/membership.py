@@ -46,12 +46,14 @@ class PeerState:
     last_seen: float | None = None
     key_version: int | None = None
     voter: bool = False
+    workers: int | None = None      # the peer's serving processes, from its pings
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready row; ``last_seen`` is a Unix time."""
         return {"name": self.name, "identity": self.identity, "address": self.address,
                 "reachable": self.reachable, "last_seen": self.last_seen,
-                "key_version": self.key_version, "voter": self.voter}
+                "key_version": self.key_version, "voter": self.voter,
+                "worker_count": self.workers}
 
 
 class Membership:
@@ -157,7 +159,8 @@ class Membership:
             (r for r in self.table.values()
              if r.identity == sender or names_match(r.name, sender)), None)
 
-    def seen(self, sender: str, *, key_version: int | None) -> None:
+    def seen(self, sender: str, *, key_version: int | None,
+             workers: int | None = None) -> None:
         """A verified request from ``sender`` arrived: mark its row reachable.
 
         No row yet (discovery has not listed it): remembered until discovery does.
@@ -169,6 +172,8 @@ class Membership:
                 del self._unmatched[next(iter(self._unmatched))]
             return
         _mark(row, sender, time.time(), key_version)
+        if workers is not None:
+            row.workers = workers
 
     def bind(self, name: str, sender: str, *, key_version: int | None) -> None:
         """The peer dialled as ``name`` answered, calling itself ``sender``."""

@@ -7,6 +7,7 @@ before the store closes, so a clean shutdown loses no usage record.
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -24,6 +25,7 @@ from node.middleware import ResponseHeaders, gateway_middleware
 from node.routes import anthropic, gemini, key, openai, ops, responses
 from node.state import GATEWAY
 from node.telemetry import telemetry_ctx
+from node.workers import WorkerSpec, worker_ctx
 from providers import ClientPool
 from store import Store, open_store
 
@@ -39,8 +41,10 @@ def create_app(
     pool: ClientPool | None = None,
     say: Callable[[str], None] = _say,
     node_name: str = "",
+    worker: WorkerSpec | None = None,
 ) -> web.Application:
-    """Build one node's application. ``store``/``pool`` may be injected by tests."""
+    """Build one node's application (or one worker's of a multi-process node: ``worker``).
+    ``store``/``pool`` may be injected by tests."""
     cors = Cors.of(settings)  # None unless a CORS policy is configured: no cost then
     app = web.Application(
         middlewares=[gateway_middleware, *([cors.middleware] if cors is not None else [])],
@@ -56,10 +60,15 @@ def create_app(
     ops.add_routes(app, base)
     ui.add_routes(app, base)
     app.on_response_prepare.append(ResponseHeaders(settings, cors))
-    app.cleanup_ctx.append(partial(_node_ctx, settings, store, pool, say, admin_api))
+    app.cleanup_ctx.append(partial(_node_ctx, settings, store, pool, say, admin_api, worker))
     app.cleanup_ctx.append(responses.book_ctx)  # needs the gateway: after _node_ctx
-    app.cleanup_ctx.append(partial(_cluster_ctx, settings, node_name))
-    app.cleanup_ctx.append(partial(audit_ctx, settings, node_name))
+    if worker is None:
+        app.cleanup_ctx.append(partial(_cluster_ctx, settings, node_name))
+        audit_name = node_name
+    else:
+        app.cleanup_ctx.append(partial(worker_ctx, worker))
+        audit_name = f"{node_name or socket.gethostname()}.{worker.name}"  # a file per worker
+    app.cleanup_ctx.append(partial(audit_ctx, settings, audit_name))
     app.cleanup_ctx.append(partial(telemetry_ctx, settings))
     return app
 
@@ -70,20 +79,21 @@ async def _node_ctx(
     injected_pool: ClientPool | None,
     say: Callable[[str], None],
     admin_api: web.Application,
+    worker: WorkerSpec | None,
     app: web.Application,
 ) -> AsyncIterator[None]:
     pool = injected_pool or ClientPool()
     store = injected_store or await open_store(store_config(settings))
     try:
         await bootstrap(store, admin_token_configured=bool(settings.server.admin_token), say=say)
-        if store.needs_key_material and cluster_config(settings) is None:
+        if store.needs_key_material and cluster_config(settings) is None and worker is None:
             # No peer can ever hand over the key: serving would answer 404 for every stored
             # provider while waiting for nothing.
             raise ConfigError(
                 "store.encryption_key: does not open the store's active key: the passphrase "
                 "was changed (rotate-key) since this node last ran; start it with the current "
                 "passphrase")
-        gateway = Gateway(settings, store, pool)
+        gateway = Gateway(settings, store, pool, workers=worker.count if worker else 1)
         await gateway.load()
         gateway.usage.start()
         gateway.limits.start()

@@ -22,7 +22,10 @@ from node.config.secrets import provider_secret_values
 from node.edge import GuardedSite, reload_certificate, tls_context
 from node.errors import ConfigError
 from node.logging import configure_logging
+from node.state import WORKER_LINK
 from node.version import VERSION
+from node.workers import WorkerSpec
+from node.workers.supervisor import Launch, Supervisor, usable_cpus
 from store import StoreError, open_store
 
 log = structlog.get_logger("node.cli")
@@ -38,6 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="override server.port")
     serve.add_argument("--name", default="",
                        help="this node's name (one input to its cluster identity)")
+    # One serving process of a multi-process node, started by its supervisor (node.workers).
+    worker = sub.add_parser("worker")
+    worker.add_argument("--config")
+    worker.add_argument("--host", required=True)
+    worker.add_argument("--port", type=int, required=True)
+    worker.add_argument("--name", required=True)
+    worker.add_argument("--index", type=int, required=True)
+    worker.add_argument("--workers", type=int, required=True)
+    worker.add_argument("--control", required=True)
     check = sub.add_parser("check-config", help="validate the configuration and exit")
     check.add_argument("--config")
     migrate = sub.add_parser("migrate", help="create or upgrade the store's tables and exit")
@@ -58,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings_for(args.config)
-        if args.command == "serve":
+        if args.command in ("serve", "worker"):
             return _serve(settings, args)
         if args.command == "check-config":
             return _check(settings)
@@ -136,19 +148,40 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         uvloop.install()
     host = args.host or settings.server.host
     port = args.port or settings.server.port
+    name = args.name or socket.gethostname()
     # Built before the loop starts, so a certificate that cannot be used is a config error.
     tls = tls_context(settings.server.tls) if settings.server.tls is not None else None
+    worker: WorkerSpec | None = None
+    if args.command == "worker":
+        worker = WorkerSpec(args.index, args.workers, args.control)
+        structlog.contextvars.bind_contextvars(worker=worker.name)
+    else:
+        count = worker_count(settings)
+        if count > 1:
+            supervisor = Supervisor(settings, Launch(args.config, host, port, name), count)
+            try:
+                return asyncio.run(supervisor.run())
+            except StoreError as exc:
+                print(f"atgw: {exc}", file=sys.stderr)
+                return 2
     try:
-        asyncio.run(_run(settings, host, port, args.name or socket.gethostname(), tls))
+        asyncio.run(_run(settings, host, port, name, tls, worker))
     except StoreError as exc:
         print(f"atgw: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
+def worker_count(settings: Settings) -> int:
+    """``server.workers``, or one per usable CPU (one with the in-process memory store)."""
+    if settings.server.workers is not None:
+        return settings.server.workers
+    return 1 if settings.store.memory is not None else usable_cpus()
+
+
 async def _run(settings: Settings, host: str, port: int, name: str,
-               tls: ssl.SSLContext | None) -> None:
-    app = create_app(settings, node_name=name)
+               tls: ssl.SSLContext | None, worker: WorkerSpec | None = None) -> None:
+    app = create_app(settings, node_name=name, worker=worker)
     # handler_cancellation: a client that goes away cancels its handler, which aborts the
     # upstream request instead of paying for tokens nobody reads.
     runner = web.AppRunner(
@@ -159,7 +192,8 @@ async def _run(settings: Settings, host: str, port: int, name: str,
     )
     await runner.setup()
     server = settings.server
-    site = GuardedSite(runner, host, port, reuse_address=True,
+    # Workers of one node each bind the port; the kernel spreads connections among them.
+    site = GuardedSite(runner, host, port, reuse_address=True, reuse_port=worker is not None,
                        head_timeout=float(server.header_timeout),
                        idle_timeout=float(server.idle_timeout), ssl_context=tls)
     await site.start()
@@ -169,6 +203,8 @@ async def _run(settings: Settings, host: str, port: int, name: str,
     gc.freeze()
     log.info("serving", host=host, port=port, version=VERSION, node=name,
              scheme="https" if tls is not None else "http")
+    if worker is not None:
+        await app[WORKER_LINK].serving()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

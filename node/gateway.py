@@ -42,7 +42,8 @@ T = TypeVar("T")
 class Gateway:
     """Shared state of one node; built by :func:`node.app.create_app`."""
 
-    def __init__(self, settings: Settings, store: Store, pool: ClientPool) -> None:
+    def __init__(self, settings: Settings, store: Store, pool: ClientPool, *,
+                 workers: int = 1) -> None:
         self.settings = settings
         self.store = store
         self.pool = pool
@@ -62,9 +63,11 @@ class Gateway:
             Accounting(self.metrics, self.usage, self.catalog)]
         self.started = time.time()
         cluster = settings.cluster_section
-        # max_concurrent is split evenly between the replicas the cluster is sized for.
-        self.limits = Limits(LeaseCache(store), self.metrics,
-                             cluster.replicas if cluster is not None else 1,
+        # max_concurrent is split evenly between the serving processes the cluster is sized
+        # for: its replicas, times this node's workers.
+        self.workers = workers
+        replicas = cluster.replicas if cluster is not None else 1
+        self.limits = Limits(LeaseCache(store), self.metrics, replicas * workers,
                              janitor=Janitor(store))
         self.admin_token_sha256 = (
             hash_key(settings.server.admin_token) if settings.server.admin_token else ""
@@ -80,7 +83,7 @@ class Gateway:
         self._routes_snapshot: dict[str, Mapping[str, Any]] = {}
         self.metrics.add_gauges(
             "at_route_targets_cooling_down", "Route targets cooling down on this node (1) or not",
-            self._cooling)
+            self._cooling, merge="max")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._admin_http: aiohttp.ClientSession | None = None
 

@@ -39,6 +39,11 @@ class Counter:
     def add(self, key: Labels, amount: float = 1.0) -> None:
         self.values[key] = self.values.get(key, 0.0) + amount
 
+    def absorb(self, rows: Iterable[Any]) -> None:
+        """Add another worker's values (``[[labels, value], ...]``)."""
+        for labels, value in rows:
+            self.add(tuple(labels), float(value))
+
     def family(self) -> CounterMetricFamily:
         family = CounterMetricFamily(self.name, self.doc, labels=self.labels)
         for key, value in sorted(self.values.items()):
@@ -60,6 +65,17 @@ class Histogram:
             slots = self.values[key] = [0.0] * (len(self.buckets) + 2)
         slots[bisect_left(self.buckets, value)] += 1
         slots[-1] += value
+
+    def absorb(self, rows: Iterable[Any]) -> None:
+        """Add another worker's buckets and sums (``[[labels, slots], ...]``)."""
+        for labels, slots in rows:
+            key = tuple(labels)
+            mine = self.values.get(key)
+            if mine is None:
+                self.values[key] = [float(x) for x in slots]
+            else:
+                for i, value in enumerate(slots):
+                    mine[i] += value
 
     def family(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
@@ -123,7 +139,7 @@ class Metrics:
             "at_gateway_overhead_seconds",
             "Time spent in the gateway itself, upstream time excluded", ["route"],
             OVERHEAD_BUCKETS)
-        self._gauges: list[tuple[str, str, Callable[[], Mapping[str, float]]]] = []
+        self._gauges: list[tuple[str, str, Callable[[], Mapping[str, float]], str]] = []
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -174,24 +190,60 @@ class Metrics:
         self.stream_bytes.add((provider,), size)
         self.stream_duration.observe((provider,), seconds)
 
-    def add_gauges(self, name: str, doc: str, read: Callable[[], Mapping[str, float]]) -> None:
-        """Export values read at scrape time (``read() -> {label: value}``)."""
-        self._gauges.append((name, doc, read))
+    def add_gauges(self, name: str, doc: str, read: Callable[[], Mapping[str, float]], *,
+                   merge: str = "sum") -> None:
+        """Export values read at scrape time (``read() -> {label: value}``). ``merge`` says
+        how the workers of one node combine: ``sum`` (counts) or ``max`` (flags)."""
+        self._gauges.append((name, doc, read, merge))
 
-    def collect(self) -> Iterable[Any]:
-        """The prometheus_client collector protocol: every family, built now."""
-        families: list[Counter | Histogram] = [
+    def _families(self) -> list[Counter | Histogram]:
+        return [
             self.http_requests, self.http_duration, self.upstream_requests,
             self.upstream_duration, self.upstream_errors, self.cooldowns, self.stream_events,
             self.stream_bytes, self.stream_duration, self.auth, self.tokens, self.overhead,
             self.rate_limited_total, self.quota_exceeded_total,
             self.cost,
         ]
-        yield from (family.family() for family in families)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every value as JSON-ready data, for the node's one exposition of all its workers."""
+        return {
+            "families": {f.name: [[list(k), v] for k, v in f.values.items()]
+                         for f in self._families()},
+            "in_flight": self.in_flight,
+            "gauges": [[name, doc, merge, dict(read())] for name, doc, read, merge
+                       in self._gauges],
+        }
+
+    def render_merged(self, snapshots: Iterable[Mapping[str, Any]]) -> bytes:
+        """This process's exposition with other workers' snapshots added in: counters and
+        histogram buckets sum, gauges combine by their ``merge``."""
+        total = Metrics()
+        gauges: dict[str, tuple[str, str, dict[str, float]]] = {}
+        for snap in (self.snapshot(), *snapshots):
+            total.in_flight += int(snap.get("in_flight", 0))
+            families = {f.name: f for f in total._families()}
+            for name, rows in snap.get("families", {}).items():
+                family = families.get(name)
+                if family is not None:
+                    family.absorb(rows)
+            for name, doc, merge, values in snap.get("gauges", []):
+                _, _, seen = gauges.setdefault(name, (doc, merge, {}))
+                for label, value in values.items():
+                    old = seen.get(label)
+                    seen[label] = float(value) if old is None else (
+                        max(old, value) if merge == "max" else old + value)
+        for name, (doc, merge, values) in gauges.items():
+            total.add_gauges(name, doc, values.copy, merge=merge)
+        return total.render()
+
+    def collect(self) -> Iterable[Any]:
+        """The prometheus_client collector protocol: every family, built now."""
+        yield from (family.family() for family in self._families())
         in_flight = GaugeMetricFamily("at_http_requests_in_flight", "Requests being served now")
         in_flight.add_metric([], self.in_flight)
         yield in_flight
-        for name, doc, read in self._gauges:
+        for name, doc, read, _ in self._gauges:
             gauge = GaugeMetricFamily(name, doc, labels=["name"])
             for label, value in read().items():
                 gauge.add_metric([label], float(value))

@@ -10,8 +10,11 @@ from providers import Dialect
 
 if TYPE_CHECKING:
     from node.gateway import Gateway
+    from node.workers.link import WorkerLink
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+WORKER_LINK: web.AppKey[WorkerLink] = web.AppKey("worker_link")
+"""Set in a worker of a multi-process node (``server.workers`` > 1) only."""
 START = web.RequestKey("start", float)
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_LEFT = web.RequestKey("client_left", bool)

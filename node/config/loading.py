@@ -209,6 +209,14 @@ def _check(settings: Settings) -> None:
     chosen = [name for name in ("memory", "sqlite", "postgres") if getattr(store, name) is not None]
     if len(chosen) > 1:
         raise ConfigError(f"store: {' and '.join(chosen)} are both set: expected at most one")
+    if server.workers is not None and not 1 <= server.workers <= 512:
+        raise ConfigError(
+            f"server.workers: {server.workers} is not valid: expected 1-512 (or unset: one "
+            "per usable CPU)")
+    if (server.workers or 1) > 1 and store.memory is not None:
+        raise ConfigError(
+            f"server.workers: {server.workers} needs a shared store: store.memory lives in one "
+            "process; expected 1 with store.memory, or store.sqlite / store.postgres")
     # The cluster package states its own rules; building its config checks them.
     cluster_config(settings)
 

@@ -85,6 +85,9 @@ class ServerSection(_Struct, frozen=True):
     # A client that stops reading a stream holds its upstream connection: a write that
     # cannot finish within send_timeout ends the exchange as if the client had left.
     send_timeout: Duration = Duration(60)
+    # Serving processes on this node (node.workers); unset: one per CPU this process may use
+    # (affinity and cgroup quota), or 1 with store.memory. 1 is the single-process node.
+    workers: int | None = None
     alan: ClusterSection | None = None
     # The edge (node.config.edge): HTTPS, cross-origin policies for the gateway routes and
     # for /api/v1, and credentials for /metrics. All off when unset.

@@ -269,7 +269,7 @@ class Limits:
                 self._metrics.rate_limited(key.name, _label(scope, "max_concurrent"))
                 raise LimitExceeded(
                     f"Too many requests at once: {_whose(key, scope)} max_concurrent {cap} "
-                    f"({cap // self._replicas} on each of {self._replicas} nodes)",
+                    f"({cap // self._replicas} in each of {self._replicas} serving processes)",
                     code="rate_limit_exceeded", headers={"Retry-After": "1"})
             self._running[scope] = self._running.get(scope, 0) + 1
             taken.append(scope)

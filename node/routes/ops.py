@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import hmac
 import time
+from typing import Any
 
 from aiohttp import web
 
 from node.config.edge import MetricsAuth
-from node.errors import Unauthorized
+from node.errors import NodeError, Unauthorized, Unavailable
 from node.json_io import json_response
-from node.state import GATEWAY
+from node.state import GATEWAY, WORKER_LINK
 from node.version import VERSION
 from store import StoreError
 
@@ -20,7 +21,18 @@ async def health(request: web.Request) -> web.Response:
     """Liveness: the process serves HTTP. Never depends on the store or the cluster."""
     gateway = request.app[GATEWAY]
     uptime = round(time.time() - gateway.started, 3)
-    return json_response({"status": "ok", "version": VERSION, "uptime_seconds": uptime})
+    body: dict[str, object] = {"status": "ok", "version": VERSION, "uptime_seconds": uptime}
+    link = request.app.get(WORKER_LINK)
+    if link is not None:
+        body["worker"] = link.name     # which process of the node answered
+        body["workers"] = _workers(link.status())
+    return json_response(body)
+
+
+def _workers(status: dict[str, Any]) -> dict[str, int]:
+    """How many of the node's worker processes serve, as the supervisor last saw them."""
+    workers = (status.get("self") or {}).get("workers") or []
+    return {"serving": sum(1 for w in workers if w.get("serving")), "of": len(workers)}
 
 
 async def ready(request: web.Request) -> web.Response:
@@ -37,6 +49,10 @@ async def ready(request: web.Request) -> web.Response:
         ok = False
     if gateway.cluster is not None:
         cluster = gateway.cluster.status()
+        if WORKER_LINK in request.app:  # the node is ready when all its workers serve
+            workers = checks["workers"] = _workers(cluster)
+            ok = ok and workers["serving"] == workers["of"]
+    if gateway.cluster is not None and cluster.get("enabled", True):
         checks["cluster"] = {"leader": cluster.get("leader"), "quorum": cluster.get("has_quorum")}
         conflict = (cluster.get("self") or {}).get("conflict")
         if conflict:  # another live node holds this identity: this one left the cluster
@@ -60,7 +76,16 @@ async def metrics(request: web.Request) -> web.Response:
     auth = gateway.settings.server.metrics_auth
     if auth is not None and auth.enabled:
         _check_scraper(request, auth)
-    body = gateway.metrics.render()
+    link = request.app.get(WORKER_LINK)
+    if link is None:
+        body = gateway.metrics.render()
+    else:  # one exposition for the node: every worker's values summed
+        try:
+            others = await link.others_metrics()
+        except NodeError as exc:
+            raise Unavailable(f"/metrics: the node's other workers did not answer: {exc}"
+                              ) from exc
+        body = gateway.metrics.render_merged(others)
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
 
 

@@ -126,7 +126,7 @@ class GatewayNode:
     def signal(self, sig: int) -> None:
         if self.alive:
             assert self.proc is not None
-            os.kill(self.proc.pid, sig)
+            os.killpg(self.proc.pid, sig)   # the node's workers too (its own session)
             if sig == signal.SIGSTOP:
                 self.paused = True
             elif sig == signal.SIGCONT:
@@ -137,9 +137,9 @@ class GatewayNode:
         if self.proc is None:
             return
         if self.proc.poll() is None:
-            self.proc.kill()
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGCONT)
+                os.killpg(self.proc.pid, signal.SIGKILL)    # the node's workers too
+                os.killpg(self.proc.pid, signal.SIGCONT)
         self.proc.wait(10)
         self.paused = False
 
@@ -167,10 +167,10 @@ class GatewayNode:
 
 
 def node_config(*, ip: str, http_port: int, dsn: str, schema: str, cluster: dict[str, Any],
-                passphrase: str = PASSPHRASE) -> dict[str, Any]:
+                passphrase: str = PASSPHRASE, workers: int = 1) -> dict[str, Any]:
     """One node's at.yaml (JSON is YAML): mock provider, Postgres store, cluster section."""
     return {
-        "server": {"host": ip, "port": http_port, "admin_token": ADMIN,
+        "server": {"host": ip, "port": http_port, "admin_token": ADMIN, "workers": workers,
                    "log_level": os.environ.get("IT_LOG_LEVEL", "warning"),
                    "log_format": "json", "usage_flush_interval": "200ms",
                    "shutdown_timeout": "1s"},
@@ -186,8 +186,8 @@ class GatewayCluster:
     """``n`` nodes on one Postgres schema, discovered by DNS (default) or a static list."""
 
     def __init__(self, dsn: str, *, n: int = 3, dns: bool = True, workdir: Path | None = None,
-                 schema: str | None = None) -> None:
-        self.dsn = dsn
+                 schema: str | None = None, workers: int = 1) -> None:
+        self.dsn, self.workers = dsn, workers
         self.schema = schema or "it_" + uuid.uuid4().hex[:10]
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="at-it-"))
         self.dns = dns
@@ -208,7 +208,7 @@ class GatewayCluster:
                 cluster = {"peers": peers, "bind_addr": "127.0.0.1", "port": ports[3 * i + 1],
                            "raft_port": ports[3 * i + 2]}
                 config = node_config(ip="127.0.0.1", http_port=ports[3 * i], dsn=dsn,
-                                     schema=self.schema, cluster=cluster)
+                                     schema=self.schema, cluster=cluster, workers=workers)
                 self.nodes.append(GatewayNode(f"n{i}", "127.0.0.1", ports[3 * i], config,
                                               self.workdir))
 
@@ -218,7 +218,7 @@ class GatewayCluster:
                    "bind_addr": ip, "advertise": f"{name}.{FQDN}", "port": bus,
                    "raft_port": raft, **cluster}
         config = node_config(ip=ip, http_port=http, dsn=self.dsn, schema=self.schema,
-                             cluster=section)
+                             cluster=section, workers=self.workers)
         return GatewayNode(name, ip, http, config, self.workdir)
 
     def extra_node(self, name: str, *, security_key: str) -> GatewayNode:

@@ -108,9 +108,13 @@ async def _chaos(gw: GatewayCluster, pg: PostgresServer, boundary: float,
     await asyncio.gather(kill(), pause(), restart())
 
 
-async def test_request_limits_hold_under_chaos(postgres_server: PostgresServer) -> None:
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
+async def test_request_limits_hold_under_chaos(postgres_server: PostgresServer,
+                                               workers: int) -> None:
+    """The same ledger with each node one process, then two workers per node (each worker is
+    its own lease holder, so exactness must not depend on how many there are)."""
     async with LedgerUpstream() as upstream:
-        gw = GatewayCluster(postgres_server.dsn)
+        gw = GatewayCluster(postgres_server.dsn, workers=workers)
         gw.set_providers({f"up-{tag}": {"type": "openai", "api_key": "sk-ledger",
                                         "base_url": upstream.base_url(tag)} for tag in TAGS})
         try:
