@@ -139,9 +139,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         secrets.append(cluster.security.key)
     if settings.server.metrics_auth is not None:
         secrets += [settings.server.metrics_auth.password, settings.server.metrics_auth.token]
-    configure_logging(
-        level=settings.server.log_level, fmt=settings.server.log_format, secrets=secrets
-    )
     with contextlib.suppress(ImportError):
         import uvloop
 
@@ -154,8 +151,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     worker: WorkerSpec | None = None
     if args.command == "worker":
         worker = WorkerSpec(args.index, args.workers, args.control)
-        structlog.contextvars.bind_contextvars(worker=worker.name)
-    else:
+    configure_logging(
+        level=settings.server.log_level, fmt=settings.server.log_format, secrets=secrets,
+        fields={"worker": worker.name} if worker is not None else None)
+    if worker is None:
         count = worker_count(settings)
         if count > 1:
             supervisor = Supervisor(settings, Launch(args.config, host, port, name), count)

@@ -72,13 +72,23 @@ def configure_logging(
     fmt: str = "auto",
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
+    fields: dict[str, str] | None = None,
 ) -> None:
-    """Configure structlog (and route stdlib logging through the same redaction)."""
+    """Configure structlog (and route stdlib logging through the same redaction).
+    ``fields`` go into every line (a worker's name: request handling clears the context)."""
     out = stream or sys.stderr
     json = fmt == "json" or (fmt == "auto" and not out.isatty())
     redactor = Redactor(secrets)
+    static = dict(fields or {})
+
+    def add_fields(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        for name, value in static.items():
+            event.setdefault(name, value)
+        return event
+
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        *([add_fields] if static else []),
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redactor,

@@ -90,16 +90,17 @@ http {{
 
 
 def start_gateway(
-    workdir: Path, port: int, upstream: int, translated: bool
+    workdir: Path, port: int, upstream: int, translated: bool, workers: int
 ) -> tuple[subprocess.Popen[bytes], str]:
-    config = workdir / "at.yaml"
+    config = workdir / f"at-{workers}.yaml"
     base = f"http://127.0.0.1:{upstream}"
     claude = f"""
   claude: {{type: anthropic, base_url: {base}/anthropic-json, api_key: sk-bench, model: c}}
   claudes: {{type: anthropic, base_url: {base}/anthropic-sse, api_key: sk-bench, model: c}}
 """ if translated else ""
     config.write_text(f"""
-server: {{host: 127.0.0.1, port: {port}, log_level: warning, admin_token: bench-admin-token}}
+server: {{host: 127.0.0.1, port: {port}, log_level: info, admin_token: bench-admin-token,
+          workers: {workers}}}
 providers:
   json: {{type: openai, base_url: {base}/json/v1, api_key: sk-bench, model: m,
           prices: {{m: {{input: 1.0, output: 2.0}}}}}}
@@ -109,15 +110,15 @@ providers:
 routes:
   two: {{targets: [{{model: json/m, weight: 1}}, {{model: json2/m, weight: 1}}]}}
 store:
-  sqlite: {{datasource: {workdir}/bench.db}}
+  sqlite: {{datasource: {workdir}/bench-{workers}.db}}
 """)
-    out = workdir / "gateway.out"
+    out = workdir / f"gateway-{workers}.out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "node", "serve", "--config", str(config)],
         stdout=out.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    _wait_port(port)
+    _wait_ready(port)
     match = _KEY.search(out.read_text())
     if match is None:
         raise SystemExit(f"bench: no gateway key printed:\n{out.read_text()}")
@@ -152,10 +153,29 @@ def _wait_port(port: int, timeout: float = 20.0) -> None:
     raise SystemExit(f"bench: nothing listens on {port}")
 
 
+def _wait_ready(port: int, timeout: float = 60.0) -> None:
+    """Until /ready answers 200: with workers, every one of them serves."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"bench: the gateway on {port} is not ready")
+
+
 def cpu_ms(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
-    return ticks * 1000.0 / os.sysconf("SC_CLK_TCK")
+    """CPU time of ``pid`` and its children alive now (a node's supervisor and workers)."""
+    total = 0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
+    for one in pids:
+        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total * 1000.0 / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(
@@ -186,7 +206,9 @@ def wrk(
     )
     text = run.stdout
     if "Non-2xx" in text:
-        raise SystemExit(f"bench: non-2xx answers from {url}:\n{text}")
+        logs = "".join(f"\n== {out.name}:\n" + "\n".join(out.read_text().splitlines()[-15:])
+                       for out in sorted(workdir.glob("gateway-*.out")))
+        raise SystemExit(f"bench: non-2xx answers from {url}:\n{text}{logs}")
     requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
     return rps, _percentile(text, "50"), _percentile(text, "99"), requests
@@ -205,7 +227,10 @@ def main() -> int:
     parser.add_argument("--out", default=".bench/results.md")
     parser.add_argument("--no-translated", dest="translated", action="store_false",
                         help="skip the OpenAI-in, Anthropic-out rows")
+    parser.add_argument("--workers", default="1",
+                        help="server.workers of the gateway; a list (1,2) runs each in turn")
     args = parser.parse_args()
+    counts = [int(w) for w in args.workers.split(",")]
     for tool in ("wrk", "nginx"):
         if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
             raise SystemExit(f"bench: {tool} is missing (apt-get install nginx-light wrk)")
@@ -219,15 +244,22 @@ def main() -> int:
             bare = subprocess.Popen(
                 [sys.executable, "-m", "tests.bench.bare", f"http://127.0.0.1:{up_port}",
                  str(bare_port)])
-            gateway, key = start_gateway(workdir, gw_port, up_port, args.translated)
+            results: list[Result] = []
             try:
                 _wait_port(bare_port)
-                keys = {"plain": key, "limited": limited_key(gw_port)}
-                results = run_matrix(workdir, up_port, gw_port, gateway.pid, keys, levels,
-                                     args.seconds, args.translated, (bare_port, bare.pid))
+                for workers in counts:
+                    gateway, key = start_gateway(workdir, gw_port, up_port, args.translated,
+                                                 workers)
+                    try:
+                        keys = {"plain": key, "limited": limited_key(gw_port)}
+                        results += run_matrix(workdir, up_port, gw_port, gateway.pid, keys,
+                                              levels, args.seconds, args.translated,
+                                              (bare_port, bare.pid), workers,
+                                              baselines=workers == counts[0])
+                    finally:
+                        gateway.send_signal(signal.SIGTERM)
+                        gateway.wait(30)
             finally:
-                gateway.send_signal(signal.SIGTERM)
-                gateway.wait(30)
                 bare.kill()
                 bare.wait(10)
         finally:
@@ -246,6 +278,9 @@ def run_matrix(
     seconds: float,
     translated: bool,
     bare: tuple[int, int],
+    workers: int = 1,
+    *,
+    baselines: bool = True,
 ) -> list[Result]:
     direct = f"http://127.0.0.1:{up}"
     gateway = f"http://127.0.0.1:{gw}"
@@ -280,18 +315,22 @@ def run_matrix(
     ]
     if not translated:
         cases = cases[:8]
+    if not baselines:   # direct and the forwarder do not change with the gateway's workers
+        cases = [c for c in cases if c[0].startswith("gateway")]
     results = []
     for target, kind, url, model, stream, measured in cases:
         body = {**CHAT, "model": model, "stream": stream}
         key = keys["limited" if "limits" in target else "plain"]
+        shown = f"{target} ({workers} workers)" if target.startswith("gateway") and \
+            workers > 1 else target
         wrk(url, body, key, 8, 1.0, workdir)  # warm-up: pools, caches, JIT-free but lazy imports
         for level in levels:
             before = cpu_ms(measured) if measured else 0.0
             rps, p50, p99, count = wrk(url, body, key, level, seconds, workdir)
             per = (cpu_ms(measured) - before) / count if measured else None
-            results.append(Result(target, kind, level, rps, p50, p99, count, per))
+            results.append(Result(shown, kind, level, rps, p50, p99, count, per))
             print(
-                f"{target:40} {kind:4} c={level:<3} {rps:9.0f} rps  p50 {p50:7.3f} ms  "
+                f"{shown:40} {kind:4} c={level:<3} {rps:9.0f} rps  p50 {p50:7.3f} ms  "
                 f"p99 {p99:7.3f} ms  cpu/req {per if per is None else round(per, 4)}",
                 file=sys.stderr,
             )

@@ -159,6 +159,8 @@ async def test_two_workers_serve_one_port_and_speak_as_one_node(tmp_path: Path) 
                                   text=True, check=False).stdout.split()
         assert sorted(w["pid"] for w in workers.values()) == sorted(map(int, children))
         assert all(w["serving"] and w["restarts"] == 0 for w in workers.values())
+        log = node.log.read_text()
+        assert '"worker": "w0"' in log and '"worker": "w1"' in log    # each line says whose
 
 
 async def test_metrics_are_one_exposition_summed_over_workers(tmp_path: Path) -> None:
