@@ -55,12 +55,14 @@ class Node:
 
 def _config(tmp: Path, port: int, **server: Any) -> Path:
     path = tmp / "at.yaml"
+    audit = server.pop("audit", None)
     extra = "".join(f", {k}: {v}" for k, v in server.items())
     path.write_text(
         f"server: {{host: 127.0.0.1, port: {port}, admin_token: {ADMIN}, workers: 2,"
         f" log_format: json, shutdown_timeout: 10s{extra}}}\n"
         "providers: {demo: {type: mock}}\n"
-        f"store: {{encryption_key: 'workers passphrase', sqlite: {{datasource: {tmp}/at.db}}}}\n")
+        f"store: {{encryption_key: 'workers passphrase', sqlite: {{datasource: {tmp}/at.db}}}}\n"
+        + (f"audit: {audit}\n" if audit else ""))
     return path
 
 
@@ -300,3 +302,23 @@ async def test_workers_that_keep_dying_stop_the_node_with_an_error(tmp_path: Pat
         assert "workers keep dying" in node.log.read_text()
         assert subprocess.run(["pgrep", "-P", str(node.proc.pid)],
                               check=False).returncode == 1      # no worker left behind
+
+
+async def test_the_audit_log_of_every_worker_reads_back_from_any_worker(
+        tmp_path: Path) -> None:
+    async with _node(tmp_path, audit=f"{{path: {tmp_path}/audit}}") as node:
+        for _ in range(16):
+            assert await _chat(node, node.key) == 200
+        deadline = time.monotonic() + 5.0
+        while True:     # each worker writes its own file, in batches (audit.flush_interval)
+            status, body = await _get(node, "/api/v1/audit?type=exchange&limit=500",
+                                      admin=True)
+            assert status == 200, body
+            if len(body["data"]) >= 16 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert len(body["data"]) == 16, body
+        assert {r["node"] for r in body["data"]} == {"n1.w0", "n1.w1"}
+        assert len({r["request_id"] for r in body["data"]}) == 16
+        files = sorted(p.name.split("-")[0] for p in (tmp_path / "audit").iterdir())
+        assert files == ["n1.w0", "n1.w1"], files
