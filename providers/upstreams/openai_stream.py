@@ -6,6 +6,8 @@ carry a real ``usage`` object or an ``error`` key.
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from providers.dialects import DIALECTS
@@ -18,6 +20,9 @@ from providers.upstream_errors import upstream_error
 __all__ = ["OpenAIEvents"]
 
 _DONE = b"data: [DONE]\n\n"
+# A run of well-formed single-line events, as OpenAI and every compatible server write them:
+# such a block is relayed as it came, checked by one regex instead of event by event.
+_EVENTS = re.compile(rb"(?:data: (?:\{[^\n]*\}|\[DONE\])\n\n)*")
 
 
 def _is_null(data: bytes, at: int) -> bool:
@@ -50,6 +55,39 @@ class OpenAIEvents:
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         return self._on_event(event)
+
+    def raw(self, block: bytes) -> bytes | None:
+        """What to relay for ``block`` (whole events, as read), or None when it must go
+        event by event through :meth:`feed` (a translator, an error, anything unusual).
+
+        Pass-through only. The result is what :meth:`feed` would give for the same events:
+        the events up to ``[DONE]``, less a usage-only chunk the gateway asked for."""
+        if self._translator is not None or b'"error"' in block or not _EVENTS.fullmatch(block):
+            return None
+        end = block.find(_DONE)
+        if end >= 0:
+            block = block[: end + len(_DONE)]
+        usage, at = self.usage, block.find(b'"usage"')
+        while at >= 0:
+            before = block.rfind(b"\n\n", 0, at)
+            start = before + 2 if before >= 0 else 0
+            stop = block.find(b"\n\n", at) + 2
+            if _is_null(block, at + 7):
+                at = block.find(b'"usage"', stop)
+                continue
+            try:
+                usage_only = self._take_usage(block[start + 6 : stop - 2])
+            except UpstreamServerError:
+                # Event by event, the events before this one still reach the client.
+                self.usage = usage
+                return None
+            if usage_only:
+                block = block[:start] + block[stop:]      # the usage-only chunk: kept back
+                at = block.find(b'"usage"', start)
+            else:
+                at = block.find(b'"usage"', stop)
+        self.done = end >= 0
+        return block
 
     def finish(self) -> list[bytes]:
         if self._translator is None or self.done:

@@ -89,6 +89,37 @@ class GeminiPassthrough:
         return []
 
 
+class _Reader:
+    """Cuts upstream reads into events to decode, or, for a handler that can pass whole
+    blocks of events through unparsed (``raw``: OpenAI to OpenAI), blocks cut at the last
+    event boundary of each read."""
+
+    __slots__ = ("_decoder", "_pending", "_raw")
+
+    def __init__(self, handler: StreamTranslator) -> None:
+        self._decoder = SSEDecoder()
+        self._raw: Callable[[bytes], bytes | None] | None = getattr(handler, "raw", None)
+        self._pending = b""
+
+    def take(self, chunk: bytes, ended: bool) -> tuple[bytes | None, list[SSEEvent]]:
+        """(bytes to relay as they are or None, events to feed the handler)."""
+        decoder = self._decoder
+        if self._raw is not None:
+            block = self._pending + chunk if self._pending else chunk
+            edge = block.rfind(b"\n\n")
+            cut = len(block) if ended else edge + 2 if edge >= 0 else 0
+            if cut == 0 and b"\r" in block:
+                self._raw, cut = None, len(block)   # CR line ends: event by event from now
+            chunk, self._pending = block[:cut], block[cut:]
+            passed = self._raw(chunk) if self._raw is not None and chunk else None
+            if passed is not None:
+                return passed, []
+        events = decoder.feed(chunk) if chunk else []
+        if ended:
+            events += decoder.flush()
+        return None, events
+
+
 class SseStream:
     """An open upstream SSE stream, translated for the inbound dialect (``Stream``)."""
 
@@ -131,7 +162,7 @@ class SseStream:
                 await self._gen.aclose()
 
     async def _relay(self) -> AsyncGenerator[bytes, None]:
-        decoder = SSEDecoder()
+        reader = _Reader(self._handler)
         handler = self._handler
         released = False
         frames: list[bytes] = []
@@ -141,13 +172,11 @@ class SseStream:
                 # A body that is complete already ends here: its last events then leave with
                 # the end of the client's response, in one write.
                 ended = not chunk or self._resp.complete
-                events = decoder.feed(chunk) if chunk else []
-                if ended:
-                    events += decoder.flush()
+                passed, events = reader.take(chunk, ended)
+                frames = [] if passed is None else [passed]
                 # Everything one upstream read completes goes out as one write: a socket
                 # write per event would cost a syscall each.
-                frames = []
-                done = False
+                done = getattr(handler, "done", False)
                 for event in events:
                     frames += handler.feed(event)
                     # A handler may mark the end of the stream (OpenAI's [DONE]) before the
