@@ -4,13 +4,15 @@ Records are queued from the finished-exchange hook (``Gateway.finished_hooks``) 
 admin sub-app's change middleware (:mod:`node.admin.audit`), and written off the request path
 in batches to daily Brotli-compressed JSON-lines files, one per node and day
 (:mod:`node.audit.writer`); ``GET /api/v1/audit`` reads them back (:mod:`node.audit.reader`).
-Configured by ``audit: {path, max_record_bytes, retention_days, flush_interval}``; off while
-``path`` is empty, and then nothing here runs.
+Configured by ``audit: {path, bodies, max_record_bytes, retention_days, flush_interval}``;
+off while ``path`` is empty, and then nothing here runs.
 
 A record holds who (key id and name, or the admin identity), what (endpoint, provider, model,
-tokens, cost, status, latency), when (``at``, UTC) and where (``node``). No secret is ever in
-one: keys appear by id and name, never by value, and admin records carry the method, path and
-item, not the body.
+tokens, cost, status, latency), when (``at``, UTC) and where (``node``). With ``bodies:
+metadata`` or ``full`` an exchange's record also holds its shape or its bodies, redacted and
+capped (:mod:`node.audit.bodies`); with ``off`` (the default) the request path keeps nothing
+for it. No secret is ever in a record: keys appear by id and name, never by value, and admin
+records carry the method, path and item, not the body.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from typing import Any
 
 from aiohttp import web
 
+from node.audit.bodies import BodyRecord
 from node.audit.reader import FILTERS, AuditQuery, read_page
 from node.audit.writer import AuditWriter, now_iso
-from node.config import Settings
+from node.config import Settings, to_plain
+from node.config.secrets import provider_secret_values, settings_secrets
+from node.gateway import Gateway
 from node.serve.finished import Finished
 from node.state import GATEWAY
 
@@ -34,15 +39,16 @@ __all__ = ["AUDIT", "FILTERS", "AuditLog", "AuditQuery", "audit_ctx", "read_page
 class AuditLog:
     """One node's audit log: builds the records and hands them to the writer."""
 
-    def __init__(self, writer: AuditWriter) -> None:
+    def __init__(self, writer: AuditWriter, bodies: str = "off") -> None:
         self.writer = writer
+        self.full = bodies == "full"
         self.node = writer.node
         self.directory = writer.directory
 
     def __call__(self, done: Finished) -> None:
         """The finished-exchange hook: cheap (a dict and one JSON encoding), never raises."""
         usage = done.usage
-        self.writer.record({
+        record = {
             "type": "exchange", "at": _iso(done), "node": self.node,
             "request_id": done.request_id, "key_id": done.key.id, "key_name": done.key.name,
             "dialect": done.dialect, "endpoint": done.endpoint, "provider": done.provider,
@@ -53,11 +59,23 @@ class AuditLog:
             "latency_ms": round(done.latency_seconds * 1000, 3),
             "upstream_ms": round(done.upstream_seconds * 1000, 3),
             "attempts": done.attempts, "error": done.error,
-        })
+        }
+        if done.bodies is not None:  # kept only while audit.bodies is not off
+            self.writer.defer(BodyRecord(record, done.bodies, full=self.full))
+        else:
+            self.writer.record(record)
 
     def change(self, fields: dict[str, Any]) -> None:
         """One admin change (see :mod:`node.admin.audit`)."""
         self.writer.record({"type": "admin", "at": now_iso(), "node": self.node, **fields})
+
+
+def node_secrets(gateway: Gateway) -> list[str]:
+    """Every secret this node knows: its settings' and each provider's, stored ones too."""
+    found = settings_secrets(gateway.settings)
+    for entry in gateway.catalog.entries().values():
+        found += provider_secret_values(to_plain(entry.section))
+    return found
 
 
 def _iso(done: Finished) -> str:
@@ -79,10 +97,12 @@ async def audit_ctx(settings: Settings, node_name: str, app: web.Application
     writer = AuditWriter(Path(section.path), node_name or socket.gethostname(),
                          max_record_bytes=section.max_record_bytes,
                          retention_days=section.retention_days,
-                         interval=section.flush_interval)
-    audit = AuditLog(writer)
+                         interval=section.flush_interval,
+                         secrets=lambda: node_secrets(gateway))
+    audit = AuditLog(writer, section.bodies)
     app[AUDIT] = audit
     gateway.finished_hooks.append(audit)
+    gateway.keep_bodies = section.bodies != "off"
     gateway.metrics.add_gauges(
         "at_audit_records", "Audit log records (written, dropped, truncated) and write failures",
         lambda: {"written": writer.written, "dropped": writer.dropped,
@@ -92,4 +112,5 @@ async def audit_ctx(settings: Settings, node_name: str, app: web.Application
         yield
     finally:
         gateway.finished_hooks.remove(audit)
+        gateway.keep_bodies = False
         await writer.close()
