@@ -19,7 +19,7 @@ import os
 import re
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,7 +29,7 @@ import structlog
 
 from node.audit.bodies import BodyRecord, BodyRedactor
 
-__all__ = ["FILE_NAME", "AuditWriter", "day_of", "now_iso"]
+__all__ = ["FILE_NAME", "AuditWriter", "day_of"]
 
 log = structlog.get_logger("node.audit")
 
@@ -223,6 +223,3 @@ class AuditWriter:
                     path.unlink()
                     log.info("audit file past retention removed", file=path.name)
 
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
