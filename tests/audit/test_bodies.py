@@ -149,13 +149,17 @@ async def test_full_redacts_every_provider_key_echoed_in_a_prompt(
 
 async def test_full_stream_is_its_assembled_output(tmp_path: Path,
                                                    upstream: FakeUpstream) -> None:
-    upstream.push(Sse(_tool_chunks()), Sse(chat_chunks(["Hi", " there", "."])))
+    upstream.push(Sse(_tool_chunks()), Sse(chat_chunks(["Hi", " there", "."])),
+                  Sse(chat_chunks(["Hej", "!"])))
     async with running_node(_tree(tmp_path, upstream, "full")) as node:
         _, relayed = await _send(node, "/v1/chat/completions", {**CHAT, "stream": True},
                                  "stream-1")
         await _send(node, "/v1/messages", {
             "model": "up/fake-model", "max_tokens": 20, "stream": True,
             "messages": [{"role": "user", "content": "greet me"}]}, "stream-2")
+        # Gemini without alt=sse: one JSON array; the record reads the events inside it.
+        _, array = await _send(node, "/v1beta/models/up/fake-model:streamGenerateContent", {
+            "contents": [{"role": "user", "parts": [{"text": "hej"}]}]}, "stream-3")
     assert b"data: " in relayed  # the client got SSE; the record keeps what it said
     record = _record(tmp_path, "stream-1")
     assert record["response_body"] == {
@@ -167,6 +171,11 @@ async def test_full_stream_is_its_assembled_output(tmp_path: Path,
     assert anthropic["response_body"] == {"text": "Hi there.", "tool_calls": [],
                                           "finish_reason": "stop"}
     assert anthropic["request_body"]["messages"][0]["content"] == "greet me"
+    assert array.startswith(b"[")
+    gemini = _record(tmp_path, "stream-3")
+    assert gemini["response_body"] == {"text": "Hej!", "tool_calls": [],
+                                       "finish_reason": "stop"}
+    assert gemini["shape"]["stream"] is True
 
 
 async def test_full_caps_the_record_with_visible_markers(tmp_path: Path,
