@@ -13,8 +13,8 @@ On the request path an exchange only keeps references to the bytes it already ha
   ``max_record_bytes`` has its bodies cut, each into a string ending in a visible
   ``...[truncated: N bytes]`` marker, so the record stays valid JSON.
 
-The client's bytes and the answer's go into the record as they are (``orjson.Fragment``):
-encoded once, never parsed and re-serialised.
+The client's bytes and the answer's go into the record as they are (``orjson.Fragment``,
+checked to be JSON still after redaction): never decoded and encoded again.
 """
 
 from __future__ import annotations
@@ -115,8 +115,8 @@ class BodyRecord:
                 shares = [0, 0]
                 shares[mine], shares[other] = sizes[mine], room - sizes[mine]
         return orjson.dumps({
-            **self.record, "request_body": _cut_text(request, shares[0]),
-            "response_body": _cut_text(answer, shares[1]) if answer is not None else None,
+            **self.record, "request_body": _within(request, shares[0]),
+            "response_body": _within(answer, shares[1]) if answer is not None else None,
             "truncated": True})
 
 
@@ -130,10 +130,11 @@ def _json_or_text(data: bytes) -> Any:
     return orjson.Fragment(data)
 
 
-def _cut_text(data: bytes, share: int) -> str:
-    """At most about ``share`` bytes of JSON string, ending in the truncation marker."""
+def _within(data: bytes, share: int) -> Any:
+    """``data`` whole when it fits in ``share`` bytes, else about ``share`` bytes of it as a
+    JSON string ending in the truncation marker."""
     if len(data) <= share:
-        return data.decode(errors="replace")
+        return _json_or_text(data)
     keep = share
     while True:
         text = data[:keep].decode(errors="ignore")  # a character cut in two is left out
