@@ -17,8 +17,8 @@ import structlog
 from aiohttp import web
 
 from node.app import create_app
-from node.config import Settings, cluster_config, load_settings_for, store_config, to_plain
-from node.config.secrets import provider_secret_values
+from node.config import Settings, cluster_config, load_settings_for, store_config
+from node.config.secrets import settings_secrets
 from node.edge import GuardedSite, reload_certificate, tls_context
 from node.errors import ConfigError
 from node.logging import configure_logging
@@ -127,18 +127,6 @@ async def _rotate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    secrets = [settings.server.admin_token, settings.store.encryption_key]
-    # Every provider secret of the one list (api keys, header values, proxy credentials).
-    secrets += [
-        value
-        for section in settings.providers.values()
-        for value in provider_secret_values(to_plain(section))
-    ]
-    cluster = settings.cluster_section
-    if cluster is not None:
-        secrets.append(cluster.security.key)
-    if settings.server.metrics_auth is not None:
-        secrets += [settings.server.metrics_auth.password, settings.server.metrics_auth.token]
     with contextlib.suppress(ImportError):
         import uvloop
 
@@ -152,7 +140,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "worker":
         worker = WorkerSpec(args.index, args.workers, args.control)
     configure_logging(
-        level=settings.server.log_level, fmt=settings.server.log_format, secrets=secrets,
+        level=settings.server.log_level, fmt=settings.server.log_format,
+        secrets=settings_secrets(settings),
         fields={"worker": worker.name} if worker is not None else None)
     if worker is None:
         count = worker_count(settings)

@@ -74,6 +74,9 @@ class Gateway:
         )
         # Set by the telemetry context when telemetry.otlp_endpoint is (node.telemetry).
         self.tracing: Tracing | None = None
+        # Set by the audit context when audit.bodies is not off: exchanges keep (references to)
+        # the bodies they carried for the audit record (node.serve.finished.Bodies).
+        self.keep_bodies = False
         # Set by the cluster context when clustering is configured.
         self.cluster: ClusterLink | None = None
         self.broken_providers: dict[str, str] = {}

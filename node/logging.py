@@ -28,6 +28,8 @@ _SECRET_TEXT = re.compile(
 # user:password@ in URLs (proxies, DSNs).
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+(?=@)")
 REDACTED = "<redacted>"
+# The free-text patterns, for other redactors of text (the audit log's bodies).
+SECRET_PATTERNS = (_SECRET_TEXT, _URL_CREDENTIALS)
 
 
 class Redactor:

@@ -18,12 +18,15 @@ from providers.dialects import (
     ArrayFramer,
     DialectSpec,
     Framer,
+    StreamTranscript,
     check_embedding_request,
     check_request,
     dialect,
     error_body,
     error_event,
     finish_response,
+    reply_output,
+    request_shape,
 )
 from providers.errors import (
     ContextOverflow,
@@ -57,6 +60,7 @@ __all__ = [
     "ProviderError",
     "Reply",
     "Stream",
+    "StreamTranscript",
     "UpstreamClientError",
     "UpstreamError",
     "UpstreamRateLimited",
@@ -71,4 +75,6 @@ __all__ = [
     "error_body",
     "error_event",
     "finish_response",
+    "reply_output",
+    "request_shape",
 ]

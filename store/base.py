@@ -104,6 +104,16 @@ class Store(Protocol):
     async def forget_responses_before(self, moment: float) -> int:
         """Delete the responses that expired before epoch second ``moment``; how many went."""
 
+    async def add_admin_change(self, at: float, record: Mapping[str, Any]) -> None:
+        """Record one admin change (``at``: epoch seconds; ``record`` JSON-able, no secret)."""
+
+    async def admin_changes(self, since: float, until: float) -> list[dict[str, Any]]:
+        """The admin changes made within [since, until), oldest first (at most
+        ``ADMIN_CHANGES_MAX``), as recorded by any node."""
+
+    async def forget_admin_changes_before(self, moment: float) -> int:
+        """Delete the admin changes made before epoch second ``moment``; how many went."""
+
     @property
     def key_version(self) -> int:
         """The data key version this node writes under (0 = encryption off)."""

@@ -7,12 +7,16 @@ results, ConcurrentRotation) is still honoured so callers see one behaviour.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import copy
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
+from .admin_audit import ADMIN_CHANGES_MAX
 from .errors import BadRecord, ConcurrentRotation, Conflict, NotFound, StoreUnavailable
 from .faults import armed_fault, maybe_fault
 from .quota import Lease, LeaseAsk, QuotaLedger, Return
@@ -52,6 +56,7 @@ class MemoryStore:
         self._settings: dict[str, str] = {}
         self._usage: list[UsageRecord] = []
         self._responses: dict[str, ResponseRecord] = {}
+        self._admin_changes: list[tuple[float, str]] = []  # (at, the record's JSON)
         self._quota = QuotaLedger()
         self._lock = asyncio.Lock()
         self._rotating = False
@@ -162,6 +167,21 @@ class MemoryStore:
         for rid in gone:
             del self._responses[rid]
         return len(gone)
+
+    async def add_admin_change(self, at: float, record: Mapping[str, Any]) -> None:
+        # Kept as JSON, as the SQL store keeps it: a reader gets its own copy.
+        bisect.insort(self._admin_changes, (at, orjson.dumps(record).decode()),
+                      key=lambda row: row[0])
+
+    async def admin_changes(self, since: float, until: float) -> list[dict[str, Any]]:
+        return [orjson.loads(record) for at, record in self._admin_changes
+                if since <= at < until][:ADMIN_CHANGES_MAX]
+
+    async def forget_admin_changes_before(self, moment: float) -> int:
+        kept = [row for row in self._admin_changes if row[0] >= moment]
+        gone = len(self._admin_changes) - len(kept)
+        self._admin_changes = kept
+        return gone
 
     async def usage_summary(self, *, since: datetime | None,
                             until: datetime | None) -> list[dict[str, Any]]:

@@ -4,7 +4,9 @@ Every admin write passes :func:`record_changes` (after authentication), so a cha
 through any resource (providers, tokens, routes, limits, key rotation, sessions) is on the
 record once, with who made it: the forward-auth identity when there is one, else
 ``admin-token``. The record names the method, the path and the item; never the body, which
-may hold provider secrets.
+may hold provider secrets. It goes to this node's file and to the database, so ``/audit`` on
+any node lists the admin changes of the whole cluster, merged in time order with this node's
+exchange records (which stay in its files).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ async def record_changes(request: web.Request, handler: Handler) -> web.StreamRe
         if audit is not None:
             admin = structlog.contextvars.get_contextvars().get("admin") or "admin-token"
             resource = request.match_info.route.resource
-            audit.change({
+            await audit.change({
                 "request_id": request.get(REQUEST_ID, ""), "admin": admin,
                 "method": request.method, "path": request.path,
                 "route": resource.canonical if resource is not None else "",
@@ -92,7 +94,9 @@ async def audit_records(request: web.Request) -> web.Response:
         limit=_count(request, "limit", 100, MAX_LIMIT) or 100,
     )
     await audit.writer.flush()  # what this node has queued is part of the answer
-    page, following = await asyncio.to_thread(read_page, audit.directory, query)
+    changes = ([] if query.equal.get("type") == "exchange"
+               else await audit.admin_changes(query.since, query.until))
+    page, following = await asyncio.to_thread(read_page, audit.directory, query, changes)
     return json_response({"data": page,
                           "next_cursor": str(following) if following is not None else None})
 

@@ -224,8 +224,8 @@ def _paths() -> dict[str, Any]:
                             _q("cursor", _STR, "next_cursor of the previous page")]),
         },
         "/audit": {
-            "get": _op("Audit records (exchanges and admin changes) from this node's daily "
-                       "files, oldest first", {**_ok(_obj(
+            "get": _op("Audit records, oldest first: this node's exchanges (its daily files) "
+                       "merged with the whole cluster's admin changes (the database)", {**_ok(_obj(
                            {"data": {"type": "array", "items": {"type": "object"}},
                             "next_cursor": {"type": ["string", "null"]}},
                            ("data", "next_cursor"))), **_errors(400, 503)},

@@ -1,10 +1,15 @@
-"""Reading the audit log back: the day files of every node in a time range, decompressed as
-streams (today's file is still open, its stream unfinished but decodable up to the last
-batch), filtered, and paged by an offset cursor."""
+"""Reading the audit log back: the day files in a time range, decompressed as streams (today's
+file is still open, its stream unfinished but decodable up to the last batch), merged in time
+order with the admin changes the database holds for the whole cluster, filtered, and paged by
+an offset cursor.
+
+Given the database's admin changes, the files' own admin records are left out (each change is
+in both); without them (the database could not be read), the files answer for this node."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +36,14 @@ class AuditQuery:
     limit: int = 100
 
 
-def read_page(directory: Path, query: AuditQuery) -> tuple[list[dict[str, Any]], int | None]:
-    """Matching records in time order (per file), and the next page's offset (None: last)."""
+def read_page(directory: Path, query: AuditQuery,
+              changes: Iterable[dict[str, Any]] | None = None,
+              ) -> tuple[list[dict[str, Any]], int | None]:
+    """Matching records in time order, and the next page's offset (None: last).
+    ``changes``: the admin changes of the whole cluster, oldest first (from the database)."""
     page: list[dict[str, Any]] = []
     skipped = 0
-    for record in _matching(directory, query):
+    for record in _matching(directory, query, changes):
         if skipped < query.offset:
             skipped += 1
             continue
@@ -45,14 +53,26 @@ def read_page(directory: Path, query: AuditQuery) -> tuple[list[dict[str, Any]],
     return page, None
 
 
-def _matching(directory: Path, query: AuditQuery) -> Iterator[dict[str, Any]]:
-    for path in _files(directory, query.since[:10], query.until[:10]):
-        for record in _records(path):
-            at = record.get("at", "")
-            if not query.since <= at < query.until:
-                continue
-            if all(_equal(record.get(field), value) for field, value in query.equal.items()):
-                yield record
+def _matching(directory: Path, query: AuditQuery,
+              changes: Iterable[dict[str, Any]] | None) -> Iterator[dict[str, Any]]:
+    files = [_filtered(_records(path), query, skip_admin=changes is not None)
+             for path in _files(directory, query.since[:10], query.until[:10])]
+    if changes is not None:
+        files.append(_filtered(iter(changes), query, skip_admin=False))
+    # Each source is in time order (a file as its node wrote it): one merge, read lazily.
+    return heapq.merge(*files, key=lambda record: str(record.get("at", "")))
+
+
+def _filtered(records: Iterator[dict[str, Any]], query: AuditQuery, *,
+              skip_admin: bool) -> Iterator[dict[str, Any]]:
+    for record in records:
+        if skip_admin and record.get("type") == "admin":
+            continue
+        at = record.get("at", "")
+        if not query.since <= at < query.until:
+            continue
+        if all(_equal(record.get(field), value) for field, value in query.equal.items()):
+            yield record
 
 
 def _equal(have: Any, want: Any) -> bool:

@@ -18,7 +18,8 @@ import contextlib
 import os
 import re
 from collections import deque
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,7 +27,9 @@ import brotli
 import orjson
 import structlog
 
-__all__ = ["FILE_NAME", "AuditWriter", "day_of", "now_iso"]
+from node.audit.bodies import BodyRecord, BodyRedactor
+
+__all__ = ["FILE_NAME", "AuditWriter", "day_of"]
 
 log = structlog.get_logger("node.audit")
 
@@ -68,13 +71,15 @@ class AuditWriter:
     """Queue records, write them every ``interval`` seconds; counters for the metrics."""
 
     def __init__(self, directory: Path, node: str, *, max_record_bytes: int,
-                 retention_days: int, interval: float) -> None:
+                 retention_days: int, interval: float,
+                 secrets: Callable[[], Iterable[str]] = tuple) -> None:
         self.directory = directory
         self.node = node
         self._max_record_bytes = max_record_bytes
         self._retention = retention_days
         self._interval = interval
-        self._pending: deque[bytes] = deque()
+        self._secrets = secrets  # what bodies are redacted of, asked as each batch is written
+        self._pending: deque[bytes | BodyRecord] = deque()
         self._open: _DayFile | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -92,6 +97,13 @@ class AuditWriter:
         if len(line) >= self._max_record_bytes:
             line = self._capped(record)
         self._pending.append(line + b"\n")
+
+    def defer(self, entry: BodyRecord) -> None:
+        """Queue a record whose bodies are rendered as its batch is written (not here)."""
+        if len(self._pending) >= MAX_PENDING:
+            self.dropped += 1
+            return
+        self._pending.append(entry)
 
     def _capped(self, record: dict[str, Any]) -> bytes:
         """A record over ``max_record_bytes`` keeps its identity and loses its large values."""
@@ -116,7 +128,10 @@ class AuditWriter:
                 return
             lines = list(self._pending)
             self._pending.clear()
-            await asyncio.to_thread(self._write, lines)
+            # The secrets are read here, on the loop, where the providers change.
+            redact = (BodyRedactor(self._secrets())
+                      if any(isinstance(line, BodyRecord) for line in lines) else None)
+            await asyncio.to_thread(self._write, lines, redact)
 
     async def close(self) -> None:
         """Write the rest, then finish, fsync and close the day's file."""
@@ -131,10 +146,14 @@ class AuditWriter:
 
     # -- the writer thread ------------------------------------------------------------------
 
-    def _write(self, lines: list[bytes]) -> None:
+    def _write(self, lines: list[bytes | BodyRecord], redact: BodyRedactor | None) -> None:
         by_day: dict[str, list[bytes]] = {}
         for line in lines:
-            by_day.setdefault(day_of(orjson.loads(line)["at"]), []).append(line)
+            if isinstance(line, BodyRecord):
+                assert redact is not None
+                by_day.setdefault(day_of(line.at), []).append(self._rendered(line, redact))
+            else:
+                by_day.setdefault(day_of(orjson.loads(line)["at"]), []).append(line)
         for day, batch in sorted(by_day.items()):
             try:
                 self._day_file(day).append(b"".join(batch))
@@ -146,6 +165,17 @@ class AuditWriter:
                 self._abandon()
             else:
                 self.written += len(batch)
+
+    def _rendered(self, entry: BodyRecord, redact: BodyRedactor) -> bytes:
+        try:
+            line, cut = entry.render(redact, self._max_record_bytes)
+        except Exception as exc:  # a body that cannot be rendered loses its body, not its record
+            log.warning("audit record written without its bodies", error=repr(exc))
+            line, cut = orjson.dumps(entry.record), False
+        self.truncated += cut
+        if len(line) >= self._max_record_bytes:  # what was not a body is too large itself
+            line = self._capped(orjson.loads(line))
+        return line + b"\n"
 
     def _day_file(self, day: str) -> _DayFile:
         current = self._open
@@ -193,6 +223,3 @@ class AuditWriter:
                     path.unlink()
                     log.info("audit file past retention removed", file=path.name)
 
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -12,10 +12,11 @@ import msgspec
 
 from node.errors import ConfigError
 
-__all__ = ["TLS_VERSIONS", "AuditSection", "CorsSection", "MetricsAuth", "TlsSection",
-           "check_audit", "check_edge"]
+__all__ = ["AUDIT_BODIES", "TLS_VERSIONS", "AuditSection", "CorsSection", "MetricsAuth",
+           "TlsSection", "check_audit", "check_edge"]
 
 TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
+AUDIT_BODIES = ("off", "metadata", "full")
 
 
 class _Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -61,6 +62,8 @@ class AuditSection(_Struct, frozen=True):
     """The audit log (node.audit): off while ``path`` is empty."""
 
     path: str = ""
+    # off: no body; metadata: the exchange's shape, no content; full: the bodies, redacted.
+    bodies: str = "off"
     max_record_bytes: int = 64 * 1024
     retention_days: int = 30
     flush_interval: float = 1.0  # seconds between batches written
@@ -69,6 +72,9 @@ class AuditSection(_Struct, frozen=True):
 def check_audit(audit: AuditSection | None) -> None:
     if audit is None or not audit.path:
         return
+    if audit.bodies not in AUDIT_BODIES:
+        raise ConfigError(f"audit.bodies: {audit.bodies!r} is not valid: expected one of "
+                          f"{', '.join(AUDIT_BODIES)}")
     if audit.max_record_bytes < 1024:
         raise ConfigError(f"audit.max_record_bytes: {audit.max_record_bytes} is not valid: "
                           "expected 1024 or more")

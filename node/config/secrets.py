@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from node.config.schema import Settings, to_plain
 from store import SECRET_FIELDS
 
 REDACTED = "<redacted>"
@@ -104,3 +105,17 @@ def redact_message(message: str, config: Mapping[str, Any]) -> str:
         if len(value) >= 3:
             message = message.replace(value, REDACTED)
     return message
+
+
+def settings_secrets(settings: Settings) -> list[str]:
+    """Every secret value of the node's own settings: the admin token, the encryption key,
+    the cluster key, ``/metrics`` credentials and each configured provider's secrets."""
+    found = [settings.server.admin_token, settings.store.encryption_key]
+    found += [value for section in settings.providers.values()
+              for value in provider_secret_values(to_plain(section))]
+    cluster = settings.cluster_section
+    if cluster is not None:
+        found.append(cluster.security.key)
+    if settings.server.metrics_auth is not None:
+        found += [settings.server.metrics_auth.password, settings.server.metrics_auth.token]
+    return [value for value in found if value]

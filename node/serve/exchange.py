@@ -43,7 +43,7 @@ from node.routing import (
     retries_left,
 )
 from node.serve.auth import authenticate
-from node.serve.finished import Finished
+from node.serve.finished import Bodies, Finished
 from node.serve.policy import apply_policy
 from node.serve.relay import relay
 from node.state import CLIENT_GONE, GATEWAY, RATE_HEADERS, REQUEST_ID, START, UPSTREAM_SECONDS
@@ -94,9 +94,9 @@ class Exchange:
     exactly once.
     """
 
-    __slots__ = ("_busy", "_policy", "admitted", "attempts", "cost_usd", "dialect", "endpoint",
-                 "gateway", "key", "plan", "request", "route", "span", "spec", "status",
-                 "stream", "upstream_seconds", "usage")
+    __slots__ = ("_busy", "_policy", "admitted", "attempts", "bodies", "cost_usd", "dialect",
+                 "endpoint", "gateway", "key", "plan", "request", "route", "span", "spec",
+                 "status", "stream", "upstream_seconds", "usage")
 
     def __init__(self, request: web.Request, dialect: Dialect, endpoint: str) -> None:
         self.request = request
@@ -117,6 +117,7 @@ class Exchange:
         self.plan: RoutePlan | None = None  # the route asked for, when the model is one
         self._busy: TargetState | None = None  # a routed stream's target, in flight till the end
         self.span: Span | None = None  # the exchange's trace span, when telemetry is on
+        self.bodies: Bodies | None = None  # what it carried, when the audit log keeps bodies
 
     async def __aenter__(self) -> Exchange:
         self.key = authenticate(self.request, self.gateway)
@@ -251,6 +252,9 @@ class Exchange:
         ``json_array``: deliver the stream as one JSON array written element by element
         (Gemini's ``streamGenerateContent`` without ``alt=sse``) instead of SSE.
         """
+        if self.gateway.keep_bodies:  # the client's bytes: aiohttp kept them as it read them
+            self.bodies = Bodies(self.dialect, body, await self.request.read(),
+                                 chunks=[] if stream else None)
         body, model_name = apply_policy(self, body, model_name)
         self.spec.check_request(body)
         plan = self.gateway.routes.get(model_name)
@@ -270,6 +274,8 @@ class Exchange:
 
     def _answer(self, reply: Reply) -> web.Response:
         self.settle(reply.usage, reply.status)
+        if self.bodies is not None:
+            self.bodies.reply = reply.body
         headers = self.served_headers()
         headers[COST_HEADER] = f"{self.cost_usd:.6f}"
         return web.Response(body=reply.body, status=reply.status,
@@ -474,7 +480,7 @@ class Exchange:
             stream=self.stream, status=self.status or 200, usage=self.usage,
             latency_seconds=time.perf_counter() - request[START],
             upstream_seconds=self.upstream_seconds, attempts=self.attempts, error=error,
-            cost_usd=self.cost_usd)
+            cost_usd=self.cost_usd, bodies=self.bodies)
         for hook in self.gateway.finished_hooks:
             try:
                 hook(done)

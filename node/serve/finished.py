@@ -11,13 +11,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from node.catalog import Catalog
 from node.metrics import Metrics
 from providers import Dialect, Usage
 from store import ApiKeyRecord, UsageRecord, UsageWriter
 
-__all__ = ["Accounting", "Finished", "FinishedHook"]
+__all__ = ["Accounting", "Bodies", "Finished", "FinishedHook"]
+
+
+@dataclass(slots=True)
+class Bodies:
+    """What an exchange carried, kept for the audit log only when ``audit.bodies`` asks: the
+    bytes already in hand (the client's body as read, the reply as answered, a stream's
+    chunks as relayed), referenced, never copied or encoded on the request path.
+
+    ``request`` is the parsed body (its shape is read from it), ``raw`` the bytes it was
+    parsed from; ``reply`` a non-streamed answer's body; ``chunks`` a stream's SSE bytes in
+    the client's dialect (before any JSON-array framing).
+    """
+
+    dialect: Dialect
+    request: dict[str, Any]
+    raw: bytes
+    reply: bytes | None = None
+    chunks: list[bytes] | None = None
 
 
 # Not frozen: one is built on every request, and a frozen dataclass's __init__ costs
@@ -47,6 +66,7 @@ class Finished:
     attempts: int
     error: str = ""
     cost_usd: float = 0.0  # with the key's price multiplier; 0.0 when no price is known
+    bodies: Bodies | None = None  # only while audit.bodies is not off
 
 
 FinishedHook = Callable[[Finished], None]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import web
 
+from node.serve.finished import Bodies
 from node.serve.heartbeat import Heartbeat, write_within
 from node.state import CLIENT_GONE, CLIENT_LEFT
 from providers import Stream
@@ -62,7 +63,7 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool,
     heartbeat = None
     left = False  # the client hung up
     crashed = False  # something unexpected broke the relay: not a success
-    wrapper = None if first is None else _after(first, upstream)
+    wrapper = _wrapped(first, upstream, exchange.bodies)
     try:
         await response.prepare(request)
         if pinged:
@@ -110,11 +111,26 @@ async def _close(upstream: Stream, wrapper: AsyncGenerator[bytes, None] | None) 
     await upstream.aclose()
 
 
-async def _after(first: bytes, upstream: Stream) -> AsyncGenerator[bytes, None]:
-    yield first
-    if not upstream.final:
-        async for chunk in upstream:
-            yield chunk
+def _wrapped(first: bytes | None, upstream: Stream, bodies: Bodies | None
+             ) -> AsyncGenerator[bytes, None] | None:
+    """The stream with its first chunk put back and, while the audit log keeps bodies, each
+    chunk kept as it passes; None (the stream itself is read) when neither applies."""
+    kept = bodies.chunks if bodies is not None else None
+    return None if first is None and kept is None else _after(first, upstream, kept)
+
+
+async def _after(first: bytes | None, upstream: Stream, kept: list[bytes] | None
+                 ) -> AsyncGenerator[bytes, None]:
+    if first is not None:
+        if kept is not None:
+            kept.append(first)
+        yield first
+        if upstream.final:
+            return
+    async for chunk in upstream:
+        if kept is not None:
+            kept.append(chunk)
+        yield chunk
 
 
 def _response(pinged: bool, json_array: bool, served: dict[str, str]) -> web.StreamResponse:

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from node.config.telemetry import TelemetrySection
+from node.config.telemetry import GRPC_MISSING, TelemetrySection
 from node.errors import ConfigError
 from node.serve.finished import Finished
 
@@ -36,13 +36,11 @@ _PROVIDER_NAMES = {"openai": "openai", "azure": "azure.ai.openai", "anthropic": 
 
 def _exporter(section: TelemetrySection) -> SpanExporter:
     if section.protocol == "grpc":
-        try:  # an optional package of its own (it brings grpcio): not in the [otel] extra
+        try:  # checked with the settings too; a package removed since still says so
             grpc = importlib.import_module(
                 "opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
         except ImportError:
-            raise ConfigError(
-                "telemetry.protocol: grpc needs the package opentelemetry-exporter-otlp-proto-"
-                "grpc, which is not installed: install it or use http/protobuf") from None
+            raise ConfigError(GRPC_MISSING) from None
         exporter: SpanExporter = grpc.OTLPSpanExporter(endpoint=section.otlp_endpoint)
         return exporter
     try:

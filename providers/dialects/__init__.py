@@ -19,6 +19,7 @@ from providers.dialects.openai.check import check_embedding_request
 from providers.dialects.responses import RESPONSES
 from providers.dialects.responses.answers import finish_response
 from providers.dialects.spec import DialectSpec, Framer
+from providers.dialects.transcript import StreamTranscript, reply_output, request_shape
 from providers.types import Dialect
 
 __all__ = [
@@ -26,12 +27,15 @@ __all__ = [
     "ArrayFramer",
     "DialectSpec",
     "Framer",
+    "StreamTranscript",
     "check_embedding_request",
     "check_request",
     "dialect",
     "error_body",
     "error_event",
     "finish_response",
+    "reply_output",
+    "request_shape",
 ]
 
 DIALECTS: Final[Mapping[Dialect, DialectSpec]] = MappingProxyType({

@@ -65,12 +65,18 @@ def _responses(conn: sa.Connection, t: Tables) -> None:
     t.responses.create(conn, checkfirst=True)
 
 
+def _admin_audit(conn: sa.Connection, t: Tables) -> None:
+    """Admin changes on the record for the whole cluster (the audit log)."""
+    t.admin_audit.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial", _initial),
     (2, "usage cache tokens", _usage_cache_tokens),
     (3, "limits", _limits),
     (4, "routes", _routes),
     (5, "responses", _responses),
+    (6, "admin audit", _admin_audit),
 )
 
 

@@ -29,7 +29,7 @@ from ..records import (
 )
 from ..responses import ResponseRecord
 from ..usage import COUNTED, log_row, summary_row
-from . import keys, quota, responses, rotation
+from . import admin_audit, keys, quota, responses, rotation
 from .codec import (
     api_key_from_row,
     api_key_values,
@@ -296,6 +296,17 @@ class SqlStore:
 
     async def forget_responses_before(self, moment: float) -> int:
         return await responses.forget_before(self._engine, self._t.responses, moment)
+
+    # admin changes on the record ---------------------------------------------------------
+
+    async def add_admin_change(self, at: float, record: Mapping[str, Any]) -> None:
+        await admin_audit.add(self._engine, self._t.admin_audit, at, record)
+
+    async def admin_changes(self, since: float, until: float) -> list[dict[str, Any]]:
+        return await admin_audit.read(self._engine, self._t.admin_audit, since, until)
+
+    async def forget_admin_changes_before(self, moment: float) -> int:
+        return await admin_audit.forget_before(self._engine, self._t.admin_audit, moment)
 
     # usage -------------------------------------------------------------------------------
 

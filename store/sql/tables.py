@@ -10,6 +10,8 @@ carries the size of the last grant out of the guarded update (Postgres before 18
 a row's old values). ``routes.config`` is a route's JSON mapping (no secrets, so plain).
 ``responses`` holds stored Responses-API answers (store/responses.py):
 ``body`` is the JSON of the response and its input items, readable only by ``key_id``.
+``admin_audit`` holds one row per admin change (store/admin_audit.py): ``record`` is its JSON,
+``at`` when it was made.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Tables:
     quota: sa.Table
     routes: sa.Table
     responses: sa.Table
+    admin_audit: sa.Table
 
 
 def usage_cache_columns() -> tuple[sa.Column[object], ...]:
@@ -149,4 +152,8 @@ def build_tables(prefix: str, schema: str) -> Tables:
             sa.Column("created_at", sa.Float, nullable=False),
             sa.Column("expires_at", sa.Float, nullable=False, index=True),
             sa.Column("body", sa.LargeBinary, nullable=False)),
+        admin_audit=table(
+            "admin_audit", sa.Column("id", big, primary_key=True, autoincrement=True),
+            sa.Column("at", sa.Float, nullable=False, index=True),
+            sa.Column("record", sa.Text, nullable=False)),
     )

@@ -240,7 +240,8 @@ async def test_audit_api_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("audit", "message"), [
     ({"path": "/x", "retention_days": 0}, r"^audit\.retention_days: 0 is not valid"),
     ({"path": "/x", "max_record_bytes": 10}, r"^audit\.max_record_bytes: 10 is not valid"),
-    ({"path": "/x", "bodies": "full"}, r"^audit\.bodies: unknown key"),
+    ({"path": "/x", "bodies": "everything"}, r"^audit\.bodies: 'everything' is not valid"),
+    ({"path": "/x", "body": "full"}, r"^audit\.body: unknown key"),
 ])
 def test_audit_config_errors(audit: dict[str, Any], message: str) -> None:
     from node.config import parse_settings

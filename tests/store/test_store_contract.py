@@ -239,3 +239,17 @@ async def test_ping_and_close(config_for: StoreFactory) -> None:
     if config_for().kind == "memory":
         with pytest.raises(StoreUnavailable):
             await opened.ping()
+
+
+async def test_admin_changes_in_time_order_and_forgotten_past_retention(store: Store) -> None:
+    base = NOW.timestamp()
+    for offset, path in ((20, "/c"), (0, "/a"), (10, "/b"), (30, "/d")):
+        await store.add_admin_change(base + offset, {
+            "type": "admin", "path": path, "item": {"key": path[1:]}, "status": 200})
+    assert [c["path"] for c in await store.admin_changes(base, base + 30)] == ["/a", "/b", "/c"]
+    (only,) = await store.admin_changes(base + 5, base + 15)
+    assert only == {"type": "admin", "path": "/b", "item": {"key": "b"}, "status": 200}
+    only["path"] = "/changed"  # a reader's copy, not the record
+    assert (await store.admin_changes(base + 5, base + 15))[0]["path"] == "/b"
+    assert await store.forget_admin_changes_before(base + 15) == 2
+    assert [c["path"] for c in await store.admin_changes(0, base + 100)] == ["/c", "/d"]
