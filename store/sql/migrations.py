@@ -65,12 +65,18 @@ def _responses(conn: sa.Connection, t: Tables) -> None:
     t.responses.create(conn, checkfirst=True)
 
 
+def _response_items(conn: sa.Connection, t: Tables) -> None:
+    """The items each stored response holds (``item_reference``)."""
+    t.response_items.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial", _initial),
     (2, "usage cache tokens", _usage_cache_tokens),
     (3, "limits", _limits),
     (4, "routes", _routes),
     (5, "responses", _responses),
+    (6, "response items", _response_items),
 )
 
 

@@ -9,7 +9,8 @@ store/quota.py: one row per (scope, limit, window) with ``cap`` and ``granted``;
 carries the size of the last grant out of the guarded update (Postgres before 18 cannot return
 a row's old values). ``routes.config`` is a route's JSON mapping (no secrets, so plain).
 ``responses`` holds stored Responses-API answers (store/responses.py):
-``body`` is the JSON of the response and its input items, readable only by ``key_id``.
+``body`` is the JSON of the response and its input items, readable only by ``key_id``;
+``response_items`` names the items each one holds (what an ``item_reference`` is resolved by).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Tables:
     quota: sa.Table
     routes: sa.Table
     responses: sa.Table
+    response_items: sa.Table
 
 
 def usage_cache_columns() -> tuple[sa.Column[object], ...]:
@@ -149,4 +151,8 @@ def build_tables(prefix: str, schema: str) -> Tables:
             sa.Column("created_at", sa.Float, nullable=False),
             sa.Column("expires_at", sa.Float, nullable=False, index=True),
             sa.Column("body", sa.LargeBinary, nullable=False)),
+        response_items=table(
+            "response_items", sa.Column("item_id", sa.String(128), primary_key=True),
+            sa.Column("response_id", sa.String(128), primary_key=True, index=True),
+            sa.Column("key_id", sa.String(64), nullable=False)),
     )
