@@ -98,6 +98,10 @@ class Store(Protocol):
     async def get_response(self, response_id: str) -> ResponseRecord | None:
         """One stored response, expired or not (the caller checks ``expires_at``), or None."""
 
+    async def find_response_item(self, item_id: str, key_id: str) -> ResponseRecord | None:
+        """The newest stored response of ``key_id`` (expired or not) that holds the item
+        ``item_id`` (one of its ``items``), or None."""
+
     async def delete_response(self, response_id: str, key_id: str) -> bool:
         """Delete a response of ``key_id``; True if one was deleted."""
 

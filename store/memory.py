@@ -155,6 +155,11 @@ class MemoryStore:
     async def get_response(self, response_id: str) -> ResponseRecord | None:
         return self._responses.get(response_id)
 
+    async def find_response_item(self, item_id: str, key_id: str) -> ResponseRecord | None:
+        holders = [r for r in self._responses.values()
+                   if r.key_id == key_id and item_id in r.items]
+        return max(holders, key=lambda r: r.created_at, default=None)
+
     async def delete_response(self, response_id: str, key_id: str) -> bool:
         record = self._responses.get(response_id)
         if record is None or record.key_id != key_id:

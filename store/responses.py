@@ -24,27 +24,31 @@ import structlog
 
 from .errors import StoreError
 
-__all__ = ["MAX_RESPONSE_BYTES", "ResponseRecord", "ResponseSink", "ResponseWriter"]
+__all__ = ["MAX_RESPONSE_BYTES", "RESPONSE_ID_CHARS", "ResponseRecord", "ResponseSink",
+           "ResponseWriter"]
 
 log = structlog.get_logger("store.responses")
 
 MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
 """The largest stored response (its JSON, history included); a bigger one is not kept."""
 RESPONSE_ID_CHARS: Final = 128
-"""Longest stored response id (the column size in store/sql/tables.py)."""
+"""Longest stored response or item id (the column sizes in store/sql/tables.py)."""
 _PURGE_EVERY: Final = 600.0
 """Seconds between two deletions of expired responses by one node's writer."""
 
 
 @dataclass(frozen=True, slots=True)
 class ResponseRecord:
-    """One stored response: ``body`` is JSON, ``created_at``/``expires_at`` epoch seconds."""
+    """One stored response: ``body`` is JSON, ``created_at``/``expires_at`` epoch seconds;
+    ``items`` the ids of the items it holds (input and output) that an ``item_reference``
+    may name (only written: a read gives ``()``)."""
 
     id: str
     key_id: str
     created_at: float
     expires_at: float
     body: bytes
+    items: tuple[str, ...] = ()
 
 
 class ResponseSink(Protocol):

@@ -2,8 +2,9 @@
 
 A request goes through the same ``Exchange.chat`` as every other dialect (auth, policy,
 limits, routing, usage, metrics). Around it, this route does what only Responses has:
-``previous_response_id`` is expanded into the conversation's input items before the
-exchange (so every upstream, translated or not, gets a complete stateless request), and
+``previous_response_id`` is expanded into the conversation's input items and each
+``item_reference`` replaced by the stored item it names before the exchange (so every
+upstream, translated or not, gets a complete stateless request), and
 an answer with ``store`` (the default) is kept before its last event leaves (see
 ``responses_book``). ``GET``/``DELETE /v1/responses/{id}`` and ``.../input_items`` see only
 the answers of the asking gateway key.
@@ -19,7 +20,7 @@ from aiohttp import web
 
 from node.errors import BadRequest
 from node.json_io import json_response, read_object
-from node.routes.responses_book import BOOK, KeptStream, ResponseBook, book_ctx
+from node.routes.responses_book import BOOK, KeptStream, ResponseBook, book_ctx, with_ids
 from node.serve import Exchange
 from node.serve.policy import has_default_model
 from providers import finish_response
@@ -55,6 +56,22 @@ def _items(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
+async def _resolved(book: ResponseBook, key_id: str, value: Any) -> Any:
+    """``input`` with each ``item_reference`` replaced by the stored item it names."""
+    if not isinstance(value, list):
+        return value
+    out: list[Any] = []
+    for n, item in enumerate(value):
+        if isinstance(item, dict) and item.get("type") == "item_reference":
+            item_id = item.get("id")
+            if not isinstance(item_id, str) or not item_id:
+                raise BadRequest(f"input[{n}].id: an item_reference needs the id of a stored "
+                                 "item (a string)", param=f"input[{n}].id")
+            item = await book.item(item_id, key_id, f"input[{n}]")
+        out.append(item)
+    return out
+
+
 async def create(request: web.Request) -> web.StreamResponse:
     book = request.app[BOOK]
     exchange = _KeepingExchange(request)
@@ -70,13 +87,15 @@ async def create(request: web.Request) -> web.StreamResponse:
                 raise BadRequest("model: 'model' is required and must be a string",
                                  param="model")
             model = ""
+        if isinstance(body.get("input"), list):
+            body = {**body, "input": await _resolved(book, exchange.key.id, body["input"])}
         previous = body.get("previous_response_id")
         if isinstance(previous, str) and previous:
             before = await book.find(previous, exchange.key.id, recent=True)
             history = [*before.get("input", []), *before["response"].get("output", [])]
             body = {**body, "input": [*history, *_items(body.get("input"))]}
         keep = body.get("store", True) is not False
-        items = _items(body.get("input"))
+        items = with_ids(_items(body.get("input")))
         if keep:
             exchange.keeper = (book, items)
         response = await exchange.chat(body, model, stream=stream)

@@ -11,11 +11,15 @@ another node stops ``previous_response_id`` here within those seconds at most.
 
 What is kept: the response object (its output, usage, echoed request fields and metadata)
 and the conversation's input items, under the gateway key that made them; nothing with
-``store: false``. They are kept ``server.responses_retention`` (30 days by default).
+``store: false``. They are kept ``server.responses_retention`` (30 days by default). Input
+items the client sent without an id get one (as OpenAI gives them), so ``input_items``
+lists stable ids and an ``item_reference`` can name any input or output item; reasoning
+items are left without: an ``rs_`` id OpenAI did not make fails a later turn there.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -29,12 +33,16 @@ from node.state import GATEWAY
 from providers import Stream, Usage
 from store import ResponseRecord, ResponseWriter, Store
 
-__all__ = ["BOOK", "KeptStream", "ResponseBook", "ResponseNotFound", "book_ctx"]
+__all__ = ["BOOK", "ItemNotFound", "KeptStream", "ResponseBook", "ResponseNotFound",
+           "book_ctx", "with_ids"]
 
 _REMEMBERED: Final = 256
 """How many of its latest stored answers a node keeps in memory."""
 _FRESH: Final = 60.0
 """Seconds a node continues a conversation from its memory, without asking the store."""
+_ID_PREFIX: Final = {"message": "msg", "function_call": "fc", "function_call_output": "fco",
+                     "custom_tool_call": "ctc", "custom_tool_call_output": "ctco"}
+"""The id prefix of each input item type that gets an id when stored (OpenAI's own)."""
 _TERMINAL: Final = (b"event: response.completed", b"event: response.incomplete",
                     b'data: {"type":"response.completed"', b'data: {"type":"response.incomplete"')
 
@@ -44,6 +52,40 @@ class ResponseNotFound(RequestError):
 
     status = 404
     kind = "invalid_request_error"
+
+
+class ItemNotFound(RequestError):
+    """404 in OpenAI's shape: an ``item_reference`` naming no stored item of this key."""
+
+    status = 404
+    kind = "invalid_request_error"
+
+
+def with_ids(items: list[Any]) -> list[Any]:
+    """``items`` with an id on each one that has none (see the module docstring)."""
+    out: list[Any] = []
+    for item in items:
+        prefix = _ID_PREFIX.get(item.get("type", "message")) if isinstance(item, dict) else None
+        if prefix is not None and not item.get("id"):
+            item = {"id": f"{prefix}_{secrets.token_hex(16)}", **item}
+        out.append(item)
+    return out
+
+
+def _item_ids(response: dict[str, Any], input_items: list[Any]) -> tuple[str, ...]:
+    every = [*input_items, *(response.get("output") or ())]
+    ids = (item.get("id") for item in every if isinstance(item, dict))
+    return tuple(dict.fromkeys(i for i in ids if isinstance(i, str) and i))
+
+
+def _holding(body: dict[str, Any], item_id: str) -> dict[str, Any] | None:
+    """The item ``item_id`` of a stored answer (its output first, then its input)."""
+    response = body.get("response")
+    output = response.get("output") if isinstance(response, dict) else None
+    for item in [*(output or ()), *(body.get("input") or ())]:
+        if isinstance(item, dict) and item.get("id") == item_id:
+            return item
+    return None
 
 
 class ResponseBook:
@@ -61,7 +103,7 @@ class ResponseBook:
         now = time.time()
         body = orjson.dumps({"response": response, "input": input_items})
         record = ResponseRecord(str(response.get("id", "")), key_id, now,
-                                now + self._retention, body)
+                                now + self._retention, body, _item_ids(response, input_items))
         if not record.id or self._retention <= 0:
             return
         if await self._writer.write(record):
@@ -87,6 +129,24 @@ class ResponseBook:
         value = orjson.loads(record.body)
         assert isinstance(value, dict)
         return value
+
+    async def item(self, item_id: str, key_id: str, param: str) -> dict[str, Any]:
+        """The stored item ``item_id`` (an input or output item of one of ``key_id``'s live
+        answers) for an ``item_reference``; 404 naming ``item_id`` otherwise, in the same
+        words for another key's item as for none."""
+        now = time.time()
+        record = next((r for r in reversed(self._recent.values())
+                       if r.key_id == key_id and item_id in r.items
+                       and r.created_at + _FRESH >= now), None)
+        if record is None:
+            record = await self._store.find_response_item(item_id, key_id)
+        found = None
+        if record is not None and record.key_id == key_id and record.expires_at >= now:
+            body = orjson.loads(record.body)
+            found = _holding(body, item_id) if isinstance(body, dict) else None
+        if found is None:
+            raise ItemNotFound(f"Item with id '{item_id}' not found.", param=param)
+        return found
 
     async def purge(self) -> int:
         """Delete the expired answers now (the writer also does it every few minutes)."""

@@ -70,6 +70,11 @@ def _admin_audit(conn: sa.Connection, t: Tables) -> None:
     t.admin_audit.create(conn, checkfirst=True)
 
 
+def _response_items(conn: sa.Connection, t: Tables) -> None:
+    """The items each stored response holds (``item_reference``)."""
+    t.response_items.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial", _initial),
     (2, "usage cache tokens", _usage_cache_tokens),
@@ -77,6 +82,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "routes", _routes),
     (5, "responses", _responses),
     (6, "admin audit", _admin_audit),
+    (7, "response items", _response_items),
 )
 
 

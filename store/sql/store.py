@@ -286,16 +286,19 @@ class SqlStore:
     # stored responses --------------------------------------------------------------------
 
     async def put_responses(self, records: Sequence[ResponseRecord]) -> None:
-        await responses.put(self._engine, self._t.responses, records)
+        await responses.put(self._engine, self._t, records)
 
     async def get_response(self, response_id: str) -> ResponseRecord | None:
-        return await responses.get(self._engine, self._t.responses, response_id)
+        return await responses.get(self._engine, self._t, response_id)
+
+    async def find_response_item(self, item_id: str, key_id: str) -> ResponseRecord | None:
+        return await responses.find_item(self._engine, self._t, item_id, key_id)
 
     async def delete_response(self, response_id: str, key_id: str) -> bool:
-        return await responses.delete(self._engine, self._t.responses, response_id, key_id)
+        return await responses.delete(self._engine, self._t, response_id, key_id)
 
     async def forget_responses_before(self, moment: float) -> int:
-        return await responses.forget_before(self._engine, self._t.responses, moment)
+        return await responses.forget_before(self._engine, self._t, moment)
 
     # admin changes on the record ---------------------------------------------------------
 

@@ -12,6 +12,8 @@ a row's old values). ``routes.config`` is a route's JSON mapping (no secrets, so
 ``body`` is the JSON of the response and its input items, readable only by ``key_id``.
 ``admin_audit`` holds one row per admin change (store/admin_audit.py): ``record`` is its JSON,
 ``at`` when it was made.
+``response_items`` names the items each stored response holds (what an ``item_reference`` is
+resolved by).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Tables:
     routes: sa.Table
     responses: sa.Table
     admin_audit: sa.Table
+    response_items: sa.Table
 
 
 def usage_cache_columns() -> tuple[sa.Column[object], ...]:
@@ -156,4 +159,8 @@ def build_tables(prefix: str, schema: str) -> Tables:
             "admin_audit", sa.Column("id", big, primary_key=True, autoincrement=True),
             sa.Column("at", sa.Float, nullable=False, index=True),
             sa.Column("record", sa.Text, nullable=False)),
+        response_items=table(
+            "response_items", sa.Column("item_id", sa.String(128), primary_key=True),
+            sa.Column("response_id", sa.String(128), primary_key=True, index=True),
+            sa.Column("key_id", sa.String(64), nullable=False)),
     )

@@ -2,8 +2,9 @@
 
 Turn 1 is answered (streamed) by node A, turn 2 names it in ``previous_response_id`` and is
 sent to node B the moment turn 1's last event arrived: B finds the previous turn in the
-store (A wrote it before that event left) and sends the whole history upstream. Another key
-gets 404 on either node; a DELETE on B is seen by A.
+store (A wrote it before that event left) and sends the whole history upstream; an
+``item_reference`` to turn 1's answer is resolved on B too. Another key gets 404 on either
+node; a DELETE on B is seen by A.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ async def test_follow_up_on_another_node(pair: GatewayCluster, fake: FakeUpstrea
             return status == 200 and other_status == 200
 
         await until(known_on_b, 30, "both keys known on node B")
-        fake.push(reply("openai", "text", stream=True), reply("openai", "text", stream=False))
+        fake.push(reply("openai", "text", stream=True), reply("openai", "text", stream=False),
+                  reply("openai", "text", stream=False))
         async with session.post(a.url + "/v1/responses", headers=auth, json={
                 "model": "up/m", "input": "remember 42", "stream": True}) as resp:
             assert resp.status == 200, await resp.text()
@@ -69,6 +71,17 @@ async def test_follow_up_on_another_node(pair: GatewayCluster, fake: FakeUpstrea
         assert status == 200, (second, pair.tails())
         sent = fake.requests[1].body["messages"]
         assert [m["content"] for m in sent] == ["remember 42", TEXT, "which number?"]
+        said = {"type": "item_reference", "id": first["output"][0]["id"]}
+        status, third = await client.call(
+            b, "POST", "/v1/responses", {"model": "up/m", "store": False,
+                                         "input": [said, {"role": "user", "content": "and?"}]},
+            headers=auth, admin=False, timeout=20)
+        assert status == 200, third
+        assert [m["content"] for m in fake.requests[2].body["messages"]] == [TEXT, "and?"]
+        status, body = await client.call(
+            b, "POST", "/v1/responses", {"model": "up/m", "input": [said]}, admin=False,
+            headers={"Authorization": f"Bearer {other}"})
+        assert status == 404 and said["id"] in body["error"]["message"]
         for node in (a, b):
             status, body = await client.call(node, "GET", f"/v1/responses/{second['id']}",
                                              headers={"Authorization": f"Bearer {other}"},

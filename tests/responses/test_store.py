@@ -35,6 +35,28 @@ async def test_put_get_delete_forget(store: Store) -> None:
     assert again is not None and again.body == b'{"a":2}'
 
 
+async def test_items_are_found_per_key_newest_first(store: Store) -> None:
+    now = time.time()
+    older = ResponseRecord("resp_1", "k1", now - 5, now + 60, b'{"n":1}', ("msg_a", "fc_b"))
+    newer = ResponseRecord("resp_2", "k1", now, now + 60, b'{"n":2}', ("msg_a", "msg_c"))
+    await store.put_responses([older, newer,
+                               ResponseRecord("resp_3", "k2", now, now + 60, b"{}", ("msg_z",))])
+    found = await store.find_response_item("msg_a", "k1")
+    assert found is not None and found.id == "resp_2"  # the newest holder
+    found = await store.find_response_item("fc_b", "k1")
+    assert found is not None and found.body == b'{"n":1}'
+    assert await store.find_response_item("msg_z", "k1") is None  # another key's item
+    assert await store.find_response_item("msg_nope", "k1") is None
+    assert await store.delete_response("resp_2", "k1")
+    found = await store.find_response_item("msg_a", "k1")
+    assert found is not None and found.id == "resp_1"  # still held by the older one
+    assert await store.find_response_item("msg_c", "k1") is None
+    await store.put_responses([ResponseRecord("resp_1", "k1", now, now - 1, b"{}", ("x",))])
+    assert await store.find_response_item("fc_b", "k1") is None  # a retried write replaces
+    assert await store.forget_responses_before(time.time()) == 1
+    assert await store.find_response_item("x", "k1") is None
+
+
 async def test_big_bodies_round_trip(store: Store) -> None:
     body = b'{"t":"' + b"x" * 2_000_000 + b'"}'
     await store.put_responses([record("resp_big", body=body)])

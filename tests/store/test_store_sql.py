@@ -16,7 +16,7 @@ from .keycheck import assert_consistent
 from .test_store_api_keys import api_key
 
 MIGRATED = [(1, "initial"), (2, "usage cache tokens"), (3, "limits"), (4, "routes"),
-            (5, "responses"), (6, "admin audit")]
+            (5, "responses"), (6, "admin audit"), (7, "response items")]
 TABLES = {"schema_version", "providers", "api_keys", "settings", "usage", "key_state", "kdf",
           "keyring", "key_wraps", "quota", "routes", "responses", "admin_audit"}
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
