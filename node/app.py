@@ -52,7 +52,7 @@ def create_app(
     gemini.add_routes(app, base)
     responses.add_routes(app, base)
     key.add_routes(app, base)
-    admin_api = admin.mount(app, base)
+    admin_api = admin.mount(app, base, node_name)
     ops.add_routes(app, base)
     ui.add_routes(app, base)
     app.on_response_prepare.append(ResponseHeaders(settings, cors))
