@@ -65,12 +65,19 @@ def _responses(conn: sa.Connection, t: Tables) -> None:
     t.responses.create(conn, checkfirst=True)
 
 
+def _usage_request_id(conn: sa.Connection, t: Tables) -> None:
+    """Each usage row names its exchange's request id, indexed for the log's exact search."""
+    _add_missing(conn, t.usage, "request_id")
+    sa.Index(f"{t.usage.name}_request_id", t.usage.c.request_id).create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial", _initial),
     (2, "usage cache tokens", _usage_cache_tokens),
     (3, "limits", _limits),
     (4, "routes", _routes),
     (5, "responses", _responses),
+    (7, "usage request id", _usage_request_id),
 )
 
 
