@@ -7,7 +7,9 @@ Each ``stats`` event reports the last full second (requests, errors, tokens), la
 percentiles over the last 10 s, and the gateway requests in flight: this node's at the top
 level (``scope: "node"``), the whole cluster's under ``cluster`` (:mod:`node.admin.live_cluster`:
 every node shares a digest of its figures with its peers once a second, so any node can show
-them all; a node alone is a cluster of one). The stream sends ``retry:`` so a browser's
+them all; a node alone is a cluster of one). When clustered, a ``cluster`` event carries
+``GET /cluster``'s answer at the start and whenever a leader, quorum, term, key version,
+role or reachability changes. The stream sends ``retry:`` so a browser's
 EventSource reconnects by itself, and ends when the client leaves or the node shuts down.
 """
 
@@ -108,6 +110,16 @@ LIVE: web.AppKey[LiveStats] = web.AppKey("live_stats", LiveStats)
 SHARING: web.AppKey[asyncio.Task[None]] = web.AppKey("live_sharing", asyncio.Task)
 
 
+def _shape(status: dict[str, Any]) -> object:
+    """What a ``cluster`` event is sent for: a change of leader, quorum, term, or a node's
+    key version, reachability or role (not the counters and times that change each ping)."""
+    peers = [(p.get("name"), p.get("key_version"), p.get("reachable"), p.get("voter"))
+             for p in status.get("peers", [])]
+    own = status.get("self", {})
+    return (status.get("leader"), status.get("has_quorum"), status.get("raft_term"),
+            own.get("key_version"), own.get("raft_state"), peers)
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     gateway = request.config_dict[GATEWAY]
     live = request.config_dict[LIVE]
@@ -118,11 +130,15 @@ async def events(request: web.Request) -> web.StreamResponse:
     live.streams += 1
     try:
         await response.write(b"retry: 2000\n\n")
-        sequence = 0
+        sequence, shape = 0, None
         while True:
             sequence += 1
             data = orjson.dumps(live.event(gateway))
             await response.write(b"id: %d\nevent: stats\ndata: %s\n\n" % (sequence, data))
+            status = gateway.cluster.status() if gateway.cluster is not None else None
+            if status is not None and _shape(status) != shape:
+                shape = _shape(status)
+                await response.write(b"event: cluster\ndata: %s\n\n" % orjson.dumps(status))
             await asyncio.sleep(1.0 - time.time() % 1.0 + 0.01)  # just past each second
     except ConnectionResetError:  # the client left between two events
         return response
