@@ -73,12 +73,28 @@ async def _events(node: Node, http: aiohttp.ClientSession, until: Any, seconds: 
                   ) -> dict[str, Any]:
     """Read ``stats`` events from ``node`` until one satisfies ``until``; that one."""
     async with http.get(f"{node.url}/api/v1/events", headers=node.admin()) as stream:
+        kind = b""
         async with asyncio.timeout(seconds):
             async for line in stream.content:
-                if line.startswith(b"data: "):
+                if line.startswith(b"event: "):
+                    kind = line[7:].strip()
+                elif line.startswith(b"data: ") and kind == b"stats":
                     event: dict[str, Any] = orjson.loads(line[6:])
                     if until(event):
                         return event
+    raise AssertionError("the stream ended")
+
+
+async def _cluster_event(node: Node, http: aiohttp.ClientSession) -> list[str]:
+    """The peers named by the first ``cluster`` event of a fresh stream."""
+    async with http.get(f"{node.url}/api/v1/events", headers=node.admin()) as stream:
+        kind = b""
+        async with asyncio.timeout(10):
+            async for line in stream.content:
+                if line.startswith(b"event: "):
+                    kind = line[7:].strip()
+                elif line.startswith(b"data: ") and kind == b"cluster":
+                    return [p["name"] for p in orjson.loads(line[6:])["peers"]]
     raise AssertionError("the stream ended")
 
 
@@ -97,6 +113,7 @@ async def test_node_b_traffic_shows_in_node_a_events(two: tuple[Node, Node]) -> 
         assert sorted(cluster["nodes"]) == ["na", "nb"]
         assert cluster["nodes"]["nb"]["requests_5m"] == 4
         assert cluster["p50_ms"] is not None or cluster["requests_per_second"] == 0
+        assert await _cluster_event(a, http) == ["nb"]  # the membership, as a 'cluster' event
         # B stops sharing: A forgets its digest within a few seconds.
         b.gateway.cluster = None
         event = await _events(a, http, lambda e: "nb" not in e["cluster"]["nodes"], 15)

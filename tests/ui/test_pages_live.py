@@ -162,9 +162,11 @@ async def clustered(ui: Guarded) -> AsyncIterator[FakeCluster]:
 
 async def test_cluster_view_flags_a_node_behind_until_it_catches_up(
         ui: Guarded, clustered: FakeCluster, tmp_path: Path) -> None:
+    clustered.self_version, clustered.versions = 5, {"n2": 5, "n3": 4}
     await ui.sign_in()
     page = ui.page
     await page.goto(f"{ui.ui}#/cluster")
+    await expect(page.get_by_text("this node is follower")).to_be_visible()
     rows = page.locator("tr[data-node]")
     await expect(rows).to_have_count(3)
     leader = page.locator("tr[data-node=n2] [data-flag=leader]")
@@ -223,6 +225,8 @@ async def test_rotate_key_cancel_confirm_and_no_quorum(
     await expect(button).to_be_enabled()  # the form is usable again, its input kept
     await expect(typed).to_have_value("rotate")
     assert clustered.notices == [before + 1] and len(sent) == 2
+    statuses = [r.status for r in ui.responses if "rotate-key" in r.url]
+    assert statuses == [200, 503]
 
 
 async def test_a_hundred_thousand_log_rows_and_a_401_mid_session(ui: Guarded) -> None:

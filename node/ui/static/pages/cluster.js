@@ -32,8 +32,8 @@ export default function Cluster() {
   const newest = Math.max(0, ...rows.map((n) => n.key_version || 0));
   return html`<h2>Cluster</h2><${Banner} error=${error} retry=${reload} />
     ${!data.has_quorum && html`<div class="banner" role="alert">No quorum: key rotation and locks are unavailable.</div>`}
-    <p>Leader: <strong data-leader>${data.leader || "none"}</strong> · term ${data.raft_term} · this node is
-      ${self.raft_state} · newest key version <strong>${newest}</strong>.</p>
+    <p>Leader: <strong data-leader>${data.leader || "none"}</strong> · term ${data.raft_term} ·
+      ${`this node is ${self.raft_state}`} · newest key version <strong>${newest}</strong>.</p>
     <div class="table-wrap"><table><thead><tr><th scope="col">Node</th><th scope="col">Address</th>
       <th scope="col">Role</th><th scope="col">Key version</th><th scope="col">Reachable</th>
       <th scope="col">Last seen</th></tr></thead><tbody>
