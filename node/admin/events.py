@@ -81,7 +81,6 @@ class LiveStats:
             "errors_5m": sum(s.errors for s in self._seconds),
         }
 
-
     def _recent(self, second: int) -> list[float]:
         return [v for s in self._seconds if second - PERCENTILE_SECONDS < s.at <= second
                 for v in s.latencies]
