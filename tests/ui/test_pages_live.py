@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from playwright.async_api import Browser, Route, expect
 
 from store import UsageRecord
@@ -118,34 +119,47 @@ async def test_live_tiles_follow_traffic_once_a_second(ui: Guarded, tmp_path: Pa
         await expect(requests).to_have_text("7", timeout=3000)
 
 
-async def test_the_stream_reconnects_without_a_reload(ui: Guarded) -> None:
+@pytest.fixture
+async def droppable(browser: Browser) -> AsyncIterator[tuple[Guarded, list[asyncio.Transport]]]:
+    """A node whose event streams' connections the test can cut from the server side."""
+    streams: list[asyncio.Transport] = []
+
+    @web.middleware
+    async def remember(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.endswith("/api/v1/events") and request.transport is not None:
+            streams.append(request.transport)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async with running_node(ui_tree(), extend=lambda app: app.middlewares.append(remember)
+                            ) as node:
+        guarded = await open_page(browser, node)
+        try:
+            yield guarded, streams
+        finally:
+            await guarded.context.close()
+        assert guarded.problems == []
+
+
+async def test_the_stream_reconnects_without_a_reload(
+        droppable: tuple[Guarded, list[asyncio.Transport]]) -> None:
+    ui, streams = droppable
     await ui.sign_in()
     page = ui.page
     await page.add_init_script(COUNT_EVENTS)
-    calls: list[str] = []
-
-    async def events(route: Route) -> None:
-        calls.append(route.request.url)
-        if len(calls) == 1:  # the server sends one event, then the stream ends
-            await route.fulfill(status=200, content_type="text/event-stream",
-                                body='retry: 300\n\nevent: stats\ndata: {"at": 1, '
-                                     '"requests_5m": 42, "cluster": {"requests_5m": 42}}\n\n')
-        else:
-            await asyncio.sleep(1.5)  # the node is slow to come back
-            await route.fallback()
-
-    await page.route("**/api/v1/events", events)
     await page.goto(f"{ui.ui}#/live")
-    await page.evaluate("window.__loaded_once = true")
     status = page.locator("[data-status]")
+    await expect(status).to_have_text("Live")
+    await page.evaluate("window.__loaded_once = true")
+    assert len(streams) == 1
+    streams[0].close()  # the node drops the connection mid-stream
     await expect(status).to_have_text("Reconnecting…", timeout=3000)
-    await expect(status).to_have_text("Live", timeout=5000)
-    await expect(page.locator("[data-scope=node] [data-tile=r5m] .value")).to_have_text("0")
+    await expect(status).to_have_text("Live", timeout=6000)  # after the stream's retry: 2 s
+    assert len(streams) == 2 and not streams[1].is_closing()
     count = await page.evaluate("window.__stats")
     await page.wait_for_timeout(1500)
     assert await page.evaluate("window.__stats") > count  # updates resumed
     assert await page.evaluate("window.__loaded_once") is True  # the same page, not reloaded
-    assert len(calls) == 2
 
 
 @pytest.fixture
