@@ -1,21 +1,25 @@
 """Cluster-wide live numbers: two real nodes (each with its cluster agent on loopback) share
-their digests over the sealed bus, and either node's ``/api/v1/events`` shows both."""
+their digests over the sealed bus, and either node's ``/api/v1/events`` and Live page show
+both."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
+from playwright.async_api import Browser, expect
 
 from cluster.digests import Digests
 from node.admin.live_cluster import bucket_of, digest, merged, upper_edge
 from tests.cluster.conftest import free_ports
 from tests.node.harness import Node, running_node, settings_tree
+from tests.ui.conftest import open_page
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -118,3 +122,31 @@ async def test_node_b_traffic_shows_in_node_a_events(two: tuple[Node, Node]) -> 
         b.gateway.cluster = None
         event = await _events(a, http, lambda e: "nb" not in e["cluster"]["nodes"], 15)
         assert event["cluster"]["requests_5m"] == 0
+
+
+async def test_live_page_on_node_a_shows_node_b(two: tuple[Node, Node], browser: Browser,
+                                                 tmp_path: Path) -> None:
+    a, b = two
+    ui = await open_page(browser, a)
+    try:
+        answer = await ui.context.request.post(f"{a.url}/api/v1/session",
+                                               data={"token": "live-admin-token-0123456789"})
+        assert answer.status == 201
+        await ui.page.goto(f"{a.url}/ui/#/live")
+        await expect(ui.page.locator("tr[data-node]")).to_have_count(2, timeout=10_000)
+        async with aiohttp.ClientSession() as http:
+            for _ in range(3):
+                async with http.post(f"{b.url}/v1/chat/completions", headers=b.auth(), json={
+                        "model": "demo/m1", "messages": [{"role": "user", "content": "hi"}]
+                        }) as resp:
+                    assert resp.status == 200
+        row_b = ui.page.locator("tr[data-node=nb] td").last  # its requests in 5 minutes
+        await expect(row_b).to_have_text("3", timeout=5000)
+        cluster = ui.page.locator("[data-scope=cluster] [data-tile=r5m] .value")
+        await expect(cluster).to_have_text("3")
+        await expect(ui.page.locator("[data-scope=node] [data-tile=r5m] .value")).to_have_text("0")
+        await expect(ui.page.get_by_text("2 nodes reporting")).to_be_visible()
+        await ui.shot(tmp_path, "live-cluster")
+    finally:
+        await ui.context.close()
+    assert ui.problems == []

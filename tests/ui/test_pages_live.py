@@ -259,6 +259,17 @@ async def test_a_hundred_thousand_log_rows_and_a_401_mid_session(ui: Guarded) ->
     assert time.monotonic() - began < 1.0
     asked = [u for u in ui.requests if "/api/v1/logs" in u]
     assert asked and all("limit=50" in u for u in asked)
+    async def broken(route: Route) -> None:
+        await route.fulfill(status=500, content_type="application/json",
+                            body='{"error": {"message": "internal error; see the node\'s log"}}')
+
+    await page.route("**/api/v1/logs?*", broken)
+    await page.get_by_role("button", name="Older").click()
+    await expect(page.get_by_role("alert")).to_contain_text("internal error")
+    await expect(page.locator("tr[data-log]")).to_have_count(50)  # the rows shown stay
+    await page.unroute("**/api/v1/logs?*")
+    await page.get_by_role("button", name="Retry").click()
+    await expect(page.get_by_role("alert")).to_have_count(0)
     await page.get_by_label("Request id").fill("req-000001")  # the second oldest of all
     await page.get_by_role("button", name="Search").click()
     await expect(page.locator("tr[data-log]")).to_have_count(1)
