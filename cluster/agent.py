@@ -25,6 +25,7 @@ import structlog
 
 from cluster.bus import Bus
 from cluster.config import ClusterConfig
+from cluster.digests import Digests
 from cluster.discovery import Discovery, DnsDiscovery, StaticDiscovery
 from cluster.errors import ClusterError, DiscoveryError, DuplicateIdentity, NoQuorum
 from cluster.hooks import ClusterHooks
@@ -70,6 +71,8 @@ class ClusterAgent:
         self._tasks: list[asyncio.Task[None]] = []
         self._raft_starting: asyncio.Task[None] | None = None
         self._highest_key = 0
+        self._digests = Digests()
+        self._sharing: asyncio.Task[Any] | None = None
         self._discovery_state: dict[str, Any] = {"ok_at": None, "error": "", "members": 0}
         self.counters: dict[str, int] = {"backwards_key": 0, "key_requests": 0,
                                          "key_imports": 0, "changes_received": 0,
@@ -246,7 +249,8 @@ class ClusterAgent:
     async def stop(self) -> None:
         """Stop loops, bus and Raft; idempotent; returns in well under two seconds."""
         self._running = False
-        tasks = [*self._tasks, *([self._raft_starting] if self._raft_starting else [])]
+        tasks = [*self._tasks, *([self._raft_starting] if self._raft_starting else []),
+                 *([self._sharing] if self._sharing else [])]
         self._tasks.clear()
         for task in tasks:
             task.cancel()
@@ -292,6 +296,22 @@ class ClusterAgent:
         peers = [name for name in self._bus.peers if name not in self._membership.claimants]
         replies = await self._bus.broadcast(kind, payload, self.config.ack_timeout, peers)
         return {name: bool(r is not None and r.payload.get("ok")) for name, r in replies.items()}
+
+    def share_digest(self, digest: dict[str, Any]) -> None:
+        """Send this node's live ``digest`` to every peer, without waiting for their acks.
+
+        Meant to be called about once a second; a call while the previous send still waits
+        for a slow peer is dropped (the next second's digest supersedes it anyway).
+        """
+        if self._bus is None or (self._sharing is not None and not self._sharing.done()):
+            return
+        self._sharing = asyncio.create_task(
+            self._notify(MsgType.DIGEST, {"name": self.node_name, "digest": digest}))
+        self._sharing.add_done_callback(_quiet)
+
+    def digests(self) -> dict[str, dict[str, Any]]:
+        """Each peer's newest digest, by node name; none older than a few seconds."""
+        return self._digests.fresh(time.monotonic())
 
     async def request_key_material(self) -> bool:
         """Ask reachable peers, one at a time, for key material; True once one was imported."""
@@ -341,6 +361,10 @@ class ClusterAgent:
             await _bounded(self.hooks.on_key_version(version))
             if self.hooks.needs_key_material():
                 self._spawn_key_request()
+        elif message.type is MsgType.DIGEST:
+            digest, name = payload.get("digest"), payload.get("name")
+            reply["ok"] = isinstance(digest, dict) and isinstance(name, str) and name != "" \
+                and self._digests.keep(name, digest, time.monotonic())
         elif message.type is MsgType.KEY_REQUEST:
             blob = await _bounded(self.hooks.export_key_material())
             reply["ok"] = blob is not None
@@ -458,6 +482,12 @@ class ClusterAgent:
     def raft(self) -> RaftNode | None:
         """The Raft member (None until the voter set is known); for diagnostics and tests."""
         return self._raft
+
+
+def _quiet(task: asyncio.Task[Any]) -> None:
+    # A digest that did not reach a peer is replaced a second later: note it, nothing more.
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("digest not shared", error=str(task.exception()))
 
 
 async def _bounded(awaitable: Awaitable[_T]) -> _T:

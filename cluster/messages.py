@@ -18,6 +18,7 @@ Payloads are JSON objects:
     KEY_ACTIVATED  {"version": int, "fingerprint": str}
     KEY_REQUEST    {"version": int}                      (what the requester holds)
     KEY_REPLY      {"ref": hex msg id, "ok": bool, "blob": base64 | null, "key_version": int}
+    DIGEST         {"name": str, "digest": {str: JSON}}   (live numbers, cluster/digests.py)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class MsgType(enum.IntEnum):
     KEY_ACTIVATED = 5
     KEY_REQUEST = 6
     KEY_REPLY = 7
+    DIGEST = 8
 
     @property
     def is_reply(self) -> bool:

@@ -56,7 +56,9 @@ def create_app(
     gemini.add_routes(app, base)
     responses.add_routes(app, base)
     key.add_routes(app, base)
-    admin_api = admin.mount(app, base)
+    # A worker's own figures are one process's: named as such beside its siblings.
+    process = f"{node_name or socket.gethostname()}.{worker.name}" if worker else node_name
+    admin_api = admin.mount(app, base, process)
     ops.add_routes(app, base)
     ui.add_routes(app, base)
     app.on_response_prepare.append(ResponseHeaders(settings, cors))
@@ -66,8 +68,8 @@ def create_app(
         app.cleanup_ctx.append(partial(_cluster_ctx, settings, node_name))
         audit_name = node_name
     else:
-        app.cleanup_ctx.append(partial(worker_ctx, worker))
-        audit_name = f"{node_name or socket.gethostname()}.{worker.name}"  # a file per worker
+        app.cleanup_ctx.append(partial(worker_ctx, worker, node_name or socket.gethostname()))
+        audit_name = process  # a file per worker
     app.cleanup_ctx.append(partial(audit_ctx, settings, audit_name))
     app.cleanup_ctx.append(partial(telemetry_ctx, settings))
     return app

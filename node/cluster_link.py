@@ -41,6 +41,14 @@ class ClusterLink(Protocol):
         """Self, peers, leader, quorum, term and counters (``GET /api/v1/cluster``)."""
         ...
 
+    def share_digest(self, digest: dict[str, Any]) -> None:
+        """Send this node's live figures to every peer (about once a second; no waiting)."""
+        ...
+
+    def digests(self) -> dict[str, dict[str, Any]]:
+        """Each peer's newest live figures by node name, none older than a few seconds."""
+        ...
+
 
 class NodeHooks:
     """Implements ``cluster.ClusterHooks`` on top of the gateway's in-memory view."""

@@ -33,12 +33,13 @@ from .records import (
 )
 from .registry import SECRET_FIELDS, SecretField
 from .responses import MAX_RESPONSE_BYTES, ResponseRecord, ResponseWriter
-from .usage import UsageWriter
+from .usage import REQUEST_ID_CHARS, UsageWriter
 
 __all__ = [
     "FAULT_STEPS",
     "MAX_RESPONSE_BYTES",
     "NOTIFY_FAULT",
+    "REQUEST_ID_CHARS",
     "ROTATION_FAULTS",
     "SECRET_FIELDS",
     "ApiKeyRecord",

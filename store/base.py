@@ -89,9 +89,11 @@ class Store(Protocol):
                         key_id: str | None = None, provider: str | None = None,
                         model: str | None = None, status_from: int = 0,
                         status_to: int = 999, before: int | None = None,
-                        limit: int = 50) -> list[dict[str, Any]]:
+                        limit: int = 50, request_id: str | None = None
+                        ) -> list[dict[str, Any]]:
         """Single usage records, newest first: those within [since, until) matching every
-        filter given, with an ``id`` below ``before`` (the cursor); at most ``limit``."""
+        filter given (``request_id``: exactly that id, across all pages), with an ``id``
+        below ``before`` (the cursor); at most ``limit``."""
     async def put_responses(self, records: Sequence[ResponseRecord]) -> None:
         """Insert (or replace, by id) a batch of stored responses in one transaction."""
 

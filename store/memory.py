@@ -196,7 +196,8 @@ class MemoryStore:
                         key_id: str | None = None, provider: str | None = None,
                         model: str | None = None, status_from: int = 0,
                         status_to: int = 999, before: int | None = None,
-                        limit: int = 50) -> list[dict[str, Any]]:
+                        limit: int = 50, request_id: str | None = None
+                        ) -> list[dict[str, Any]]:
         lo, hi = (utc(since) if since else None), (utc(until) if until else None)
         found: list[dict[str, Any]] = []
         top = len(self._usage) if before is None else min(before - 1, len(self._usage))
@@ -206,6 +207,7 @@ class MemoryStore:
             if ((lo and at < lo) or (hi and at >= hi) or (key_id and rec.key_id != key_id)
                     or (provider and rec.provider != provider)
                     or (model and rec.model != model)
+                    or (request_id and rec.request_id != request_id)
                     or not status_from <= rec.status <= status_to):
                 continue
             found.append(log_row(index + 1, rec))

@@ -114,6 +114,7 @@ class UsageRecord:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
+    request_id: str = ""  # the exchange's X-Request-ID ("" for records made before it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ KEY_ID_CHARS = 64
 """Longest stored ``key_id`` (the column size in store/sql/tables.py)."""
 NAME_CHARS = 200
 """Longest stored ``provider`` and ``model`` (the column sizes in store/sql/tables.py)."""
+REQUEST_ID_CHARS = 128
+"""Longest stored ``request_id`` (the column size in store/sql/tables.py)."""
 _INT64 = 2**63 - 1
 _INT32 = 2**31 - 1
 _UNSTORABLE = frozenset({"Cc", "Cs"})  # control characters (NUL...), lone surrogates
@@ -66,9 +68,11 @@ def _moment(value: datetime) -> datetime:
 def _clean(record: UsageRecord) -> bool:
     """True when ``storable`` would change nothing (checked without building a copy)."""
     key, provider, model = record.key_id, record.provider, record.model
+    request_id = record.request_id
     return (len(key) <= KEY_ID_CHARS and len(provider) <= NAME_CHARS
             and len(model) <= NAME_CHARS and key.isprintable() and provider.isprintable()
-            and model.isprintable()
+            and model.isprintable() and len(request_id) <= REQUEST_ID_CHARS
+            and request_id.isprintable()
             and 0 <= record.input_tokens <= _INT64 and 0 <= record.output_tokens <= _INT64
             and 0 <= record.cache_read_tokens <= _INT64
             and 0 <= record.cache_write_tokens <= _INT64 and 0 <= record.status <= _INT32
@@ -93,7 +97,8 @@ def storable(record: UsageRecord) -> UsageRecord:
         latency_ms=latency if math.isfinite(latency) and latency > 0 else 0.0,
         cache_read_tokens=_count(record.cache_read_tokens),
         cache_write_tokens=_count(record.cache_write_tokens),
-        cost_usd=cost if math.isfinite(cost) and cost > 0 else 0.0)
+        cost_usd=cost if math.isfinite(cost) and cost > 0 else 0.0,
+        request_id=_text(record.request_id, REQUEST_ID_CHARS))
     return record if fixed == record else fixed
 
 
@@ -143,7 +148,8 @@ def log_row(row_id: int, rec: UsageRecord) -> dict[str, Any]:
             "provider": rec.provider, "model": rec.model, "status": rec.status,
             "latency_ms": round(rec.latency_ms, 3), "input_tokens": rec.input_tokens,
             "output_tokens": rec.output_tokens, "cache_read_tokens": rec.cache_read_tokens,
-            "cache_write_tokens": rec.cache_write_tokens, "cost_usd": rec.cost_usd}
+            "cache_write_tokens": rec.cache_write_tokens, "cost_usd": rec.cost_usd,
+            "request_id": rec.request_id}
 
 
 class UsageWriter:

@@ -42,9 +42,9 @@ def admin_app() -> web.Application:
     return app
 
 
-def mount(app: web.Application, base: str) -> web.Application:
+def mount(app: web.Application, base: str, node_name: str = "") -> web.Application:
     """Mount the management API at ``{base}/api/v1``; returns the sub-application."""
     api = admin_app()
-    events.install(app, api)
+    events.install(app, api, node_name)
     app.add_subapp(f"{base}/api/v1", api)
     return api

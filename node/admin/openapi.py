@@ -78,7 +78,7 @@ SCHEMAS: dict[str, Schema] = {
                              "cost_usd")}}, ("group", "requests")),
     "LogRow": _obj({"id": _INT, "at": _STR, "key_id": _STR, "provider": _STR, "model": _STR,
                     "status": _INT, "latency_ms": _NUM, "input_tokens": _INT,
-                    "output_tokens": _INT, "cost_usd": _NUM},
+                    "output_tokens": _INT, "cost_usd": _NUM, "request_id": _STR},
                    ("id", "at", "key_id", "status")),
 }
 
@@ -217,7 +217,9 @@ def _paths() -> dict[str, Any]:
         "/logs": {
             "get": _op("The request log: usage records newest first", {**_ok(_list_of(
                 "LogRow", next_cursor={"type": ["string", "null"]})), **_errors(400)},
-                parameters=[_q("key", _STR), _q("model", _STR), _q("provider", _STR),
+                parameters=[_q("request_id", {"type": "string", "maxLength": 128},
+                               "exactly this X-Request-ID, searched across every page"),
+                            _q("key", _STR), _q("model", _STR), _q("provider", _STR),
                             _q("status", _STR, "ok, error, any or a status like 429"),
                             _q("since", _TIME), _q("until", _TIME),
                             _q("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
@@ -254,7 +256,9 @@ def _paths() -> dict[str, Any]:
                 "signed_out": _BOOL}))}, security=[]),
         },
         "/events": {
-            "get": _op("Live numbers of this node, one 'stats' event a second (SSE)", {
+            "get": _op("Live numbers, one 'stats' event a second (SSE): this node's at the "
+                       "top level, the whole cluster's (summed, percentiles merged, each "
+                       "node's own under 'nodes') under 'cluster'", {
                 **_ok(_STR, media="text/event-stream"), **_errors()}),
         },
         "/openapi.json": {

@@ -3,8 +3,8 @@
 ``GET /usage/buckets`` and ``GET /usage.csv``: requests, tokens, errors and cost per hour or
 day, grouped by key, model or provider, within ``[from, to)`` (UTC). Hourly reports ask the
 store once per hour, so they are bounded to :data:`MAX_HOURS`; daily ones use the store's
-per-day summary in one query. ``GET /logs``: single records, newest first, filtered by key,
-model, provider, status and time, with a cursor (the last row's ``id``).
+per-day summary in one query. ``GET /logs``: single records, newest first, filtered by request
+id, key, model, provider, status and time, with a cursor (the last row's ``id``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from node.admin.usage import query_time
 from node.errors import BadRequest
 from node.json_io import json_response
 from node.state import GATEWAY
+from store import REQUEST_ID_CHARS
 
 MAX_HOURS = 24 * 7
 MAX_DAYS = 366
@@ -143,6 +144,15 @@ def _int(request: web.Request, name: str, low: int, high: int, default: int | No
     return int(text)
 
 
+def _request_id(request: web.Request) -> str | None:
+    value = request.query.get("request_id", "")
+    if len(value) > REQUEST_ID_CHARS or not value.isprintable():
+        raise BadRequest(f"'request_id' must be at most {REQUEST_ID_CHARS} printable "
+                         "characters: the X-Request-ID the gateway answered",
+                         param="request_id")
+    return value or None
+
+
 async def logs(request: web.Request) -> web.Response:
     query = request.query
     status_from, status_to = _status_range(query.get("status", ""))
@@ -154,7 +164,7 @@ async def logs(request: web.Request) -> web.Response:
         since=query_time(request, "since"), until=query_time(request, "until"),
         key_id=query.get("key") or None, provider=query.get("provider") or None,
         model=query.get("model") or None, status_from=status_from, status_to=status_to,
-        before=before, limit=limit + 1)
+        before=before, limit=limit + 1, request_id=_request_id(request))
     page = rows[:limit]
     more = len(rows) > limit
     return json_response({"data": page,

@@ -101,4 +101,5 @@ class Accounting:
             status=done.status,
             latency_ms=done.latency_seconds * 1000,
             cost_usd=done.cost_usd,
+            request_id=done.request_id,
         ))

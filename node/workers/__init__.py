@@ -31,10 +31,11 @@ class WorkerSpec:
         return f"w{self.index}"
 
 
-async def worker_ctx(worker: WorkerSpec, app: web.Application) -> AsyncIterator[None]:
+async def worker_ctx(worker: WorkerSpec, node_name: str, app: web.Application
+                     ) -> AsyncIterator[None]:
     """Cleanup context: the worker's link to its supervisor in place of a cluster agent."""
     gateway = app[GATEWAY]
-    link = WorkerLink(worker.control, worker.name, gateway)
+    link = WorkerLink(worker.control, worker.name, gateway, node_name)
     await link.start()
     gateway.cluster = link
     app[WORKER_LINK] = link

@@ -109,6 +109,18 @@ class Channel:
         finally:
             self._pending.pop(number, None)
 
+    def tell(self, op: str, args: dict[str, Any], *, to: str = "") -> None:
+        """Send without waiting for the answer (dropped, not raised, if it cannot go)."""
+        if self._socket is None:
+            return
+        task = asyncio.create_task(self._told(to, {"t": "q", "id": 0, "op": op, "args": args}))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _told(self, to: str, message: dict[str, Any]) -> None:
+        with contextlib.suppress(ChannelError):
+            await self._send(to, message)
+
     async def _send(self, to: str, message: dict[str, Any]) -> None:
         assert self._socket is not None
         frames = [self._encoder.encode(message)]

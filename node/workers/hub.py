@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from cluster import LockBusy
+from node.admin.live_cluster import combined
 from node.workers.channel import Channel, ChannelError
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class Worker:
     restarts: int = 0
     started: float = field(default_factory=time.time)
     state: dict[str, Any] = field(default_factory=dict)
+    digest: dict[str, Any] = field(default_factory=dict)   # its live figures, each second
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "pid": self.pid, "serving": self.serving,
@@ -70,13 +72,29 @@ class Hub:
     # ---- the node as the workers and the admin API see it ---------------------------------
 
     def status(self) -> dict[str, Any]:
+        """The node's status for its workers: the agent's (or a bare one unclustered), each
+        worker, and the live digests of the peers and of every worker (``node.wN``)."""
         workers = [w.as_dict() for w in self.workers.values()]
+        status: dict[str, Any]
         if self.agent is None:
-            return {"enabled": False, "self": {"name": self.node_name, "workers": workers,
-                                               "worker_count": len(workers)}}
-        status = self.agent.status()
-        status["self"]["workers"] = workers
+            status = {"enabled": False, "self": {"name": self.node_name, "workers": workers,
+                                                 "worker_count": len(workers)}}
+        else:
+            status = self.agent.status()
+            status["self"]["workers"] = workers
+        digests = dict(self.agent.digests()) if self.agent is not None else {}
+        digests.update({f"{self.node_name}.{w.name}": w.digest for w in self.workers.values()
+                        if w.digest and w.connected})
+        status["digests"] = digests
         return status
+
+    def share_digest(self) -> None:
+        """The node's digest (its workers' summed) to the peers, once a second."""
+        if self.agent is None:
+            return
+        own = [w.digest for w in self.workers.values() if w.digest and w.connected]
+        if own:
+            self.agent.share_digest(combined(own))
 
     async def tick(self) -> None:
         """Ask every serving worker how it is, telling it how the node is."""
@@ -114,7 +132,7 @@ class Hub:
         """A worker exited: its locks are released (the lease would end them anyway)."""
         worker = self.workers[name]
         worker.connected = worker.serving = False
-        worker.state = {}
+        worker.state, worker.digest = {}, {}
         for token in [t for t in self._held if t.startswith(f"{name}:")]:
             self._held.pop(token).set()
         self._soon(self.tick())
@@ -150,6 +168,10 @@ class Hub:
             if event is not None:
                 event.set()
             return True
+        if op == "digest":
+            digest = args.get("digest")
+            worker.digest = digest if isinstance(digest, dict) else {}
+            return None
         if op == "metrics":
             answers = await self.ask_all("metrics", {}, but=sender)
             return [a for a in answers.values() if isinstance(a, dict)]

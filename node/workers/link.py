@@ -36,17 +36,20 @@ LOCK_TIMEOUT = 30.0
 class WorkerLink:
     """Implements ``node.cluster_link.ClusterLink`` for a worker of a multi-process node."""
 
-    def __init__(self, endpoint: str, name: str, gateway: Gateway) -> None:
+    def __init__(self, endpoint: str, name: str, gateway: Gateway, node_name: str) -> None:
         self.name = name
+        self._me = f"{node_name}.{name}"
         self._gateway, self._hooks = gateway, NodeHooks(gateway)
         self._channel = Channel(endpoint, self._handle, identity=name)
         # The supervisor's latest word on the node: the cluster's status and every worker.
         self._status: dict[str, Any] = {"enabled": False, "self": {"workers": []}}
+        self._digests: dict[str, dict[str, Any]] = {}
 
     async def start(self) -> None:
         await self._channel.start()
         answer = await self._channel.request("hello", {"pid": os.getpid()}, wait=10.0)
         if isinstance(answer, dict):
+            answer.pop("digests", None)
             self._status = answer
         if self._hooks.needs_key_material():
             await self.request_key_material()
@@ -55,6 +58,7 @@ class WorkerLink:
         """Tell the supervisor this worker accepts connections now."""
         answer = await self._channel.request("serving", wait=10.0)
         if isinstance(answer, dict):
+            answer.pop("digests", None)
             self._status = answer
 
     async def close(self) -> None:
@@ -101,6 +105,14 @@ class WorkerLink:
     def status(self) -> dict[str, Any]:
         return self._status
 
+    def share_digest(self, digest: dict[str, Any]) -> None:
+        """To the supervisor, which shares the node's (all workers summed) with the peers."""
+        self._channel.tell("digest", {"digest": digest})
+
+    def digests(self) -> dict[str, dict[str, Any]]:
+        """The peers' newest figures and this node's other workers' (``node.wN``)."""
+        return self._digests
+
     # ---- what a worker asks the supervisor for ------------------------------------------
 
     async def request_key_material(self) -> bool:
@@ -127,6 +139,8 @@ class WorkerLink:
         if op == "state":
             status = args.get("status")
             if isinstance(status, dict):
+                digests = status.pop("digests", None) or {}
+                self._digests = {n: d for n, d in digests.items() if n != self._me}
                 self._status = status
             return {"pid": os.getpid(), "in_flight": gateway.metrics.in_flight,
                     "key_version": hooks.key_version(),

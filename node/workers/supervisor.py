@@ -129,6 +129,7 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), TICK)
             await hub.tick()
+            hub.share_digest()
             if hub.agent is None and time.monotonic() - last >= reconcile:
                 # Unclustered, nobody else sends the reconcile hint the agent's loop sends.
                 last = time.monotonic()

@@ -89,7 +89,8 @@ def usage_values(record: UsageRecord) -> dict[str, Any]:
             "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
             "status": record.status, "latency_ms": record.latency_ms,
             "cache_read_tokens": record.cache_read_tokens,
-            "cache_write_tokens": record.cache_write_tokens, "cost_usd": record.cost_usd}
+            "cache_write_tokens": record.cache_write_tokens, "cost_usd": record.cost_usd,
+            "request_id": record.request_id}
 
 
 def summary_query(usage: sa.Table, since: float | None, until: float | None) -> sa.Select[Any]:

@@ -75,6 +75,12 @@ def _response_items(conn: sa.Connection, t: Tables) -> None:
     t.response_items.create(conn, checkfirst=True)
 
 
+def _usage_request_id(conn: sa.Connection, t: Tables) -> None:
+    """Each usage row names its exchange's request id, indexed for the log's exact search."""
+    _add_missing(conn, t.usage, "request_id")
+    sa.Index(f"{t.usage.name}_request_id", t.usage.c.request_id).create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial", _initial),
     (2, "usage cache tokens", _usage_cache_tokens),
@@ -83,6 +89,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (5, "responses", _responses),
     (6, "admin audit", _admin_audit),
     (7, "response items", _response_items),
+    (8, "usage request id", _usage_request_id),
 )
 
 

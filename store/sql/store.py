@@ -332,10 +332,12 @@ class SqlStore:
                         key_id: str | None = None, provider: str | None = None,
                         model: str | None = None, status_from: int = 0,
                         status_to: int = 999, before: int | None = None,
-                        limit: int = 50) -> list[dict[str, Any]]:
+                        limit: int = 50, request_id: str | None = None
+                        ) -> list[dict[str, Any]]:
         c = self._t.usage.c
         query = sa.select(self._t.usage).where(c.status.between(status_from, status_to))
-        for column, value in ((c.key_id, key_id), (c.provider, provider), (c.model, model)):
+        for column, value in ((c.key_id, key_id), (c.provider, provider), (c.model, model),
+                              (c.request_id, request_id)):
             if value:
                 query = query.where(column == value)
         if since is not None:
@@ -351,7 +353,8 @@ class SqlStore:
             at=from_epoch(r.at), key_id=r.key_id, provider=r.provider, model=r.model,
             input_tokens=r.input_tokens, output_tokens=r.output_tokens, status=r.status,
             latency_ms=r.latency_ms, cache_read_tokens=r.cache_read_tokens,
-            cache_write_tokens=r.cache_write_tokens, cost_usd=r.cost_usd)) for r in rows]
+            cache_write_tokens=r.cache_write_tokens, cost_usd=r.cost_usd,
+            request_id=r.request_id)) for r in rows]
 
     # keyring -----------------------------------------------------------------------------
 

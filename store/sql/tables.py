@@ -114,7 +114,8 @@ def build_tables(prefix: str, schema: str) -> Tables:
             sa.Column("status", sa.Integer, nullable=False),
             sa.Column("latency_ms", sa.Float, nullable=False),
             *usage_cache_columns(),
-            sa.Column("cost_usd", sa.Double, nullable=False, server_default=sa.text("0"))),
+            sa.Column("cost_usd", sa.Double, nullable=False, server_default=sa.text("0")),
+            sa.Column("request_id", sa.String(128), nullable=False, server_default="")),
         key_state=table(
             "key_state", sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("epoch", sa.Integer, nullable=False),

@@ -29,6 +29,12 @@ class LeftCluster:
         return {"self": {"identity": "n0", "conflict": "identity 'n0' is held by boot 7"},
                 "leader": None, "has_quorum": False}
 
+    def share_digest(self, digest: dict[str, Any]) -> None:
+        pass
+
+    def digests(self) -> dict[str, dict[str, Any]]:
+        return {}
+
 
 async def test_a_node_that_left_over_a_duplicate_identity_is_not_ready(node: Node) -> None:
     async with aiohttp.ClientSession() as session:

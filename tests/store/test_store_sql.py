@@ -16,7 +16,8 @@ from .keycheck import assert_consistent
 from .test_store_api_keys import api_key
 
 MIGRATED = [(1, "initial"), (2, "usage cache tokens"), (3, "limits"), (4, "routes"),
-            (5, "responses"), (6, "admin audit"), (7, "response items")]
+            (5, "responses"), (6, "admin audit"), (7, "response items"),
+            (8, "usage request id")]
 TABLES = {"schema_version", "providers", "api_keys", "settings", "usage", "key_state", "kdf",
           "keyring", "key_wraps", "quota", "routes", "responses", "admin_audit"}
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -24,6 +25,9 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 async def back_to_version(config: StoreConfig, version: int) -> None:
     """Undo the migrations after ``version`` with plain SQL: what that version had made."""
+    if version < 7:
+        await raw_sql(config, "usage_request_id", "DROP INDEX {table}")
+        await raw_sql(config, "usage", "ALTER TABLE {table} DROP COLUMN request_id")
     if version < 3:
         await raw_sql(config, "quota", "DROP TABLE {table}")
         await raw_sql(config, "usage", "ALTER TABLE {table} DROP COLUMN cost_usd")
@@ -136,6 +140,25 @@ async def test_an_older_database_gains_the_limits_tables_and_columns(
     assert row["cost_usd"] == 0.25
     (lease,) = await store.lease([LeaseAsk("key:k_old", "requests_per_day", "day", 5, 2, 1)])
     assert (lease.granted, lease.left) == (2, 3)
+    assert [r[:2] for r in await raw_rows(config, "schema_version")] == MIGRATED
+
+
+async def test_an_older_database_gains_the_request_id_column(
+        opener: Opener, sql_config_for: StoreFactory) -> None:
+    config = sql_config_for()
+    await (await opener(config)).close()
+    await back_to_version(config, 5)
+    await raw_sql(config, "usage", "INSERT INTO {table} (at, day, key_id, provider, model, "
+                  "input_tokens, output_tokens, status, latency_ms) "
+                  "VALUES (1772323200, '2026-03-01', 'k', 'p', 'm', 9, 4, 200, 1.0)")
+    store = await opener(config)
+    await store.add_usage([UsageRecord(NOW, "k", "p", "m", 1, 1, 200, 1.0,
+                                       request_id="req-after-7")])
+    (old,) = [r for r in await store.usage_log(limit=5) if r["request_id"] == ""]
+    assert old["input_tokens"] == 9
+    (found,) = await store.usage_log(request_id="req-after-7")
+    assert found["input_tokens"] == 1
+    assert await store.usage_log(request_id="req-unknown") == []
     assert [r[:2] for r in await raw_rows(config, "schema_version")] == MIGRATED
 
 

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from store import Store, StoreUnavailable, UsageRecord, UsageWriter
 from store.errors import BadRecord
-from store.usage import KEY_ID_CHARS, LATEST, NAME_CHARS, storable
+from store.usage import KEY_ID_CHARS, LATEST, NAME_CHARS, REQUEST_ID_CHARS, storable
 
 from .conftest import Opener, StoreFactory
 
@@ -164,7 +164,20 @@ def test_storable_limits_are_the_usage_column_sizes() -> None:
 
     columns = build_tables("at_", "").usage.c
     assert (columns.key_id.type.length, columns.provider.type.length,
-            columns.model.type.length) == (KEY_ID_CHARS, NAME_CHARS, NAME_CHARS)
+            columns.model.type.length, columns.request_id.type.length) == (
+                KEY_ID_CHARS, NAME_CHARS, NAME_CHARS, REQUEST_ID_CHARS)
+
+
+async def test_the_log_finds_one_request_id_among_many(store: Store) -> None:
+    await store.add_usage([usage(f"m{i}", request_id=f"req-{i:04d}", at=NOW + timedelta(
+        seconds=i)) for i in range(300)])
+    (row,) = await store.usage_log(request_id="req-0003")  # far below the newest 50
+    assert (row["model"], row["request_id"]) == ("m3", "req-0003")
+    assert await store.usage_log(request_id="req-0003", key_id="other") == []
+    assert await store.usage_log(request_id="req-9999") == []
+    assert [r["request_id"] for r in await store.usage_log(limit=2)] == ["req-0299", "req-0298"]
+    cut = storable(usage(request_id="r\x00" * 200))
+    assert cut.request_id == "r" * REQUEST_ID_CHARS
 
 
 class SlowAck:

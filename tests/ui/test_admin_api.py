@@ -184,3 +184,27 @@ async def test_events_stream_counts_this_nodes_traffic(gw: Node) -> None:
                     seen.append((await stream.content.readline()).decode())
         assert seen[0].startswith("retry:")
         assert any(line.startswith("event: stats") for line in seen)
+
+
+async def test_the_log_finds_an_exchange_by_its_request_id(gw: Node) -> None:
+    body = {"model": "demo/m1", "messages": [{"role": "user", "content": "hi"}]}
+    async with aiohttp.ClientSession(headers=gw.admin()) as http:
+        answered = []
+        for client_id in ("client-chosen-id-1", ""):
+            headers = {**gw.auth(), **({"X-Request-ID": client_id} if client_id else {})}
+            async with http.post(f"{gw.url}/v1/chat/completions", json=body,
+                                 headers=headers) as resp:
+                assert resp.status == 200
+                answered.append(resp.headers["X-Request-ID"])
+        assert answered[0] == "client-chosen-id-1" and answered[1]
+        for request_id in answered:
+            async with http.get(f"{gw.url}/api/v1/logs",
+                                params={"request_id": request_id}) as resp:
+                (row,) = (await resp.json())["data"]
+            assert row["request_id"] == request_id and row["model"] == "m1"
+        async with http.get(f"{gw.url}/api/v1/logs", params={"request_id": "nobody"}) as resp:
+            assert (await resp.json())["data"] == []
+        for bad in ("x" * 129, "tab\there"):
+            async with http.get(f"{gw.url}/api/v1/logs", params={"request_id": bad}) as resp:
+                assert resp.status == 400
+                assert (await resp.json())["error"]["param"] == "request_id"

@@ -3,6 +3,7 @@ errors, accessibility in both themes, a two-segment base path at phone width, an
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -131,7 +132,8 @@ async def test_request_log_search_survives_reload(ui: Guarded) -> None:
     await ui.node.gateway.store.add_usage([
         UsageRecord(at=start + timedelta(seconds=i), key_id=f"key{i % 5}", provider="demo",
                     model=f"m{i % 3}", input_tokens=1, output_tokens=1,
-                    status=503 if i == 7 else 200, latency_ms=3.0) for i in range(500)])
+                    status=503 if i == 7 else 200, latency_ms=3.0, request_id=f"rq-{i:03d}")
+        for i in range(500)])
     await ui.sign_in()
     page = ui.page
     await page.goto(f"{ui.ui}#/logs")
@@ -148,6 +150,11 @@ async def test_request_log_search_survives_reload(ui: Guarded) -> None:
     await expect(page.locator("tr[data-log]")).to_have_count(50)
     await page.get_by_role("button", name="Older").click()
     await expect(page.locator("tr[data-log]").first).to_contain_text("key4")  # row 449
+    await page.get_by_label("Request id").fill("rq-003")  # on the last of 10 pages
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.locator("tr[data-log]")).to_have_count(1)
+    await expect(page.locator("tr[data-log]")).to_contain_text("key3")
+    assert "request_id=rq-003" in page.url
 
 
 async def test_rotate_needs_typed_confirmation(ui: Guarded) -> None:
@@ -162,6 +169,7 @@ async def test_rotate_needs_typed_confirmation(ui: Guarded) -> None:
     await expect(button).to_be_disabled()
     assert sent == []
     await page.get_by_label('Type "rotate" to confirm').fill("rotate")
+    page.once("dialog", lambda d: asyncio.ensure_future(d.accept()))
     await button.click()
     await expect(page.get_by_role("status")).to_contain_text("key version")
     assert len(sent) == 1
@@ -255,8 +263,12 @@ async def test_ten_thousand_keys_page_loads_one_page(ui: Guarded) -> None:
             created_at=created + timedelta(microseconds=i)))
     await ui.sign_in()
     page = ui.page
+    await page.goto(f"{ui.ui}#/about")
+    await expect(page.get_by_role("heading", name="About", exact=True)).to_be_visible()
+    began = time.monotonic()
     await page.goto(f"{ui.ui}#/keys?q=bulk-09")
     await expect(page.locator("[data-total]")).to_have_attribute("data-total", "1000")
     await expect(page.locator("tr[data-key]")).to_have_count(50)
+    assert time.monotonic() - began < 1.0
     asked = [u for u in ui.requests if "/api/v1/tokens" in u]
     assert asked and all("limit=50" in u for u in asked)

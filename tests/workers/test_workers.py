@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 pytestmark = pytest.mark.timeout(120)
@@ -322,3 +323,31 @@ async def test_the_audit_log_of_every_worker_reads_back_from_any_worker(
         assert len({r["request_id"] for r in body["data"]}) == 16
         files = sorted(p.name.split("-")[0] for p in (tmp_path / "audit").iterdir())
         assert files == ["n1.w0", "n1.w1"], files
+
+
+async def test_live_events_show_every_worker_of_the_node(tmp_path: Path) -> None:
+    async with _node(tmp_path) as node, aiohttp.ClientSession() as session:
+        stop = time.monotonic() + 4.0
+
+        async def load() -> None:
+            while time.monotonic() < stop:
+                await asyncio.gather(*(_chat(node, node.key) for _ in range(4)))
+
+        seen: dict[str, float] = {}
+
+        async def watch() -> None:
+            async with session.get(node.url + "/api/v1/events",
+                                   headers={"Authorization": f"Bearer {ADMIN}"}) as r:
+                assert r.status == 200
+                async for line in r.content:
+                    if line.startswith(b"data: {") and b'"cluster"' in line:
+                        event = orjson.loads(line[6:])
+                        for name, figures in event["cluster"].get("nodes", {}).items():
+                            seen[name] = max(seen.get(name, 0.0),
+                                             figures.get("requests_per_second") or 0.0)
+                    if time.monotonic() > stop + 1.5:
+                        return
+
+        await asyncio.gather(load(), watch())
+        assert set(seen) == {"n1.w0", "n1.w1"}, seen      # the worker answering, its sibling
+        assert all(rate > 0 for rate in seen.values()), seen

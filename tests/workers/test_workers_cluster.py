@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
+import orjson
 import pytest
 
 from tests.integration.conftest import logs_on_failure
@@ -119,3 +120,33 @@ async def test_rotation_to_a_new_passphrase_reaches_every_worker(
             for _ in range(6):
                 code, provider = await client.call(node, "GET", "/api/v1/providers/sealed")
                 assert code == 200 and "sk-workers" not in str(provider), provider
+
+
+async def test_live_events_on_one_node_show_a_peer_s_workers_summed(
+        gw: GatewayCluster, client: Client) -> None:
+    await _ready(gw, client)
+    a, b = gw.nodes[0], gw.nodes[1]
+    _, secret = await client.new_key(a, "workers-live")
+    stop = time.monotonic() + 5.0
+    seen: dict[str, float] = {}
+
+    async def load() -> None:
+        while time.monotonic() < stop:
+            await asyncio.gather(*(client.chat(b, secret) for _ in range(4)))
+
+    async def watch() -> None:
+        async with client.session.get(a.url + "/api/v1/events", headers=client.admin) as r:
+            assert r.status == 200
+            async for line in r.content:
+                if line.startswith(b"data: {") and b'"cluster"' in line:
+                    nodes = orjson.loads(line[6:])["cluster"].get("nodes", {})
+                    for name, figures in nodes.items():
+                        seen[name] = max(seen.get(name, 0.0),
+                                         figures.get("requests_per_second") or 0.0)
+                if time.monotonic() > stop + 2.0:
+                    return
+
+    with logs_on_failure(gw):
+        await asyncio.gather(load(), watch())
+        assert {"at-0.w0", "at-0.w1", "at-1", "at-2"} <= set(seen), seen
+        assert seen["at-1"] > 0, seen          # b's two workers, as one node

@@ -55,6 +55,10 @@ function openEvents() {
     const stats = JSON.parse(event.data);
     for (const fn of listeners) fn({ kind: "stats", stats });
   });
+  source.addEventListener("cluster", (event) => {
+    const cluster = JSON.parse(event.data);
+    for (const fn of listeners) fn({ kind: "cluster", cluster });
+  });
   source.onerror = () => { for (const fn of listeners) fn({ kind: "reconnecting" }); };
   source.onopen = () => { for (const fn of listeners) fn({ kind: "open" }); };
 }

@@ -6,7 +6,12 @@ import { fmt } from "./components.js";
 
 const W = 640, H = 200, PAD = 34;
 
-export function LineChart({ title, labels, series, table = false }) {
+// A value that is missing or not a number (a gap, a peer on another version) is drawn as 0
+// rather than breaking the path.
+const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+
+export function LineChart({ title, labels, series: given, table = false }) {
+  const series = given.map((s) => ({ ...s, values: s.values.map(num) }));
   const max = Math.max(1, ...series.flatMap((s) => s.values));
   const n = Math.max(labels.length, 2);
   const x = (i) => PAD + (i * (W - PAD - 8)) / (n - 1);

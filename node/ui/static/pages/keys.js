@@ -1,6 +1,6 @@
 // API keys: server-side paging and search; a new key is shown once, in a dialog with a
 // ready curl and OpenAI SDK snippet, and cleared from memory when the dialog closes.
-import { html, useState } from "../vendor/preact-htm-10.27.2.js";
+import { html, useState, useEffect } from "../vendor/preact-htm-10.27.2.js";
 import { api } from "../api.js";
 import { Banner, Field, Modal, useLoad, when } from "../components.js";
 
@@ -74,6 +74,7 @@ export default function Keys({ params, navigate }) {
   const q = params.q || "";
   const cursor = params.cursor || "";
   const [search, setSearch] = useState(q);
+  useEffect(() => setSearch(q), [q]);  // Back or a link: the box shows the URL's search
   const [mode, setMode] = useState(null);  // null | "create" | record
   const [created, setCreated] = useState(null);
   const { data, error, reload } = useLoad(

@@ -1,4 +1,5 @@
-// Live: this node's numbers, once a second, with a 5-minute history and a Pause button.
+// Live: this node's and the whole cluster's numbers, once a second, with a 5-minute history
+// of the cluster's, each node's own figures, and a Pause button.
 import { html, useState, useEffect, useRef } from "../vendor/preact-htm-10.27.2.js";
 import { subscribe } from "../api.js";
 import { fmt } from "../components.js";
@@ -13,7 +14,7 @@ export function useLive() {
   useEffect(() => subscribe((msg) => {
     if (msg.kind === "reconnecting") setState((s) => ({ ...s, status: "reconnecting" }));
     else if (msg.kind === "open") setState((s) => ({ ...s, status: "live" }));
-    else if (!paused.current) {
+    else if (msg.kind === "stats" && !paused.current) {
       setState((s) => ({ stats: msg.stats, status: "live",
         history: [...s.history, msg.stats].slice(-HISTORY) }));
     }
@@ -22,45 +23,73 @@ export function useLive() {
   return { ...state, paused: isPaused, toggle };
 }
 
-export function Tiles({ stats }) {
+const ms = (v) => (v == null ? "–" : `${fmt(v, 1)} ms`);
+
+// One set of tiles; `scope` (node | cluster) names the set for tests and styling.
+export function Tiles({ stats, scope = "node" }) {
   const s = stats || {};
   const tiles = [
     ["In flight", fmt(s.in_flight), "in-flight"],
     ["Requests/s", fmt(s.requests_per_second), "rps"],
     ["Errors/s", fmt(s.errors_per_second), "eps"],
-    ["p50 latency", s.p50_ms == null ? "–" : `${fmt(s.p50_ms, 1)} ms`, "p50"],
-    ["p95 latency", s.p95_ms == null ? "–" : `${fmt(s.p95_ms, 1)} ms`, "p95"],
+    ["p50 latency", ms(s.p50_ms), "p50"],
+    ["p95 latency", ms(s.p95_ms), "p95"],
     ["Tokens/s", fmt(s.tokens_per_second), "tps"],
     ["Requests (5 min)", fmt(s.requests_5m), "r5m"],
     ["Errors (5 min)", fmt(s.errors_5m), "e5m"],
   ];
-  return html`<div class="tiles">${tiles.map(([name, value, id]) => html`
+  return html`<div class="tiles" data-scope=${scope}>${tiles.map(([name, value, id]) => html`
     <div class="tile" data-tile=${id}><div class="name">${name}</div>
       <div class="value">${value}</div></div>`)}</div>`;
 }
 
+// This node's tiles, then the cluster's (a node alone is a cluster of one).
+export function BothTiles({ stats }) {
+  const cluster = stats && stats.cluster;
+  const count = cluster ? Object.keys(cluster.nodes || {}).length : 0;
+  return html`<h3>This node${stats && stats.node ? html` (<code>${stats.node}</code>)` : ""}</h3>
+    <${Tiles} stats=${stats} scope="node" />
+    <h3>Whole cluster${count ? ` (${count} node${count === 1 ? "" : "s"} reporting)` : ""}</h3>
+    <${Tiles} stats=${cluster} scope="cluster" />`;
+}
+
 export function LiveHeader({ live }) {
   return html`<div class="toolbar">
-    <span class=${`badge ${live.status === "live" ? "ok" : "warn"}`} data-status=${live.status}>
-      ${live.status === "live" ? "Live (this node)" : live.status === "reconnecting" ? "Reconnecting…" : "Connecting…"}</span>
+    <span class=${`badge ${live.status === "live" ? "ok" : "warn"}`} data-status=${live.status} role="status">
+      ${live.status === "live" ? "Live" : live.status === "reconnecting" ? "Reconnecting…" : "Connecting…"}</span>
     <button type="button" onClick=${live.toggle} aria-pressed=${live.paused ? "true" : "false"}>
       ${live.paused ? "Resume live updates" : "Pause live updates"}</button>
   </div>`;
 }
 
+function PerNode({ cluster }) {
+  const nodes = Object.entries((cluster && cluster.nodes) || {});
+  if (!nodes.length) return null;
+  return html`<h3>Per node</h3><div class="table-wrap"><table data-per-node><thead><tr>
+    <th scope="col">Node</th><th scope="col" class="num">In flight</th>
+    <th scope="col" class="num">Requests/s</th><th scope="col" class="num">Errors/s</th>
+    <th scope="col" class="num">p95 latency</th><th scope="col" class="num">Requests (5 min)</th>
+    </tr></thead><tbody>${nodes.map(([name, n]) => html`<tr data-node=${name}>
+      <th scope="row">${name}</th><td class="num">${fmt(n.in_flight)}</td>
+      <td class="num">${fmt(n.requests_per_second)}</td><td class="num">${fmt(n.errors_per_second)}</td>
+      <td class="num">${ms(n.p95_ms)}</td><td class="num">${fmt(n.requests_5m)}</td></tr>`)}
+    </tbody></table></div>`;
+}
+
 export default function Live() {
   const live = useLive();
-  const h = live.history;
-  const labels = h.map((s) => new Date(s.at * 1000).toISOString().slice(11, 19));
+  const h = live.history.map((s) => s.cluster || s);
+  const labels = live.history.map((s) => new Date(s.at * 1000).toISOString().slice(11, 19));
   return html`<h2>Live</h2>
     <${LiveHeader} live=${live} />
-    <${Tiles} stats=${live.stats} />
-    <h3>Requests and errors per second</h3>
-    <${LineChart} title="Requests and errors per second, last 5 minutes" labels=${labels}
+    <${BothTiles} stats=${live.stats} />
+    <${PerNode} cluster=${live.stats && live.stats.cluster} />
+    <h3>Cluster requests and errors per second</h3>
+    <${LineChart} title="Cluster requests and errors per second, last 5 minutes" labels=${labels}
       series=${[{ name: "requests/s", values: h.map((s) => s.requests_per_second) },
                 { name: "errors/s", values: h.map((s) => s.errors_per_second) }]} />
-    <h3>Latency</h3>
-    <${LineChart} title="p50 and p95 latency in ms, last 5 minutes" labels=${labels}
+    <h3>Cluster latency</h3>
+    <${LineChart} title="Cluster p50 and p95 latency in ms, last 5 minutes" labels=${labels}
       series=${[{ name: "p50 ms", values: h.map((s) => s.p50_ms || 0) },
                 { name: "p95 ms", values: h.map((s) => s.p95_ms || 0) }]} />`;
 }

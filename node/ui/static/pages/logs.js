@@ -1,15 +1,17 @@
-// Request log: the usage records, searched on the server by key, model, provider, status and
-// time, newest first, with cursor paging. Filters live in the URL, so reload and Back keep them.
-import { html, useState } from "../vendor/preact-htm-10.27.2.js";
+// Request log: the usage records, searched on the server by request id (exact, every page),
+// key, model, provider, status and time, newest first, with cursor paging. Filters live in the URL, so reload and Back keep them.
+import { html, useState, useEffect } from "../vendor/preact-htm-10.27.2.js";
 import { api } from "../api.js";
 import { Banner, useLoad, fmt, when } from "../components.js";
 
-const FILTERS = ["key", "model", "provider", "status", "since", "until"];
+const FILTERS = ["request_id", "key", "model", "provider", "status", "since", "until"];
 
 export default function Logs({ params, navigate }) {
-  const [form, setForm] = useState(Object.fromEntries(FILTERS.map((f) => [f, params[f] || ""])));
-  const [open, setOpen] = useState(null);
   const query = Object.fromEntries(FILTERS.map((f) => [f, params[f] || ""]));
+  const [form, setForm] = useState(query);
+  const [open, setOpen] = useState(null);
+  // Back, Forward or a link changes the URL's filters: the form shows them, not stale input.
+  useEffect(() => setForm(query), [JSON.stringify(query)]);
   const { data, error, reload } = useLoad(() => api("logs", { query: { ...query, cursor: params.cursor, limit: 50 } }),
     [JSON.stringify(params)]);
   const submit = (e) => { e.preventDefault(); navigate(form); };
@@ -18,7 +20,7 @@ export default function Logs({ params, navigate }) {
       onInput=${(e) => setForm({ ...form, [name]: e.target.value })} /></label>`;
   return html`<h2>Request log</h2>
     <form class="toolbar" role="search" onSubmit=${submit}>
-      ${input("key", "Key id", "key id")} ${input("model", "Model", "upstream model")}
+      ${input("request_id", "Request id", "X-Request-ID")} ${input("key", "Key id", "key id")} ${input("model", "Model", "upstream model")}
       ${input("provider", "Provider", "provider key")}
       <label>Status<br /><select name="status" value=${form.status} onChange=${(e) => setForm({ ...form, status: e.target.value })}>
         <option value="">any</option><option value="ok">ok</option><option value="error">error</option>
@@ -38,7 +40,9 @@ export default function Logs({ params, navigate }) {
         <td class="num">${fmt(r.cost_usd, 6)}</td>
         <td><button type="button" onClick=${() => setOpen(open === r.id ? null : r.id)}
           aria-expanded=${open === r.id ? "true" : "false"}>Details</button></td></tr>
-        ${open === r.id && html`<tr><td colspan="9"><pre>${JSON.stringify(r, null, 2)}</pre></td></tr>`}`)}
+        ${open === r.id && html`<tr data-detail=${r.id}><td colspan="9">
+          <p>Request id <code data-request-id>${r.request_id || "(not recorded)"}</code></p>
+          <pre>${JSON.stringify(r, null, 2)}</pre></td></tr>`}`)}
       ${data.data.length === 0 && html`<tr><td colspan="9">No requests match.</td></tr>`}
       </tbody></table></div>
       <p class="toolbar">${params.cursor && html`<button type="button" onClick=${() => navigate(query)}>First page</button>`}

@@ -1,8 +1,8 @@
-// Overview: live tiles, the cluster in one line, today's top keys and models by cost.
+// Overview: live tiles (this node and the whole cluster), the cluster in one line, today's top keys and models by cost.
 import { html } from "../vendor/preact-htm-10.27.2.js";
 import { api } from "../api.js";
 import { Banner, useLoad, fmt } from "../components.js";
-import { useLive, Tiles, LiveHeader } from "./live.js";
+import { useLive, BothTiles, LiveHeader } from "./live.js";
 
 function Top({ title, group }) {
   const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
@@ -24,8 +24,8 @@ export default function Overview() {
   const c = cluster.data;
   return html`<h2>Overview</h2>
     <${LiveHeader} live=${live} />
-    <${Tiles} stats=${live.stats} />
-    <h3>Cluster</h3>
+    <${BothTiles} stats=${live.stats} />
+    <h3>Cluster membership</h3>
     <${Banner} error=${cluster.error} retry=${cluster.reload} />
     ${c && html`<p data-cluster>${c.enabled
       ? html`${(c.nodes || []).length} nodes, leader ${c.leader || "none"}, quorum
