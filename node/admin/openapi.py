@@ -239,8 +239,16 @@ def _paths() -> dict[str, Any]:
                                                           "type", "node"))]),
         },
         "/cluster": {
-            "get": _op("This node's view of the cluster", {**_ok(_obj(
-                {"enabled": _BOOL}, ("enabled",))), **_errors()}),
+            "get": _op("This node's view of the cluster (and its worker processes)", {**_ok(_obj(
+                {"enabled": _BOOL, "self": _obj({
+                    "name": _STR, "worker_count": _INT,
+                    "workers": {"type": "array", "items": _obj({
+                        "name": _STR, "pid": _INT, "serving": _BOOL, "restarts": _INT,
+                        "in_flight": _INT}, ("name", "pid", "serving", "restarts"))}}),
+                 "peers": {"type": "array", "items": _obj({
+                     "name": _STR, "reachable": _BOOL,
+                     "worker_count": {"type": ["integer", "null"]}})}},
+                ("enabled",))), **_errors()}),
         },
         "/session": {
             "get": _op("How this caller is signed in", {**_ok(_obj(
