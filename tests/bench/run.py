@@ -99,7 +99,7 @@ def start_gateway(
   claudes: {{type: anthropic, base_url: {base}/anthropic-sse, api_key: sk-bench, model: c}}
 """ if translated else ""
     config.write_text(f"""
-server: {{host: 127.0.0.1, port: {port}, log_level: info, admin_token: bench-admin-token,
+server: {{host: 127.0.0.1, port: {port}, log_level: warning, admin_token: bench-admin-token,
           workers: {workers}}}
 providers:
   json: {{type: openai, base_url: {base}/json/v1, api_key: sk-bench, model: m,

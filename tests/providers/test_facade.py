@@ -32,6 +32,7 @@ def test_exports_are_pinned() -> None:
             "ProviderError",
             "Reply",
             "Stream",
+            "StreamTranscript",
             "UpstreamClientError",
             "UpstreamError",
             "UpstreamRateLimited",
@@ -46,6 +47,8 @@ def test_exports_are_pinned() -> None:
             "dialect",
             "error_body",
             "error_event",
+            "reply_output",
+            "request_shape",
         ]
     )
     for name in providers.__all__:
