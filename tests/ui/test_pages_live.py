@@ -282,6 +282,7 @@ async def test_a_hundred_thousand_log_rows_and_a_401_mid_session(ui: Guarded) ->
 
     await page.goto(f"{ui.ui}#/usage?group_by=key&metric=errors")
     await expect(page.get_by_role("heading", name="Usage", exact=True)).to_be_visible()
+    await expect(page.locator("figure.chart")).to_be_visible()   # loaded: no re-render pending
     await page.route("**/api/v1/usage/buckets?*", signed_out)
     await page.get_by_label("Range").select_option("7d")
     token = page.get_by_label("Admin token")
