@@ -47,22 +47,25 @@ class WorkerLink:
 
     async def start(self) -> None:
         await self._channel.start()
-        answer = await self._channel.request("hello", {"pid": os.getpid()}, wait=10.0)
-        if isinstance(answer, dict):
-            answer.pop("digests", None)
-            self._status = answer
+        self._adopt(await self._channel.request("hello", {"pid": os.getpid()}, wait=10.0))
         if self._hooks.needs_key_material():
             await self.request_key_material()
 
     async def serving(self) -> None:
         """Tell the supervisor this worker accepts connections now."""
-        answer = await self._channel.request("serving", wait=10.0)
-        if isinstance(answer, dict):
-            answer.pop("digests", None)
-            self._status = answer
+        self._adopt(await self._channel.request("serving", wait=10.0))
 
     async def close(self) -> None:
         await self._channel.close()
+
+    def _adopt(self, status: object) -> None:
+        """Take the supervisor's word on the node; its live digests are kept apart (less
+        this worker's own)."""
+        if not isinstance(status, dict):
+            return
+        digests = status.pop("digests", None) or {}
+        self._digests = {n: d for n, d in digests.items() if n != self._me}
+        self._status = status
 
     # ---- ClusterLink -----------------------------------------------------------------------
 
@@ -137,11 +140,7 @@ class WorkerLink:
     async def _handle(self, _sender: str, op: str, args: dict[str, Any]) -> Any:
         gateway, hooks = self._gateway, self._hooks
         if op == "state":
-            status = args.get("status")
-            if isinstance(status, dict):
-                digests = status.pop("digests", None) or {}
-                self._digests = {n: d for n, d in digests.items() if n != self._me}
-                self._status = status
+            self._adopt(args.get("status"))
             return {"pid": os.getpid(), "in_flight": gateway.metrics.in_flight,
                     "key_version": hooks.key_version(),
                     "needs_key_material": hooks.needs_key_material()}

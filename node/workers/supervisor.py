@@ -98,7 +98,7 @@ class Supervisor:
             log.info("supervising", workers=self.count, port=port, node=self.launch.name)
             await self._supervise(hub, store)
         finally:
-            await self._drain(hub)
+            await self._drain()
             if hub.agent is not None:
                 await hub.agent.stop()
             await hub.close()
@@ -171,7 +171,7 @@ class Supervisor:
             worker.restarts += 1
             await self._start(hub, worker, rundir, port)
 
-    async def _drain(self, hub: Hub) -> None:
+    async def _drain(self) -> None:
         """SIGTERM to every worker; each drains its requests and flushes its usage records
         within ``server.shutdown_timeout``; a worker still there after that is killed."""
         self._stopping.set()
@@ -189,7 +189,6 @@ class Supervisor:
                 await asyncio.wait(late, timeout=5.0)
         for task in list(self._watchers):
             task.cancel()
-        del hub
 
 
 def _hold_port(host: str, port: int) -> socket.socket:
