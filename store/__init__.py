@@ -20,7 +20,7 @@ from .errors import (
     StoreUnavailable,
     WrongPassphrase,
 )
-from .faults import FAULT_STEPS, NOTIFY_FAULT, ROTATION_FAULTS, maybe_fault
+from .faults import FAULT_EXIT, FAULT_STEPS, NOTIFY_FAULT, ROTATION_FAULTS, maybe_fault
 from .memory import MemoryStore
 from .quota import Lease, LeaseAsk, Period, QuotaLedger, Return, window_of
 from .records import (
@@ -36,6 +36,7 @@ from .responses import MAX_RESPONSE_BYTES, ResponseRecord, ResponseWriter
 from .usage import REQUEST_ID_CHARS, UsageWriter
 
 __all__ = [
+    "FAULT_EXIT",
     "FAULT_STEPS",
     "MAX_RESPONSE_BYTES",
     "NOTIFY_FAULT",

@@ -31,7 +31,7 @@ from node.bootstrap import bootstrap
 from node.config import Settings, cluster_config, store_config
 from node.errors import ConfigError
 from node.workers.hub import Hub, Worker
-from store import Store, open_store
+from store import FAULT_EXIT, Store, open_store
 
 log = structlog.get_logger("node.workers.supervisor")
 
@@ -156,6 +156,14 @@ class Supervisor:
         hub.worker_gone(worker.name)
         if self._stopping.is_set():
             return
+        if code == FAULT_EXIT and self.settings.store.rotation_fault:
+            # The test-only rotation fault stands for the node being killed, not one worker:
+            # end every process of the node the way SIGKILL would (no drain, no cleanup).
+            log.error("worker hit the rotation fault; ending the node", worker=worker.name)
+            for other in self._procs.values():
+                if other.returncode is None:
+                    other.kill()
+            os._exit(FAULT_EXIT)
         now = time.monotonic()
         self._deaths.append(now)
         while self._deaths and now - self._deaths[0] > DEATH_WINDOW:

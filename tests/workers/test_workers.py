@@ -57,12 +57,14 @@ class Node:
 def _config(tmp: Path, port: int, **server: Any) -> Path:
     path = tmp / "at.yaml"
     audit = server.pop("audit", None)
+    fault = server.pop("rotation_fault", None)
     extra = "".join(f", {k}: {v}" for k, v in server.items())
     path.write_text(
         f"server: {{host: 127.0.0.1, port: {port}, admin_token: {ADMIN}, workers: 2,"
         f" log_format: json, shutdown_timeout: 10s{extra}}}\n"
         "providers: {demo: {type: mock}}\n"
-        f"store: {{encryption_key: 'workers passphrase', sqlite: {{datasource: {tmp}/at.db}}}}\n"
+        f"store: {{encryption_key: 'workers passphrase', sqlite: {{datasource: {tmp}/at.db}}"
+        + (f", rotation_fault: {fault}" if fault else "") + "}\n"
         + (f"audit: {audit}\n" if audit else ""))
     return path
 
@@ -303,6 +305,27 @@ async def test_workers_that_keep_dying_stop_the_node_with_an_error(tmp_path: Pat
         assert "workers keep dying" in node.log.read_text()
         assert subprocess.run(["pgrep", "-P", str(node.proc.pid)],
                               check=False).returncode == 1      # no worker left behind
+
+
+async def test_a_worker_that_hits_the_rotation_fault_ends_the_whole_node(
+        tmp_path: Path) -> None:
+    """The test-only rotation fault stands for the node killed mid-rotation (what the chaos
+    suite restarts with Docker): the supervisor ends with the worker's 137, nothing left."""
+    async with _node(tmp_path, rotation_fault="before-notify") as node:
+        with pytest.raises((aiohttp.ClientError, asyncio.TimeoutError)):
+            async with aiohttp.ClientSession() as session, session.post(
+                    node.url + "/api/v1/settings/rotate-key", json={},
+                    headers={"Authorization": f"Bearer {ADMIN}"},
+                    timeout=aiohttp.ClientTimeout(total=20)) as r:
+                await r.read()
+        code = await asyncio.to_thread(node.proc.wait, 20)
+        assert code == 137, node.tail()
+        assert "hit the rotation fault" in node.log.read_text()
+        assert subprocess.run(["pgrep", "-P", str(node.proc.pid)],
+                              check=False).returncode == 1      # no worker left behind
+        with sqlite3.connect(tmp_path / "at.db") as db:     # the rotation had committed
+            states = db.execute("SELECT state FROM at_keyring ORDER BY version").fetchall()
+        assert [s for (s,) in states][-1:] == ["active"] and len(states) == 2, states
 
 
 async def test_the_audit_log_of_every_worker_reads_back_from_any_worker(
