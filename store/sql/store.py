@@ -30,6 +30,7 @@ from ..records import (
 from ..responses import ResponseRecord
 from ..usage import COUNTED, log_row, summary_row
 from . import admin_audit, keys, quota, responses, rotation
+from .bulk import BulkInsert
 from .codec import (
     api_key_from_row,
     api_key_values,
@@ -62,6 +63,7 @@ class SqlStore:
         self._t: Tables = build_tables(config.table_prefix, config.schema)
         self._engine = make_engine(config, node_id=node_id)
         self._ctx = keys.KeyCtx(self._engine, self._t, Keyring(), config)
+        self._usage_insert = BulkInsert(self._t.usage, self._engine.dialect)
         self._rotating = asyncio.Lock()
 
     @classmethod
@@ -317,7 +319,7 @@ class SqlStore:
         if not records:
             return
         async with transaction(self._engine, "writing usage", write=True) as conn:
-            await conn.execute(self._t.usage.insert(), [usage_values(r) for r in records])
+            await self._usage_insert.run(conn, [usage_values(r) for r in records])
 
     async def usage_summary(self, *, since: datetime | None,
                             until: datetime | None) -> list[dict[str, Any]]:
