@@ -11,21 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
 from typing import Final
 
 from aiohttp import web
 
-__all__ = ["HEADERS_WITHIN", "Heartbeat", "write_within"]
+__all__ = ["HEADERS_WITHIN", "Heartbeat", "send_within"]
 
 HEADERS_WITHIN: Final = 1.0
 """Seconds a stream's headers may wait for its first chunk before a ping carries them."""
+_HEAD_ROOM: Final = 4096  # the response head and chunk framing that may go with a chunk
 
 
-async def write_within(request: web.BaseRequest, write: Awaitable[None], limit: float) -> None:
-    """Await ``write``, or close the connection and raise ``ConnectionResetError`` if the
-    client has not taken the bytes within ``limit`` seconds: a client that stops reading
-    would otherwise hold the exchange, and its upstream connection, for good."""
+async def send_within(request: web.BaseRequest, response: web.StreamResponse, chunk: bytes,
+                      limit: float, *, eof: bool = False) -> None:
+    """Write ``chunk`` (and end the response if ``eof``), or close the connection and raise
+    ``ConnectionResetError`` if the client has not taken the bytes within ``limit`` seconds:
+    a client that stops reading would otherwise hold the exchange, and its upstream
+    connection, for good.
+
+    A write waits only while the transport has paused writing, which it does when its
+    buffer goes above the high-water mark; a write into an unpaused transport that stays
+    under that mark cannot wait, so it goes without a timer (the common case: arming and
+    cancelling one cost as much as the rest of a small stream's relay)."""
+    write = response.write_eof(chunk) if eof else response.write(chunk)
+    transport = request.transport
+    if transport is not None and not request.protocol.writing_paused and \
+            transport.get_write_buffer_size() + len(chunk) + _HEAD_ROOM \
+            < transport.get_write_buffer_limits()[1]:
+        await write
+        return
     try:
         async with asyncio.timeout(limit):
             await write
@@ -77,6 +91,6 @@ class Heartbeat:
     async def _send(self) -> None:
         # A client that left makes the write fail; the relay notices on its own write.
         with contextlib.suppress(ConnectionError, RuntimeError):
-            await write_within(self._request, self._response.write(self._ping),
-                               self._send_timeout)
+            await send_within(self._request, self._response, self._ping,
+                              self._send_timeout)
             self.pings += 1

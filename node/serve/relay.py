@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 
 from node.serve.finished import Bodies
-from node.serve.heartbeat import Heartbeat, write_within
+from node.serve.heartbeat import Heartbeat, send_within
 from node.state import CLIENT_GONE, CLIENT_LEFT
 from providers import Stream
 
@@ -76,7 +76,7 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool,
             if upstream.final:
                 last = chunk
                 break
-            await write_within(request, response.write(chunk), within)
+            await send_within(request, response, chunk, within)
             if heartbeat is not None:
                 heartbeat.wrote()
         if framer is not None:
@@ -101,7 +101,7 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool,
         gateway.metrics.stream_done(provider, events, size, time.perf_counter() - began)
         _settle(exchange, upstream, left, crashed)
     with contextlib.suppress(ConnectionResetError):  # the client left as the stream ended
-        await write_within(request, response.write_eof(last), within)
+        await send_within(request, response, last, within, eof=True)
     return response
 
 
