@@ -22,6 +22,9 @@ CLIENT_LEFT = web.RequestKey("client_left", bool)
 CLIENT_GONE = 499
 """The status counted, logged and recorded for a client that hung up (nginx's convention)."""
 UPSTREAM_SECONDS = web.RequestKey("upstream_seconds", float)
+OVERHEAD_SECONDS = web.RequestKey("overhead_seconds", float)
+"""The gateway's own time as ``x-at-overhead-ms`` states it: set when the answer's headers
+leave, or earlier by a finishing exchange (whose usage record keeps the same value)."""
 RATE_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("rate_headers")
 """``x-ratelimit-*`` of an admitted request of a limited key, added to its response."""
 DIALECT: web.RequestKey[Dialect] = web.RequestKey("dialect")

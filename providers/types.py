@@ -177,12 +177,15 @@ class Stream(Protocol):
     that dialect's SSE error event, then iteration ends and ``failed`` is True; it is
     never yielded as model text. ``usage`` is complete once iteration ends. ``final`` is
     True when the chunk just yielded is known to be the last (it may be empty): a consumer
-    may stop there and send it with the end of its own response in one write.
+    may stop there and send it with the end of its own response in one write. ``error`` is
+    the failure's message once ``failed`` (as the error event carried it, with the
+    provider's secrets scrubbed), "" otherwise.
     """
 
     usage: Usage
     failed: bool
     final: bool
+    error: str
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

@@ -33,9 +33,10 @@ from .records import (
 )
 from .registry import SECRET_FIELDS, SecretField
 from .responses import MAX_RESPONSE_BYTES, ResponseRecord, ResponseWriter
-from .usage import REQUEST_ID_CHARS, UsageWriter
+from .usage import ERROR_CHARS, REQUEST_ID_CHARS, UsageWriter
 
 __all__ = [
+    "ERROR_CHARS",
     "FAULT_EXIT",
     "FAULT_STEPS",
     "MAX_RESPONSE_BYTES",

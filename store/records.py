@@ -101,6 +101,13 @@ class UsageRecord:
 
     Token counts follow one rule for every dialect: ``input_tokens`` is the input not served
     from a cache; cache reads and cache writes are counted apart (they are priced apart).
+
+    The request detail (None in records made before it was kept): ``ttft_ms``, the time from
+    the request's arrival to the first bytes of a streamed answer sent to the client (None
+    for a non-streamed answer); ``overhead_ms``, the gateway's own time (what the answer's
+    ``x-at-overhead-ms`` header says); ``attempts``, the upstream calls made (more than 1
+    when a route retried); ``error``, a short text of what failed ("" for a success), the
+    message the client was answered, with the provider's secrets already scrubbed.
     """
 
     at: datetime
@@ -115,6 +122,10 @@ class UsageRecord:
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
     request_id: str = ""  # the exchange's X-Request-ID ("" for records made before it)
+    ttft_ms: float | None = None
+    overhead_ms: float | None = None
+    attempts: int | None = None
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ NAME_CHARS = 200
 """Longest stored ``provider`` and ``model`` (the column sizes in store/sql/tables.py)."""
 REQUEST_ID_CHARS = 128
 """Longest stored ``request_id`` (the column size in store/sql/tables.py)."""
+ERROR_CHARS = 500
+"""Longest stored ``error`` text (the column size in store/sql/tables.py)."""
 _INT64 = 2**63 - 1
 _INT32 = 2**31 - 1
 _UNSTORABLE = frozenset({"Cc", "Cs"})  # control characters (NUL...), lone surrogates
@@ -77,14 +79,30 @@ def _clean(record: UsageRecord) -> bool:
             and 0 <= record.cache_read_tokens <= _INT64
             and 0 <= record.cache_write_tokens <= _INT64 and 0 <= record.status <= _INT32
             and 0.0 <= record.latency_ms < math.inf and 0.0 <= record.cost_usd < math.inf
-            and record.at.tzinfo is UTC)
+            and record.at.tzinfo is UTC and _fits(record.ttft_ms) and _fits(record.overhead_ms)
+            and (record.attempts is None or 0 <= record.attempts <= _INT32)
+            and (not record.error or (len(record.error) <= ERROR_CHARS
+                                      and record.error.isprintable())))
+
+
+def _fits(duration: float | None) -> bool:
+    return duration is None or 0.0 <= duration < math.inf
+
+
+def _duration(value: float | None) -> float | None:
+    """A measured time as stored: one that is negative or not finite was not measured."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def storable(record: UsageRecord) -> UsageRecord:
     """The record with values every backend stores: control characters removed, strings cut
     to the column sizes, counts clamped into 0..the column maximum (negatives become 0), a
     latency or cost that is negative or not finite becomes 0, an out-of-range time is
-    clamped."""
+    clamped; a time to first byte or an overhead that is negative or not finite becomes
+    None (not measured)."""
     if _clean(record):
         return record  # the common case: one pass of cheap checks, no copy
     latency = float(record.latency_ms)
@@ -98,7 +116,10 @@ def storable(record: UsageRecord) -> UsageRecord:
         cache_read_tokens=_count(record.cache_read_tokens),
         cache_write_tokens=_count(record.cache_write_tokens),
         cost_usd=cost if math.isfinite(cost) and cost > 0 else 0.0,
-        request_id=_text(record.request_id, REQUEST_ID_CHARS))
+        request_id=_text(record.request_id, REQUEST_ID_CHARS),
+        ttft_ms=_duration(record.ttft_ms), overhead_ms=_duration(record.overhead_ms),
+        attempts=None if record.attempts is None else _count(record.attempts, _INT32),
+        error=_text(record.error, ERROR_CHARS))
     return record if fixed == record else fixed
 
 
@@ -149,7 +170,12 @@ def log_row(row_id: int, rec: UsageRecord) -> dict[str, Any]:
             "latency_ms": round(rec.latency_ms, 3), "input_tokens": rec.input_tokens,
             "output_tokens": rec.output_tokens, "cache_read_tokens": rec.cache_read_tokens,
             "cache_write_tokens": rec.cache_write_tokens, "cost_usd": rec.cost_usd,
-            "request_id": rec.request_id}
+            "request_id": rec.request_id, "ttft_ms": _ms(rec.ttft_ms),
+            "overhead_ms": _ms(rec.overhead_ms), "attempts": rec.attempts, "error": rec.error}
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 class UsageWriter:

@@ -78,7 +78,16 @@ SCHEMAS: dict[str, Schema] = {
                              "cost_usd")}}, ("group", "requests")),
     "LogRow": _obj({"id": _INT, "at": _STR, "key_id": _STR, "provider": _STR, "model": _STR,
                     "status": _INT, "latency_ms": _NUM, "input_tokens": _INT,
-                    "output_tokens": _INT, "cost_usd": _NUM, "request_id": _STR},
+                    "output_tokens": _INT, "cache_read_tokens": _INT,
+                    "cache_write_tokens": _INT, "cost_usd": _NUM, "request_id": _STR,
+                    "ttft_ms": {"type": ["number", "null"], "description": "time to the "
+                                "first bytes of a streamed answer; null when not measured"},
+                    "overhead_ms": {"type": ["number", "null"], "description": "the "
+                                    "gateway's own time (x-at-overhead-ms)"},
+                    "attempts": {"type": ["integer", "null"],
+                                 "description": "upstream calls made (retries add to it)"},
+                    "error": {"type": "string", "description": "what failed; empty for a "
+                              "success"}},
                    ("id", "at", "key_id", "status")),
 }
 
@@ -224,6 +233,13 @@ def _paths() -> dict[str, Any]:
                             _q("since", _TIME), _q("until", _TIME),
                             _q("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
                             _q("cursor", _STR, "next_cursor of the previous page")]),
+        },
+        "/logs/{request_id}": {
+            "parameters": [{"name": "request_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 128}}],
+            "get": _op("Every record of one request id with its detail (timings, attempts, "
+                       "error text; never a prompt or an answer)", {**_ok(_list_of("LogRow")),
+                                                                 **_errors(400, 404)}),
         },
         "/audit": {
             "get": _op("Audit records, oldest first: this node's exchanges (its daily files) "

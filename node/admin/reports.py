@@ -5,6 +5,9 @@ day, grouped by key, model or provider, within ``[from, to)`` (UTC). Hourly repo
 store once per hour, so they are bounded to :data:`MAX_HOURS`; daily ones use the store's
 per-day summary in one query. ``GET /logs``: single records, newest first, filtered by request
 id, key, model, provider, status and time, with a cursor (the last row's ``id``).
+``GET /logs/{request_id}``: every record of one request id, newest first (one, unless a client
+sent the same X-Request-ID again), with its detail: time to first byte, the gateway's own
+time, upstream attempts and the error text; 404 when the log has none.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from node.admin.usage import query_time
-from node.errors import BadRequest
+from node.errors import BadRequest, ModelNotFound
 from node.json_io import json_response
 from node.state import GATEWAY
 from store import REQUEST_ID_CHARS
@@ -145,7 +148,10 @@ def _int(request: web.Request, name: str, low: int, high: int, default: int | No
 
 
 def _request_id(request: web.Request) -> str | None:
-    value = request.query.get("request_id", "")
+    return _checked_id(request.query.get("request_id", ""))
+
+
+def _checked_id(value: str) -> str | None:
     if len(value) > REQUEST_ID_CHARS or not value.isprintable():
         raise BadRequest(f"'request_id' must be at most {REQUEST_ID_CHARS} printable "
                          "characters: the X-Request-ID the gateway answered",
@@ -171,7 +177,19 @@ async def logs(request: web.Request) -> web.Response:
                           "next_cursor": str(page[-1]["id"]) if more and page else None})
 
 
+async def log_detail(request: web.Request) -> web.Response:
+    request_id = _checked_id(request.match_info["request_id"])
+    gateway = request.config_dict[GATEWAY]
+    await gateway.usage.flush()
+    rows = await gateway.store.usage_log(request_id=request_id, limit=LOG_PAGE)
+    if not rows:
+        raise ModelNotFound(f"No request '{request_id}' in the log", param="request_id")
+    return json_response({"data": rows})
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/usage/buckets", buckets)
     router.add_get("/usage.csv", usage_csv)
     router.add_get("/logs", logs)
+    # ``.+``: an X-Request-ID may hold a "/" (sent percent-encoded, matched decoded)
+    router.add_get("/logs/{request_id:.+}", log_detail)

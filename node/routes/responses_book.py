@@ -197,6 +197,10 @@ class KeptStream:
     def final(self) -> bool:
         return self._inner.final
 
+    @property
+    def error(self) -> str:
+        return self._inner.error
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._relay()
 

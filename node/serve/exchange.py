@@ -43,10 +43,18 @@ from node.routing import (
     retries_left,
 )
 from node.serve.auth import authenticate
-from node.serve.finished import Bodies, Finished
+from node.serve.finished import Bodies, Finished, failure_text
 from node.serve.policy import apply_policy
 from node.serve.relay import relay
-from node.state import CLIENT_GONE, GATEWAY, RATE_HEADERS, REQUEST_ID, START, UPSTREAM_SECONDS
+from node.state import (
+    CLIENT_GONE,
+    GATEWAY,
+    OVERHEAD_SECONDS,
+    RATE_HEADERS,
+    REQUEST_ID,
+    START,
+    UPSTREAM_SECONDS,
+)
 from providers import (
     Dialect,
     DialectSpec,
@@ -95,8 +103,8 @@ class Exchange:
     """
 
     __slots__ = ("_busy", "_policy", "admitted", "attempts", "bodies", "cost_usd", "dialect",
-                 "endpoint", "gateway", "key", "plan", "request", "route", "span", "spec",
-                 "status", "stream", "upstream_seconds", "usage")
+                 "endpoint", "failure", "first_byte", "gateway", "key", "plan", "request",
+                 "route", "span", "spec", "status", "stream", "upstream_seconds", "usage")
 
     def __init__(self, request: web.Request, dialect: Dialect, endpoint: str) -> None:
         self.request = request
@@ -118,6 +126,8 @@ class Exchange:
         self._busy: TargetState | None = None  # a routed stream's target, in flight till the end
         self.span: Span | None = None  # the exchange's trace span, when telemetry is on
         self.bodies: Bodies | None = None  # what it carried, when the audit log keeps bodies
+        self.first_byte: float | None = None  # perf_counter() when a stream's first bytes left
+        self.failure = ""  # what failed, when it ended without raising (a stream cut short)
 
     async def __aenter__(self) -> Exchange:
         self.key = authenticate(self.request, self.gateway)
@@ -140,7 +150,10 @@ class Exchange:
             # The error answer (rendered by the middleware) names what failed, too.
             self.request[RATE_HEADERS] = {**self.request.get(RATE_HEADERS, {}),
                                           **self.served_headers()}
-        self._finish(type(exc).__name__ if exc is not None else "")
+        if exc is None:
+            self._finish("", self.failure)
+        else:
+            self._finish(type(exc).__name__, failure_text(exc))
 
     @property
     def policy(self) -> KeyPolicy:
@@ -469,18 +482,25 @@ class Exchange:
                              route.model, sent, failure)
         return waited
 
-    def _finish(self, error: str) -> None:
+    def _finish(self, error: str, message: str) -> None:
         key, route, request = self.key, self.route, self.request
         if key is None:
             return
+        start = request[START]
+        latency = time.perf_counter() - start
+        overhead = request.get(OVERHEAD_SECONDS)
+        if overhead is None:  # the answer's headers are still to leave: they say the same
+            overhead = request[OVERHEAD_SECONDS] = max(latency - self.upstream_seconds, 0.0)
+        first_byte = self.first_byte
         done = Finished(
             at=datetime.now(UTC), request_id=request.get(REQUEST_ID, ""), key=key,
             dialect=self.dialect, endpoint=self.endpoint,
             provider=route.provider_key if route else "", model=route.model if route else "",
             stream=self.stream, status=self.status or 200, usage=self.usage,
-            latency_seconds=time.perf_counter() - request[START],
-            upstream_seconds=self.upstream_seconds, attempts=self.attempts, error=error,
-            cost_usd=self.cost_usd, bodies=self.bodies)
+            latency_seconds=latency, upstream_seconds=self.upstream_seconds,
+            attempts=self.attempts, error=error, message=message,
+            ttft_seconds=None if first_byte is None else first_byte - start,
+            overhead_seconds=overhead, cost_usd=self.cost_usd, bodies=self.bodies)
         for hook in self.gateway.finished_hooks:
             try:
                 hook(done)

@@ -14,11 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from node.catalog import Catalog
+from node.errors import RequestError
 from node.metrics import Metrics
-from providers import Dialect, Usage
-from store import ApiKeyRecord, UsageRecord, UsageWriter
+from providers import Dialect, ProviderError, Usage
+from store import ERROR_CHARS, ApiKeyRecord, UsageRecord, UsageWriter
 
-__all__ = ["Accounting", "Bodies", "Finished", "FinishedHook"]
+__all__ = ["CLIENT_LEFT_TEXT", "Accounting", "Bodies", "Finished", "FinishedHook",
+           "failure_text"]
 
 
 @dataclass(slots=True)
@@ -48,7 +50,11 @@ class Finished:
     ``provider`` and ``model`` are "" when the exchange ended before a model was resolved
     (a malformed body, an unknown model); ``attempts`` counts upstream calls made (0: refused
     before any). ``status`` is what the client was answered (502 for a stream that failed
-    after its headers left); ``error`` names the exception type that ended it, if any.
+    after its headers left); ``error`` names the exception type that ended it, if any, and
+    ``message`` says what failed (see :func:`failure_text`; "" for a success).
+    ``ttft_seconds``: from the request's arrival to the first bytes of a streamed answer
+    written to the client (None for an answer sent whole); ``overhead_seconds``: the
+    gateway's own time, the value of the answer's ``x-at-overhead-ms``.
     """
 
     at: datetime
@@ -65,11 +71,30 @@ class Finished:
     upstream_seconds: float
     attempts: int
     error: str = ""
+    message: str = ""
+    ttft_seconds: float | None = None
+    overhead_seconds: float = 0.0
     cost_usd: float = 0.0  # with the key's price multiplier; 0.0 when no price is known
     bodies: Bodies | None = None  # only while audit.bodies is not off
 
 
 FinishedHook = Callable[[Finished], None]
+CLIENT_LEFT_TEXT = "the client closed the connection"
+
+
+def failure_text(exc: BaseException) -> str:
+    """What ended an exchange, short enough to store and safe to show an admin.
+
+    The gateway's own errors and the providers' say what the client was answered (an
+    adapter scrubs its provider's secrets from upstream text before it raises, so the text
+    is the relayed one, scrubbed alike); anything else is named by its type only, as its
+    text may hold anything (the node's log has it).
+    """
+    if isinstance(exc, ProviderError | RequestError):
+        return exc.message[:ERROR_CHARS]
+    if not isinstance(exc, Exception):
+        return CLIENT_LEFT_TEXT  # cancelled: aiohttp cancels the handler of a client gone
+    return f"internal error ({type(exc).__name__}); see the node's log"
 
 
 class Accounting:
@@ -102,4 +127,8 @@ class Accounting:
             latency_ms=done.latency_seconds * 1000,
             cost_usd=done.cost_usd,
             request_id=done.request_id,
+            ttft_ms=None if done.ttft_seconds is None else done.ttft_seconds * 1000,
+            overhead_ms=done.overhead_seconds * 1000,
+            attempts=done.attempts,
+            error=done.message,
         ))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import web
 
-from node.serve.finished import Bodies
+from node.serve.finished import CLIENT_LEFT_TEXT, Bodies
 from node.serve.heartbeat import Heartbeat, send_within
 from node.state import CLIENT_GONE, CLIENT_LEFT
 from providers import Stream
@@ -77,8 +77,7 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool,
                 last = chunk
                 break
             await send_within(request, response, chunk, within)
-            if heartbeat is not None:
-                heartbeat.wrote()
+            _wrote(exchange, heartbeat)
         if framer is not None:
             last += framer.end()
     except ConnectionResetError:
@@ -102,7 +101,18 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool,
         _settle(exchange, upstream, left, crashed)
     with contextlib.suppress(ConnectionResetError):  # the client left as the stream ended
         await send_within(request, response, last, within, eof=True)
+        # the whole answer left in this one write (``or``: no clock read when it had not)
+        exchange.first_byte = exchange.first_byte or time.perf_counter()
     return response
+
+
+def _wrote(exchange: Exchange, heartbeat: Heartbeat | None) -> None:
+    """A chunk reached the client: the first one's moment is the time to first byte (one
+    clock read per stream), and the heartbeat's silence starts again."""
+    if exchange.first_byte is None:
+        exchange.first_byte = time.perf_counter()
+    if heartbeat is not None:
+        heartbeat.wrote()
 
 
 async def _close(upstream: Stream, wrapper: AsyncGenerator[bytes, None] | None) -> None:
@@ -144,6 +154,9 @@ def _settle(exchange: Exchange, upstream: Stream, left: bool, crashed: bool) -> 
     if upstream.failed:
         assert exchange.route is not None
         exchange.gateway.metrics.upstream_error(exchange.route.provider_key, "mid_stream")
+        exchange.failure = upstream.error or "the upstream stream failed"
+    elif left:
+        exchange.failure = CLIENT_LEFT_TEXT
     # Any status >= 400 settles the limits with the usage unknown (the reservation is kept).
     status = 500 if crashed else 502 if upstream.failed else CLIENT_GONE if left else 200
     exchange.settle(upstream.usage, status)

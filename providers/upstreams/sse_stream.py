@@ -137,6 +137,7 @@ class SseStream:
         self.usage = Usage()
         self.failed = False
         self.final = False
+        self.error = ""
         self._resp = resp
         self._provider = provider
         self._inbound = inbound
@@ -203,6 +204,7 @@ class SseStream:
             self.final = True
             if self._scrub is not None:
                 self._scrub(exc)
+            self.error = exc.message
             # The events translated before the failure still go out, then the error.
             error = DIALECTS[self._inbound].error_event(exc.status, exc.message, code=exc.code)
             yield b"".join(frames) + error

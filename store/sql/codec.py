@@ -90,7 +90,9 @@ def usage_values(record: UsageRecord) -> dict[str, Any]:
             "status": record.status, "latency_ms": record.latency_ms,
             "cache_read_tokens": record.cache_read_tokens,
             "cache_write_tokens": record.cache_write_tokens, "cost_usd": record.cost_usd,
-            "request_id": record.request_id}
+            "request_id": record.request_id, "ttft_ms": record.ttft_ms,
+            "overhead_ms": record.overhead_ms, "attempts": record.attempts,
+            "error": record.error}
 
 
 def summary_query(usage: sa.Table, since: float | None, until: float | None) -> sa.Select[Any]:

@@ -81,6 +81,12 @@ def _usage_request_id(conn: sa.Connection, t: Tables) -> None:
     sa.Index(f"{t.usage.name}_request_id", t.usage.c.request_id).create(conn, checkfirst=True)
 
 
+def _usage_detail(conn: sa.Connection, t: Tables) -> None:
+    """Each usage row keeps its request's detail: time to first byte, the gateway's own time,
+    the upstream attempts and the error text."""
+    _add_missing(conn, t.usage, "ttft_ms", "overhead_ms", "attempts", "error")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial", _initial),
     (2, "usage cache tokens", _usage_cache_tokens),
@@ -90,6 +96,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (6, "admin audit", _admin_audit),
     (7, "response items", _response_items),
     (8, "usage request id", _usage_request_id),
+    (9, "usage request detail", _usage_detail),
 )
 
 

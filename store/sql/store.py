@@ -356,7 +356,8 @@ class SqlStore:
             input_tokens=r.input_tokens, output_tokens=r.output_tokens, status=r.status,
             latency_ms=r.latency_ms, cache_read_tokens=r.cache_read_tokens,
             cache_write_tokens=r.cache_write_tokens, cost_usd=r.cost_usd,
-            request_id=r.request_id)) for r in rows]
+            request_id=r.request_id, ttft_ms=r.ttft_ms, overhead_ms=r.overhead_ms,
+            attempts=r.attempts, error=r.error)) for r in rows]
 
     # keyring -----------------------------------------------------------------------------
 

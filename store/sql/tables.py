@@ -69,6 +69,14 @@ def usage_cache_columns() -> tuple[sa.Column[object], ...]:
                  for name in ("cache_read_tokens", "cache_write_tokens"))
 
 
+def usage_detail_columns() -> tuple[sa.Column[object], ...]:
+    """The request detail columns of ``usage`` (migration 9 adds them to older databases):
+    null in rows written before, as the error text is empty."""
+    return (sa.Column("ttft_ms", sa.Float), sa.Column("overhead_ms", sa.Float),
+            sa.Column("attempts", sa.Integer),
+            sa.Column("error", sa.String(500), nullable=False, server_default=""))
+
+
 def build_tables(prefix: str, schema: str) -> Tables:
     """Declare the tables as ``<schema>.<prefix><name>``; validates both names."""
     check_names(schema, prefix)
@@ -115,7 +123,8 @@ def build_tables(prefix: str, schema: str) -> Tables:
             sa.Column("latency_ms", sa.Float, nullable=False),
             *usage_cache_columns(),
             sa.Column("cost_usd", sa.Double, nullable=False, server_default=sa.text("0")),
-            sa.Column("request_id", sa.String(128), nullable=False, server_default="")),
+            sa.Column("request_id", sa.String(128), nullable=False, server_default=""),
+            *usage_detail_columns()),
         key_state=table(
             "key_state", sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
             sa.Column("epoch", sa.Integer, nullable=False),

@@ -76,6 +76,7 @@ class _Crashing:
         self.usage = Usage(input_tokens=3)
         self.failed = False
         self.final = False
+        self.error = ""
         self.closed = False
 
     def __aiter__(self) -> AsyncIterator[bytes]:

@@ -17,7 +17,7 @@ from .test_store_api_keys import api_key
 
 MIGRATED = [(1, "initial"), (2, "usage cache tokens"), (3, "limits"), (4, "routes"),
             (5, "responses"), (6, "admin audit"), (7, "response items"),
-            (8, "usage request id")]
+            (8, "usage request id"), (9, "usage request detail")]
 TABLES = {"schema_version", "providers", "api_keys", "settings", "usage", "key_state", "kdf",
           "keyring", "key_wraps", "quota", "routes", "responses", "admin_audit"}
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -25,6 +25,9 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 async def back_to_version(config: StoreConfig, version: int) -> None:
     """Undo the migrations after ``version`` with plain SQL: what that version had made."""
+    if version < 9:
+        await raw_sql(config, "usage", *(f"ALTER TABLE {{table}} DROP COLUMN {c}" for c in (
+            "ttft_ms", "overhead_ms", "attempts", "error")))
     if version < 7:
         await raw_sql(config, "usage_request_id", "DROP INDEX {table}")
         await raw_sql(config, "usage", "ALTER TABLE {table} DROP COLUMN request_id")
@@ -159,6 +162,32 @@ async def test_an_older_database_gains_the_request_id_column(
     (found,) = await store.usage_log(request_id="req-after-7")
     assert found["input_tokens"] == 1
     assert await store.usage_log(request_id="req-unknown") == []
+    assert [r[:2] for r in await raw_rows(config, "schema_version")] == MIGRATED
+
+
+async def test_an_older_database_gains_the_request_detail_columns(
+        opener: Opener, sql_config_for: StoreFactory) -> None:
+    config = sql_config_for()
+    await (await opener(config)).close()
+    await back_to_version(config, 8)
+    columns = {c for (c,) in await raw_sql(config, "usage", (
+        "SELECT name FROM pragma_table_info('at_usage')" if config.kind == "sqlite" else
+        "SELECT column_name FROM information_schema.columns "
+        f"WHERE table_schema = '{config.schema}' AND table_name = 'at_usage'"))}
+    assert "request_id" in columns and "ttft_ms" not in columns and "error" not in columns
+    await raw_sql(config, "usage", "INSERT INTO {table} (at, day, key_id, provider, model, "
+                  "input_tokens, output_tokens, status, latency_ms, request_id) "
+                  "VALUES (1772323200, '2026-03-01', 'k', 'p', 'm', 9, 4, 502, 1.0, 'old')")
+    store = await opener(config)
+    await store.add_usage([UsageRecord(NOW, "k", "p", "m", 1, 1, 502, 30.0, request_id="new",
+                                       ttft_ms=None, overhead_ms=1.25, attempts=2,
+                                       error="upstream 'p' answered 500: boom")])
+    (old,) = await store.usage_log(request_id="old")
+    assert (old["ttft_ms"], old["overhead_ms"], old["attempts"], old["error"]) == (
+        None, None, None, "")
+    (new,) = await store.usage_log(request_id="new")
+    assert (new["overhead_ms"], new["attempts"], new["error"]) == (
+        1.25, 2, "upstream 'p' answered 500: boom")
     assert [r[:2] for r in await raw_rows(config, "schema_version")] == MIGRATED
 
 

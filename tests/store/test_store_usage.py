@@ -12,7 +12,14 @@ from structlog.testing import capture_logs
 
 from store import Store, StoreUnavailable, UsageRecord, UsageWriter
 from store.errors import BadRecord
-from store.usage import KEY_ID_CHARS, LATEST, NAME_CHARS, REQUEST_ID_CHARS, storable
+from store.usage import (
+    ERROR_CHARS,
+    KEY_ID_CHARS,
+    LATEST,
+    NAME_CHARS,
+    REQUEST_ID_CHARS,
+    storable,
+)
 
 from .conftest import Opener, StoreFactory
 
@@ -164,8 +171,37 @@ def test_storable_limits_are_the_usage_column_sizes() -> None:
 
     columns = build_tables("at_", "").usage.c
     assert (columns.key_id.type.length, columns.provider.type.length,
-            columns.model.type.length, columns.request_id.type.length) == (
-                KEY_ID_CHARS, NAME_CHARS, NAME_CHARS, REQUEST_ID_CHARS)
+            columns.model.type.length, columns.request_id.type.length,
+            columns.error.type.length) == (
+                KEY_ID_CHARS, NAME_CHARS, NAME_CHARS, REQUEST_ID_CHARS, ERROR_CHARS)
+
+
+async def test_the_request_detail_round_trips(store: Store) -> None:
+    failed = usage("m1", status=502, request_id="req-failed", attempts=3, ttft_ms=None,
+                   overhead_ms=0.75, error="upstream 'up' answered 500: boom")
+    streamed = usage("m2", request_id="req-streamed", attempts=1, ttft_ms=12.3456,
+                     overhead_ms=0.5, at=NOW + timedelta(seconds=1))
+    plain = usage("m3", request_id="req-plain", at=NOW + timedelta(seconds=2))
+    await store.add_usage([failed, streamed, plain])
+    (row,) = await store.usage_log(request_id="req-failed")
+    assert (row["status"], row["attempts"], row["ttft_ms"], row["overhead_ms"], row["error"]) == (
+        502, 3, None, 0.75, "upstream 'up' answered 500: boom")
+    (row,) = await store.usage_log(request_id="req-streamed")
+    assert (row["attempts"], row["ttft_ms"], row["overhead_ms"], row["error"]) == (
+        1, 12.346, 0.5, "")
+    (row,) = await store.usage_log(request_id="req-plain")  # made without the detail
+    assert (row["attempts"], row["ttft_ms"], row["overhead_ms"], row["error"]) == (
+        None, None, None, "")
+
+
+def test_storable_makes_the_request_detail_fit() -> None:
+    clean = usage(ttft_ms=3.0, overhead_ms=0.2, attempts=2, error="upstream failed")
+    assert storable(clean) is clean
+    fixed = storable(usage(ttft_ms=float("nan"), overhead_ms=-1.0, attempts=-4,
+                           error="bad\x00\n" + "e" * 1000))
+    assert (fixed.ttft_ms, fixed.overhead_ms, fixed.attempts) == (None, None, 0)
+    assert fixed.error == "bad" + "e" * (ERROR_CHARS - 3)
+    assert storable(usage(attempts=2**40)).attempts == 2**31 - 1
 
 
 async def test_the_log_finds_one_request_id_among_many(store: Store) -> None:

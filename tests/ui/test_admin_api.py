@@ -208,3 +208,29 @@ async def test_the_log_finds_an_exchange_by_its_request_id(gw: Node) -> None:
             async with http.get(f"{gw.url}/api/v1/logs", params={"request_id": bad}) as resp:
                 assert resp.status == 400
                 assert (await resp.json())["error"]["param"] == "request_id"
+
+
+async def test_one_requests_detail_by_its_id(gw: Node) -> None:
+    body = {"model": "demo/m1", "stream": True,
+            "messages": [{"role": "user", "content": "mock:slow:0.02"}]}
+    async with aiohttp.ClientSession() as http:
+        for request_id in ("team/a b", "other"):  # a "/" and a space: sent percent-encoded
+            async with http.post(f"{gw.url}/v1/chat/completions", json=body, headers={
+                    **gw.auth(), "X-Request-ID": request_id}) as resp:
+                assert resp.status == 200
+                await resp.read()
+        url = f"{gw.url}/api/v1/logs/team%2Fa%20b"
+        async with http.get(url) as resp:
+            assert resp.status == 401
+        async with http.get(url, headers=gw.admin()) as resp:
+            assert resp.status == 200
+            (row,) = (await resp.json())["data"]
+        assert row["request_id"] == "team/a b" and row["model"] == "m1"
+        assert 0 < row["ttft_ms"] <= row["latency_ms"] and row["overhead_ms"] >= 0
+        assert (row["attempts"], row["error"]) == (1, "")
+        async with http.get(f"{gw.url}/api/v1/logs/nobody", headers=gw.admin()) as resp:
+            assert resp.status == 404
+            error = (await resp.json())["error"]
+        assert error["param"] == "request_id" and "nobody" in error["message"]
+        async with http.get(f"{gw.url}/api/v1/logs/{'x' * 129}", headers=gw.admin()) as resp:
+            assert resp.status == 400

@@ -38,7 +38,7 @@ export function useLoad(load, deps) {
 }
 
 // A native modal <dialog>: focus moves in, Esc closes, focus returns to the opener.
-export function Modal({ open, title, onClose, children }) {
+export function Modal({ open, title, onClose, children, className }) {
   const ref = useRef(null);
   const opener = useRef(null);
   useEffect(() => {
@@ -58,7 +58,7 @@ export function Modal({ open, title, onClose, children }) {
     if (opener.current && opener.current.focus) opener.current.focus();
     onClose();
   };
-  return html`<dialog ref=${ref} aria-labelledby="dialog-title" onClose=${closed}>
+  return html`<dialog ref=${ref} class=${className} aria-labelledby="dialog-title" onClose=${closed}>
     ${open && html`<h2 id="dialog-title">${title}</h2>${children}`}
   </dialog>`;
 }

@@ -191,6 +191,7 @@ class MockStream:
     ) -> None:
         self.usage = Usage()
         self.failed = False
+        self.error = ""
         self.final = False  # the mock paces its chunks; it never knows one is the last early
         self._final_usage = usage
         self._payloads = payloads
@@ -220,7 +221,8 @@ class MockStream:
                 yield out
         if self._fail:
             self.failed = True
-            yield DIALECTS[self._inbound].error_event(502, "mock failure mid-stream")
+            self.error = "mock failure mid-stream"
+            yield DIALECTS[self._inbound].error_event(502, self.error)
             return
         self.usage = self._final_usage
 

@@ -1,9 +1,11 @@
 // Live: this node's and the whole cluster's numbers, once a second, with a 5-minute history
-// of the cluster's, each node's own figures, and a Pause button.
+// of the cluster's, each node's own figures, a tail of the newest requests, and a Pause
+// button that holds all of it.
 import { html, useState, useEffect, useRef } from "../vendor/preact-htm-10.27.2.js";
-import { subscribe } from "../api.js";
-import { fmt } from "../components.js";
+import { api, subscribe } from "../api.js";
+import { Banner, fmt, when } from "../components.js";
 import { LineChart } from "../charts.js";
+import { RequestLink } from "./request.js";
 
 const HISTORY = 300;
 
@@ -76,6 +78,42 @@ function PerNode({ cluster }) {
     </tbody></table></div>`;
 }
 
+// The tail polls GET /logs?limit=20 every 2 s rather than adding a `tail` event to the live
+// stream: the log is read from the store every worker and node writes, so one query shows
+// the whole cluster's newest requests with no per-worker lists to gather across processes
+// and peers; the usage writers flush about as often (server.usage_flush_interval, 2 s), and
+// it costs one indexed query per open tab, only while the Live page is open and not paused.
+const TAIL = 20;
+const TAIL_EVERY_MS = 2000;
+
+function Tail({ paused }) {
+  const [state, setState] = useState({ rows: null, error: null });
+  useEffect(() => {
+    if (paused) return undefined;
+    let alive = true;
+    const poll = () => api("logs", { query: { limit: TAIL } }).then(
+      (page) => { if (alive) setState({ rows: page.data, error: null }); },
+      (error) => { if (alive) setState((s) => ({ ...s, error })); });
+    poll();
+    const timer = setInterval(poll, TAIL_EVERY_MS);
+    return () => { alive = false; clearInterval(timer); };
+  }, [paused]);
+  const rows = state.rows || [];
+  return html`<h3>Recent requests</h3><${Banner} error=${state.error} />
+    <div class="table-wrap"><table data-tail><thead><tr><th scope="col">Time</th>
+      <th scope="col" class="num">Status</th><th scope="col">Model</th>
+      <th scope="col" class="num">Latency</th><th scope="col" class="num">TTFT</th>
+      <th scope="col" class="num">Tokens in/out</th><th scope="col">Request</th></tr></thead><tbody>
+      ${rows.map((r) => html`<tr data-tail-row=${r.id}><td>${when(r.at)}</td>
+        <td class="num">${r.status >= 400 ? html`<span class="badge bad">${r.status}</span>` : r.status}</td>
+        <td>${r.provider}/${r.model}</td><td class="num">${ms(r.latency_ms)}</td>
+        <td class="num">${ms(r.ttft_ms)}</td>
+        <td class="num">${fmt(r.input_tokens)} / ${fmt(r.output_tokens)}</td>
+        <td><${RequestLink} id=${r.request_id} /></td></tr>`)}
+      ${state.rows && rows.length === 0 && html`<tr><td colspan="7">No requests yet.</td></tr>`}
+    </tbody></table></div>`;
+}
+
 export default function Live() {
   const live = useLive();
   const h = live.history.map((s) => s.cluster || s);
@@ -84,6 +122,7 @@ export default function Live() {
     <${LiveHeader} live=${live} />
     <${BothTiles} stats=${live.stats} />
     <${PerNode} cluster=${live.stats && live.stats.cluster} />
+    <${Tail} paused=${live.paused} />
     <h3>Cluster requests and errors per second</h3>
     <${LineChart} title="Cluster requests and errors per second, last 5 minutes" labels=${labels}
       series=${[{ name: "requests/s", values: h.map((s) => s.requests_per_second) },

@@ -1,8 +1,10 @@
 // Request log: the usage records, searched on the server by request id (exact, every page),
 // key, model, provider, status and time, newest first, with cursor paging. Filters live in the URL, so reload and Back keep them.
+// "Details" opens one request in a drawer (pages/request.js).
 import { html, useState, useEffect } from "../vendor/preact-htm-10.27.2.js";
 import { api } from "../api.js";
 import { Banner, useLoad, fmt, when } from "../components.js";
+import { RequestDetail } from "./request.js";
 
 const FILTERS = ["request_id", "key", "model", "provider", "status", "since", "until"];
 
@@ -38,13 +40,10 @@ export default function Logs({ params, navigate }) {
         <td class="num">${r.status >= 400 ? html`<span class="badge bad">${r.status}</span>` : r.status}</td>
         <td class="num">${fmt(r.latency_ms, 1)} ms</td><td class="num">${fmt(r.input_tokens)} / ${fmt(r.output_tokens)}</td>
         <td class="num">${fmt(r.cost_usd, 6)}</td>
-        <td><button type="button" onClick=${() => setOpen(open === r.id ? null : r.id)}
-          aria-expanded=${open === r.id ? "true" : "false"}>Details</button></td></tr>
-        ${open === r.id && html`<tr data-detail=${r.id}><td colspan="9">
-          <p>Request id <code data-request-id>${r.request_id || "(not recorded)"}</code></p>
-          <pre>${JSON.stringify(r, null, 2)}</pre></td></tr>`}`)}
+        <td><button type="button" aria-haspopup="dialog" onClick=${() => setOpen(r)}>Details</button></td></tr>`)}
       ${data.data.length === 0 && html`<tr><td colspan="9">No requests match.</td></tr>`}
       </tbody></table></div>
       <p class="toolbar">${params.cursor && html`<button type="button" onClick=${() => navigate(query)}>First page</button>`}
-        ${data.next_cursor && html`<button type="button" onClick=${() => navigate({ ...query, cursor: data.next_cursor })}>Older</button>`}</p>`}`;
+        ${data.next_cursor && html`<button type="button" onClick=${() => navigate({ ...query, cursor: data.next_cursor })}>Older</button>`}</p>`}
+    ${open && html`<${RequestDetail} row=${open} onClose=${() => setOpen(null)} />`}`;
 }
