@@ -124,6 +124,13 @@ def render_error(exc: BaseException, dialect: Dialect) -> web.Response:
     return _error_response(dialect, 500, "internal error; see the node's log")
 
 
+def new_request_id() -> str:
+    """24 hex digits: the time in microseconds, then 44 random bits (an id, not a secret: no
+    CSPRNG needed). Time first, so that ids grow: the usage table's request-id index takes
+    each at its end, which costs half of inserting a random one."""
+    return f"{time.time_ns() // 1000:013x}{random.getrandbits(44):011x}"
+
+
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id + contextvars, in-flight gauge, error rendering, request metrics."""
@@ -133,7 +140,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = (
         incoming if 0 < len(incoming) <= _MAX_REQUEST_ID and incoming.isprintable()
-        else f"{random.getrandbits(96):024x}"  # an id, not a secret: no CSPRNG needed
+        else new_request_id()
     )
     request[REQUEST_ID] = request_id
     structlog.contextvars.clear_contextvars()
