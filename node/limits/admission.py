@@ -288,7 +288,7 @@ class Limits:
         limit = refusal.limit
         dim = dimension(limit.name)[0]
         cap = limit.cap / USD_UNIT if dim == "usd" else limit.cap
-        named = f"{_whose(key, limit.scope)} {limit.name} {cap:g}"
+        named = f"{_whose(key, limit.scope)} {limit.name} {_number(cap)}"
         if refusal.unavailable:
             return Unavailable(f"The limits database is unavailable and this node's share of "
                                f"{named} is used up; try again shortly")
@@ -303,6 +303,13 @@ class Limits:
                                  headers=headers)
         return LimitExceeded(f"Rate limit reached: {named}", code="rate_limit_exceeded",
                              headers=headers)
+
+
+def _number(value: float) -> str:
+    """A cap as people write it: ``10000000``, ``5``, ``0.25`` (never ``1e+07``)."""
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 def _whose(key: ApiKeyRecord, scope: str) -> str:

@@ -47,6 +47,7 @@ SURPLUS = 3  # free above this many wants is returned
 LOW_WATER = 0.3  # seconds of demand below which a renewal starts ahead of need
 BACKOFF_MIN, BACKOFF_MAX = 0.020, 1.0
 MAX_ROUNDS = 8  # slow-path renewals per request
+PENDING = 5.0  # how long a request waits on a lease already on its way to the database
 
 
 class Leases(Protocol):
@@ -167,6 +168,12 @@ class Slice:
                              MIN_SLICES * self.typical, self.limit.cap / CAP_SHARE))
 
 
+def _failed(task: asyncio.Task[bool]) -> bool:
+    """A lease that has not answered, or answered with a store failure."""
+    return not task.done() or task.cancelled() or task.exception() is not None \
+        or not task.result()
+
+
 class LeaseCache:
     """Admission from leased slices; see the module docstring. ``clock`` is monotonic."""
 
@@ -216,7 +223,8 @@ class LeaseCache:
         got = self.admit(pieces, needs)
         if isinstance(got, Reservation):
             return got
-        give_up = self._clock() + WAIT
+        started = self._clock()
+        give_up = started + WAIT
         parked: list[tuple[Slice, int]] = []
         try:
             for _ in range(MAX_ROUNDS):
@@ -245,7 +253,31 @@ class LeaseCache:
         finally:
             for piece, units in parked:
                 piece.parked -= units
-        return Refusal(got.limit, self._retry_after(got, self._clock()))
+        return await self._pending(pieces, needs, got, started)
+
+    async def _pending(self, pieces: Sequence[Slice], needs: Sequence[int], got: Slice,
+                       started: float) -> Reservation | Refusal:
+        """The slow path ran out of time. A lease still on its way (a database slow under
+        load, a key's first use, the next window's pre-lease) says nothing about the limit:
+        wait for it, and for the next window to open, up to ``PENDING``; then answer
+        "unavailable" (503) rather than "limit reached" (429)."""
+        scope = got.limit.scope
+        until = started + PENDING
+        waiting = {task for task in (self._renewals.get(scope), self._ahead.get(scope))
+                   if task is not None and not task.done()}
+        if waiting:
+            await asyncio.wait(waiting, timeout=max(0.0, until - self._clock()))
+        upcoming = got.upcoming
+        if upcoming is not None and upcoming.opens <= until:
+            await asyncio.sleep(max(0.0, upcoming.opens - self._clock()))
+        elif not waiting:
+            return Refusal(got.limit, self._retry_after(got, self._clock()))
+        again = self.admit(pieces, needs)
+        if isinstance(again, Reservation):
+            return again
+        if any(_failed(task) for task in waiting):
+            return Refusal(again.limit, 1.0, unavailable=True)
+        return Refusal(again.limit, self._retry_after(again, self._clock()))
 
     def _at_window_end(self, piece: Slice, now: float) -> bool:
         """The slice's window just ended here, and the database may still be in it.
