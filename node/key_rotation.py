@@ -49,11 +49,15 @@ async def _rotate(gateway: Gateway, passphrase: str | None) -> dict[str, Any]:
         version=result.version,
         reencrypted=result.reencrypted,
         encrypted=result.encrypted,
+        complete=result.complete,
         peers=acks,
     )
     return {
         "version": result.version,
         "reencrypted": result.reencrypted,
         "encrypted": result.encrypted,
+        # False: the new key is active, but some rows are still under an older one (they
+        # stay readable and move at the next rotation or start)
+        "complete": result.complete,
         "peers": acks,
     }

@@ -130,8 +130,11 @@ class UsageRecord:
 
 @dataclass(frozen=True, slots=True)
 class RotationResult:
-    """Outcome of ``Store.rotate_key``: the active version afterwards (0 = encryption off)."""
+    """Outcome of ``Store.rotate_key``: the active version afterwards (0 = encryption off).
+    ``complete`` is False when the new key is active (the rotation stands) but moving the
+    remaining rows to it failed; they stay readable and move at the next rotation or start."""
 
     version: int
     reencrypted: int
     encrypted: bool
+    complete: bool = True

@@ -26,16 +26,19 @@ from dataclasses import dataclass
 from typing import Literal
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import crypto
-from ..errors import ConcurrentRotation, Conflict, DecryptError, StaleKey
+from ..errors import ConcurrentRotation, Conflict, DecryptError, StaleKey, StoreError
 from ..faults import armed_fault, maybe_fault
 from ..keyring import MissingKey
 from ..records import RotationResult
 from .engine import transaction
 from .keys import KeyCtx, read_state, reconcile
 from .tables import Tables
+
+log = structlog.get_logger("store.rotation")
 
 Kind = Literal["dek", "kek", "off"]
 LIVE = ("active", "decrypt_only")
@@ -89,7 +92,14 @@ async def rotate(ctx: KeyCtx, passphrase: str | None, fault: str | None) -> Rota
     async with transaction(ctx.engine, "activating a key", write=True) as conn:
         await _activate(conn, ctx, base + 1, plan)
     maybe_fault("after-activate", fault)
-    done += await finish(ctx, fault)
+    try:
+        done += await finish(ctx, fault)
+    except StoreError as exc:
+        # The new key is active (committed above): the rotation stands, and answering it as
+        # failed would have a client rotate again for nothing.
+        log.warning("key rotation committed; moving the remaining rows to it failed",
+                    version=ring.active, error=str(exc))
+        return RotationResult(ring.active, done, ring.active != 0, complete=False)
     return RotationResult(ring.active, done, ring.active != 0)
 
 

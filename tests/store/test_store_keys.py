@@ -228,3 +228,37 @@ async def test_a_peer_bootstrapping_between_unlock_and_rotation_is_waited_for(
     await b.reconcile()
     await assert_all_readable(b)
     assert await assert_consistent(config) == 1
+
+
+async def test_a_rotation_whose_sweep_fails_after_activation_stands(
+        opener: Opener, sql_config_for: StoreFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the new key is active the rotation is committed: a store failure while moving
+    the rows answers it as done but incomplete (not as a failure a client would retry), the
+    rows stay readable, and the next rotation moves them all."""
+    from store.errors import StoreUnavailable
+    from store.sql import rotation
+
+    config = sql_config_for(encryption_key="pw")
+    store = await opener(config)
+    await seed(store)
+    real = rotation.sweep
+    calls = 0
+
+    async def flaky(ctx: rotation.KeyCtx, fault: str | None) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the first sweeps leftovers; the second follows the activation
+            raise StoreUnavailable("the database went away")
+        return await real(ctx, fault)
+
+    monkeypatch.setattr(rotation, "sweep", flaky)
+    before = store.key_version
+    result = await store.rotate_key()
+    assert not result.complete and result.version == before + 1 == store.key_version
+    await assert_all_readable(store)
+    monkeypatch.setattr(rotation, "sweep", real)
+    again = await store.rotate_key()
+    # the 7 rows left behind move to the first new key, then all 7 to the second
+    assert again.complete and again.reencrypted == 14
+    assert await assert_consistent(config) == again.version
+    await store.close()
