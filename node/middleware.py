@@ -25,11 +25,11 @@ from node.state import (
     CLIENT_LEFT,
     DIALECT,
     GATEWAY,
-    OVERHEAD_SECONDS,
     RATE_HEADERS,
     REQUEST_ID,
     START,
     UPSTREAM_SECONDS,
+    overhead_seconds,
 )
 from providers import Dialect, ProviderError, error_body
 from store import BadRecord, NotFound, StaleKey, StoreError, StoreUnavailable
@@ -217,10 +217,7 @@ async def add_headers(request: web.Request, response: web.StreamResponse) -> Non
     limited = request.get(RATE_HEADERS)
     if limited:
         response.headers.update(limited)  # streams included: their headers leave here
-    overhead = request.get(OVERHEAD_SECONDS)
-    if overhead is None:  # a stream's headers leave before its exchange finishes
-        overhead = request[OVERHEAD_SECONDS] = time.perf_counter() - start - request[
-            UPSTREAM_SECONDS]
+    overhead = overhead_seconds(request)  # a stream's headers leave before it finishes
     response.headers[OVERHEAD] = f"{overhead * 1000:.3f}"
     if REQUEST_ID_HEADER not in response.headers:
         bound = structlog.contextvars.get_contextvars().get("request_id")

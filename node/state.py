@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -28,3 +29,14 @@ leave, or earlier by a finishing exchange (whose usage record keeps the same val
 RATE_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("rate_headers")
 """``x-ratelimit-*`` of an admitted request of a limited key, added to its response."""
 DIALECT: web.RequestKey[Dialect] = web.RequestKey("dialect")
+
+
+def overhead_seconds(request: web.BaseRequest, now: float | None = None) -> float:
+    """The gateway's own time on ``request`` (``x-at-overhead-ms``), fixed at its first
+    reading: the answer's headers and the usage record then state the same value."""
+    found = request.get(OVERHEAD_SECONDS)
+    if found is None:
+        now = time.perf_counter() if now is None else now
+        found = request[OVERHEAD_SECONDS] = max(
+            now - request[START] - request[UPSTREAM_SECONDS], 0.0)
+    return found

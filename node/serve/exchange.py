@@ -49,11 +49,11 @@ from node.serve.relay import relay
 from node.state import (
     CLIENT_GONE,
     GATEWAY,
-    OVERHEAD_SECONDS,
     RATE_HEADERS,
     REQUEST_ID,
     START,
     UPSTREAM_SECONDS,
+    overhead_seconds,
 )
 from providers import (
     Dialect,
@@ -486,11 +486,9 @@ class Exchange:
         key, route, request = self.key, self.route, self.request
         if key is None:
             return
-        start = request[START]
-        latency = time.perf_counter() - start
-        overhead = request.get(OVERHEAD_SECONDS)
-        if overhead is None:  # the answer's headers are still to leave: they say the same
-            overhead = request[OVERHEAD_SECONDS] = max(latency - self.upstream_seconds, 0.0)
+        start, now = request[START], time.perf_counter()
+        latency = now - start
+        overhead = overhead_seconds(request, now)  # the headers, if still to leave, agree
         first_byte = self.first_byte
         done = Finished(
             at=datetime.now(UTC), request_id=request.get(REQUEST_ID, ""), key=key,

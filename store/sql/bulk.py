@@ -24,8 +24,8 @@ class BulkInsert:
     def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
         self._table = table
         self._dialect = dialect
-        # (columns) -> (SQL, parameter order or None for a named paramstyle)
-        self._compiled: dict[tuple[str, ...], tuple[str, tuple[str, ...] | None]] = {}
+        # (columns) -> (SQL, the order its positional parameters take)
+        self._compiled: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {}
 
     async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
@@ -35,14 +35,11 @@ class BulkInsert:
         if found is None:
             found = self._compiled[names] = self._compile(names)
         sql, order = found
-        if order is None:
-            await conn.exec_driver_sql(sql, [dict(row) for row in rows])
-        else:
-            await conn.exec_driver_sql(sql, [tuple([row[n] for n in order]) for row in rows])
+        await conn.exec_driver_sql(sql, [tuple([row[n] for n in order]) for row in rows])
 
-    def _compile(self, names: tuple[str, ...]) -> tuple[str, tuple[str, ...] | None]:
+    def _compile(self, names: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
         statement = self._table.insert().values({n: sa.bindparam(n) for n in names})
         compiled = statement.compile(dialect=self._dialect)
-        order = tuple(compiled.positiontup) if compiled.positional and \
-            compiled.positiontup is not None else None
-        return str(compiled), order
+        # Both drivers take positional parameters (sqlite3: qmark, asyncpg: $n).
+        assert compiled.positional and compiled.positiontup is not None, self._dialect.name
+        return str(compiled), tuple(compiled.positiontup)
