@@ -77,7 +77,7 @@ def configure_logging(
     fields: dict[str, str] | None = None,
 ) -> None:
     """Configure structlog (and route stdlib logging through the same redaction).
-    ``fields`` go into every line (a worker's name: request handling clears the context)."""
+    ``fields`` go into every line (a worker's name)."""
     out = stream or sys.stderr
     json = fmt == "json" or (fmt == "auto" and not out.isatty())
     redactor = Redactor(secrets)

@@ -15,22 +15,13 @@ from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
+from multidict import CIMultiDict
 
 from cluster import ClusterError, LockBusy, NoQuorum
 from node.config import Settings
 from node.edge import SERVER, request_finished, request_started
 from node.errors import RequestError
-from node.state import (
-    CLIENT_GONE,
-    CLIENT_LEFT,
-    DIALECT,
-    GATEWAY,
-    RATE_HEADERS,
-    REQUEST_ID,
-    START,
-    UPSTREAM_SECONDS,
-    overhead_seconds,
-)
+from node.state import CLIENT_GONE, GATEWAY, STATE, RequestState
 from providers import Dialect, ProviderError, error_body
 from store import BadRecord, NotFound, StaleKey, StoreError, StoreUnavailable
 from store import Conflict as StoreConflict
@@ -133,21 +124,20 @@ def new_request_id() -> str:
 
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id + contextvars, in-flight gauge, error rendering, request metrics."""
+    """Request id + log context, in-flight gauge, error rendering, request metrics."""
     start = time.perf_counter()
-    request[START] = start
-    request[UPSTREAM_SECONDS] = 0.0
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = (
         incoming if 0 < len(incoming) <= _MAX_REQUEST_ID and incoming.isprintable()
         else new_request_id()
     )
-    request[REQUEST_ID] = request_id
-    structlog.contextvars.clear_contextvars()
+    # Bound, not cleared first (a copy and a walk of the whole context): aiohttp runs each
+    # request in a task of its own, so its context starts as the connection's, which holds
+    # nothing bound (tests/node/test_auth.py holds this).
     structlog.contextvars.bind_contextvars(request_id=request_id)
     gateway = request.app[GATEWAY]
     dialect = dialect_of(request, gateway.settings.server.base_path)
-    request[DIALECT] = dialect
+    state = request[STATE] = RequestState(start, request_id, dialect)
     metrics = gateway.metrics
     metrics.in_flight += 1
     status = 500
@@ -163,7 +153,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = response.status
     finally:
         request_finished(request)
-        if request.get(CLIENT_LEFT):
+        if state.client_left:
             status = CLIENT_GONE
         metrics.in_flight -= 1
         resource = request.match_info.route.resource
@@ -206,23 +196,20 @@ class ResponseHeaders:
             headers["Strict-Transport-Security"] = self._hsts
         if self._cors is not None:
             headers.update(self._cors.headers_for(request))
-        await add_headers(request, response)
+        _stamp(request, headers)
 
 
-async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: stamp the overhead just before headers are sent."""
-    start = request.get(START)
-    if start is None:
-        return
-    limited = request.get(RATE_HEADERS)
-    if limited:
-        response.headers.update(limited)  # streams included: their headers leave here
-    overhead = overhead_seconds(request)  # a stream's headers leave before it finishes
-    response.headers[OVERHEAD] = f"{overhead * 1000:.3f}"
-    if REQUEST_ID_HEADER not in response.headers:
-        bound = structlog.contextvars.get_contextvars().get("request_id")
-        if bound:
-            response.headers[REQUEST_ID_HEADER] = str(bound)
+def _stamp(request: web.Request, headers: CIMultiDict[str]) -> None:
+    """The request's own headers: its id, rate limits and the overhead, measured now."""
+    state = request.get(STATE)
+    if state is None:
+        return  # answered before the middleware (a request aiohttp could not parse)
+    if state.rate_headers:
+        headers.update(state.rate_headers)  # streams included: their headers leave here
+    overhead = state.overhead_seconds()  # a stream's headers leave before it finishes
+    headers[OVERHEAD] = f"{overhead * 1000:.3f}"
+    if REQUEST_ID_HEADER not in headers:
+        headers[REQUEST_ID_HEADER] = state.request_id
     resource = request.match_info.route.resource
     if resource is not None:
         request.app[GATEWAY].metrics.overhead_seen(resource.canonical, overhead)

@@ -21,7 +21,7 @@ from node.admin.auth import Handler
 from node.audit import AUDIT, FILTERS, AuditQuery, read_page
 from node.errors import BadRequest, Unavailable
 from node.json_io import json_response
-from node.state import REQUEST_ID
+from node.state import STATE
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_LIMIT = 1000
@@ -48,7 +48,8 @@ async def record_changes(request: web.Request, handler: Handler) -> web.StreamRe
             admin = structlog.contextvars.get_contextvars().get("admin") or "admin-token"
             resource = request.match_info.route.resource
             await audit.change({
-                "request_id": request.get(REQUEST_ID, ""), "admin": admin,
+                "request_id": state.request_id if (state := request.get(STATE)) else "",
+                "admin": admin,
                 "method": request.method, "path": request.path,
                 "route": resource.canonical if resource is not None else "",
                 "item": dict(request.match_info), "status": status,

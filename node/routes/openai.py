@@ -10,7 +10,7 @@ from node.errors import BadRequest
 from node.json_io import read_object
 from node.serve import Exchange
 from node.serve.policy import has_default_model
-from node.state import DIALECT
+from node.state import STATE
 from providers import check_embedding_request
 
 
@@ -48,7 +48,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
 async def list_models(request: web.Request) -> web.Response:
     """The key's models in the asking client's shape (Anthropic's for Claude Code's gateway
     model discovery, Gemini's for google-genai, OpenAI's otherwise)."""
-    async with Exchange(request, request[DIALECT], "models") as exchange:
+    async with Exchange(request, request[STATE].dialect, "models") as exchange:
         models = exchange.visible_models()
     return web.Response(body=exchange.spec.model_list(models, exchange.gateway.started),
                         content_type="application/json")
@@ -56,7 +56,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     """One model (the SDKs' ``models.retrieve``), in the asking client's shape."""
-    async with Exchange(request, request[DIALECT], "models") as exchange:
+    async with Exchange(request, request[STATE].dialect, "models") as exchange:
         return exchange.model_info(request.match_info["model_id"])
 
 

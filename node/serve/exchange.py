@@ -46,15 +46,7 @@ from node.serve.auth import authenticate
 from node.serve.finished import Bodies, Finished, failure_text
 from node.serve.policy import apply_policy
 from node.serve.relay import relay
-from node.state import (
-    CLIENT_GONE,
-    GATEWAY,
-    RATE_HEADERS,
-    REQUEST_ID,
-    START,
-    UPSTREAM_SECONDS,
-    overhead_seconds,
-)
+from node.state import CLIENT_GONE, GATEWAY, STATE, RequestState
 from providers import (
     Dialect,
     DialectSpec,
@@ -104,10 +96,12 @@ class Exchange:
 
     __slots__ = ("_busy", "_policy", "admitted", "attempts", "bodies", "cost_usd", "dialect",
                  "endpoint", "failure", "first_byte", "gateway", "key", "plan", "request",
-                 "route", "span", "spec", "status", "stream", "upstream_seconds", "usage")
+                 "route", "span", "spec", "state", "status", "stream", "upstream_seconds",
+                 "usage")
 
     def __init__(self, request: web.Request, dialect: Dialect, endpoint: str) -> None:
         self.request = request
+        self.state: RequestState = request[STATE]
         self.gateway = request.app[GATEWAY]
         self.dialect: Dialect = dialect
         self.spec: DialectSpec = dialect_spec(dialect)
@@ -133,7 +127,7 @@ class Exchange:
         self.key = authenticate(self.request, self.gateway)
         tracing = self.gateway.tracing
         if tracing is not None:  # started once the exchange will finish (past the 401)
-            self.span = tracing.start(self.request.headers, self.endpoint, self.request[START])
+            self.span = tracing.start(self.request.headers, self.endpoint, self.state.start)
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -148,8 +142,8 @@ class Exchange:
             busy.end()
         if exc is not None and self.attempts and self.route is not None:
             # The error answer (rendered by the middleware) names what failed, too.
-            self.request[RATE_HEADERS] = {**self.request.get(RATE_HEADERS, {}),
-                                          **self.served_headers()}
+            self.state.rate_headers = {**(self.state.rate_headers or {}),
+                                       **self.served_headers()}
         if exc is None:
             self._finish("", self.failure)
         else:
@@ -213,7 +207,7 @@ class Exchange:
             return body
         self.admitted = admitted
         if admitted.headers:
-            self.request[RATE_HEADERS] = admitted.headers
+            self.state.rate_headers = admitted.headers
         return admitted.body
 
     async def call(self, call: Awaitable[T]) -> T:
@@ -475,7 +469,7 @@ class Exchange:
     def _waited(self, sent: float, failure: BaseException | None = None) -> float:
         waited = time.perf_counter() - sent
         self.upstream_seconds += waited
-        self.request[UPSTREAM_SECONDS] = self.upstream_seconds
+        self.state.upstream_seconds = self.upstream_seconds
         tracing, route = self.gateway.tracing, self.route
         if self.span is not None and tracing is not None and route is not None:
             tracing.upstream(self.span, route.provider_key, route.provider.config.type,
@@ -483,15 +477,15 @@ class Exchange:
         return waited
 
     def _finish(self, error: str, message: str) -> None:
-        key, route, request = self.key, self.route, self.request
+        key, route, state = self.key, self.route, self.state
         if key is None:
             return
-        start, now = request[START], time.perf_counter()
+        start, now = state.start, time.perf_counter()
         latency = now - start
-        overhead = overhead_seconds(request, now)  # the headers, if still to leave, agree
+        overhead = state.overhead_seconds(now)  # the headers, if still to leave, agree
         first_byte = self.first_byte
         done = Finished(
-            at=datetime.now(UTC), request_id=request.get(REQUEST_ID, ""), key=key,
+            at=datetime.now(UTC), request_id=state.request_id, key=key,
             dialect=self.dialect, endpoint=self.endpoint,
             provider=route.provider_key if route else "", model=route.model if route else "",
             stream=self.stream, status=self.status or 200, usage=self.usage,

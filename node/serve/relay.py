@@ -19,7 +19,7 @@ from aiohttp import web
 
 from node.serve.finished import CLIENT_LEFT_TEXT, Bodies
 from node.serve.heartbeat import Heartbeat, send_within
-from node.state import CLIENT_GONE, CLIENT_LEFT
+from node.state import CLIENT_GONE
 from providers import Stream
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def _settle(exchange: Exchange, upstream: Stream, left: bool, crashed: bool) -> 
     status = 500 if crashed else 502 if upstream.failed else CLIENT_GONE if left else 200
     exchange.settle(upstream.usage, status)
     if left:
-        exchange.request[CLIENT_LEFT] = True
+        exchange.state.client_left = True
 
 
 def _cut(request: web.BaseRequest) -> bool:

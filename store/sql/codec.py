@@ -82,17 +82,25 @@ def api_key_from_row(row: sa.Row[Any]) -> ApiKeyRecord:
         raise BadRecord(f"API key {row.id!r}: the stored row cannot be read ({exc})") from exc
 
 
-def usage_values(record: UsageRecord) -> dict[str, Any]:
-    """Column values for a usage row; ``day`` is precomputed so grouping is portable."""
-    return {"at": to_epoch(record.at), "day": day_of(record.at), "key_id": record.key_id,
-            "provider": record.provider, "model": record.model,
-            "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
-            "status": record.status, "latency_ms": record.latency_ms,
-            "cache_read_tokens": record.cache_read_tokens,
-            "cache_write_tokens": record.cache_write_tokens, "cost_usd": record.cost_usd,
-            "request_id": record.request_id, "ttft_ms": record.ttft_ms,
-            "overhead_ms": record.overhead_ms, "attempts": record.attempts,
-            "error": record.error}
+USAGE_COLUMNS = ("at", "day", "key_id", "provider", "model", "input_tokens", "output_tokens",
+                 "status", "latency_ms", "cache_read_tokens", "cache_write_tokens", "cost_usd",
+                 "request_id", "ttft_ms", "overhead_ms", "attempts", "error")
+"""The columns of a usage row as :func:`usage_row` lays them out."""
+
+
+def usage_row(record: UsageRecord) -> tuple[Any, ...]:
+    """A usage row's values in ``USAGE_COLUMNS`` order; ``day`` is precomputed so grouping
+    is portable."""
+    at = record.at
+    if at.tzinfo is UTC:  # what the gateway records: no conversion to make
+        epoch: float | None = at.timestamp()
+        day = at.date().isoformat()
+    else:
+        epoch, day = to_epoch(at), day_of(at)
+    return (epoch, day, record.key_id, record.provider, record.model, record.input_tokens,
+            record.output_tokens, record.status, record.latency_ms, record.cache_read_tokens,
+            record.cache_write_tokens, record.cost_usd, record.request_id, record.ttft_ms,
+            record.overhead_ms, record.attempts, record.error)
 
 
 def summary_query(usage: sa.Table, since: float | None, until: float | None) -> sa.Select[Any]:

@@ -32,12 +32,13 @@ from ..usage import COUNTED, log_row, summary_row
 from . import admin_audit, keys, quota, responses, rotation
 from .bulk import BulkInsert
 from .codec import (
+    USAGE_COLUMNS,
     api_key_from_row,
     api_key_values,
     from_epoch,
     summary_query,
     to_epoch,
-    usage_values,
+    usage_row,
 )
 from .engine import make_engine, transaction
 from .migrations import migrate
@@ -63,7 +64,7 @@ class SqlStore:
         self._t: Tables = build_tables(config.table_prefix, config.schema)
         self._engine = make_engine(config, node_id=node_id)
         self._ctx = keys.KeyCtx(self._engine, self._t, Keyring(), config)
-        self._usage_insert = BulkInsert(self._t.usage, self._engine.dialect)
+        self._usage_insert = BulkInsert(self._t.usage, self._engine.dialect, USAGE_COLUMNS)
         self._rotating = asyncio.Lock()
 
     @classmethod
@@ -319,7 +320,7 @@ class SqlStore:
         if not records:
             return
         async with transaction(self._engine, "writing usage", write=True) as conn:
-            await self._usage_insert.run(conn, [usage_values(r) for r in records])
+            await self._usage_insert.run(conn, [usage_row(r) for r in records])
 
     async def usage_summary(self, *, since: datetime | None,
                             until: datetime | None) -> list[dict[str, Any]]:

@@ -189,3 +189,39 @@ async def test_forward_auth_admits_and_refuses() -> None:
         assert seen[0]["X-Forwarded-Uri"] == "/api/v1/tokens"
     finally:
         await runner.cleanup()
+
+
+async def test_an_admin_identity_stays_with_its_own_request() -> None:
+    """The node binds each request's log context without clearing it first: what an admin
+    request bound (its forward-auth identity) must not reach the next request on the same
+    keep-alive connection."""
+    import structlog
+
+    async def check(request: web.Request) -> web.Response:
+        return web.Response(headers={"X-User": "ada"})
+
+    async def context(request: web.Request) -> web.Response:
+        return web.json_response(structlog.contextvars.get_contextvars())
+
+    auth_app = web.Application()
+    auth_app.router.add_get("/auth", check)
+    runner = web.AppRunner(auth_app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    address = f"http://127.0.0.1:{runner.addresses[0][1]}/auth"
+    tree = settings_tree(server={"forward_auth": {"address": address,
+                                                  "auth_response_headers": ["X-User"]}})
+    try:
+        async with running_node(tree, extend=lambda app: app.router.add_get(
+                "/test-context", context)) as node, aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=1)) as session:
+            for _ in range(2):
+                async with session.get(node.url + "/api/v1/tokens") as resp:
+                    assert resp.status == 200  # admitted by the forward-auth service
+                async with session.get(node.url + "/test-context",
+                                       headers={"x-request-id": "next-one"}) as resp:
+                    bound = await resp.json()
+                assert bound == {"request_id": "next-one"}
+    finally:
+        await runner.cleanup()

@@ -216,6 +216,32 @@ async def test_the_log_finds_one_request_id_among_many(store: Store) -> None:
     assert cut.request_id == "r" * REQUEST_ID_CHARS
 
 
+async def test_a_batch_larger_than_one_statement_is_written_whole(store: Store) -> None:
+    """SQLite takes a batch as multi-row INSERTs of at most 500 rows (and of at most the
+    parameters its build allows): 1,234 records cross two statement boundaries, every value
+    of every row lands in its own column, and none is lost or written twice."""
+    records = [usage(f"m{i % 7}", request_id=f"req-{i:04d}", at=NOW + timedelta(seconds=i),
+                     input_tokens=i, output_tokens=2 * i, status=200 + i % 3,
+                     latency_ms=i / 4, cost_usd=i / 1e6, ttft_ms=None if i % 2 else i / 8,
+                     overhead_ms=i / 16, attempts=1 + i % 2, error="" if i % 5 else f"e{i}")
+               for i in range(1234)]
+    await store.add_usage(records)
+    rows = await store.usage_log(limit=2000)
+    assert len(rows) == 1234
+    got = {row["request_id"]: row for row in rows}
+    for i in (0, 1, 499, 500, 501, 999, 1000, 1233):
+        row = got[f"req-{i:04d}"]
+        assert (row["model"], row["input_tokens"], row["output_tokens"], row["status"],
+                row["latency_ms"], row["ttft_ms"], row["overhead_ms"], row["attempts"],
+                row["error"]) == (f"m{i % 7}", i, 2 * i, 200 + i % 3, round(i / 4, 3),
+                                  None if i % 2 else round(i / 8, 3), round(i / 16, 3),
+                                  1 + i % 2, "" if i % 5 else f"e{i}")
+        assert row["cost_usd"] == pytest.approx(i / 1e6)
+        assert row["at"].startswith((NOW + timedelta(seconds=i)).isoformat()[:19])
+    summary = await store.usage_summary(since=None, until=None)
+    assert sum(r["requests"] for r in summary) == 1234
+
+
 class SlowAck:
     """A sink in front of a real store whose write commits, then takes a while to return
     (as a database round trip after COMMIT does) until ``ack`` is set."""
