@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 import aiohttp
 import structlog
-from aiohttp import web
 
 from node.app import create_app
 from node.config import Settings, cluster_config, load_settings_for, store_config
 from node.config.secrets import settings_secrets
+from node.dispatch import NodeRunner
 from node.edge import GuardedSite, reload_certificate, tls_context
 from node.errors import ConfigError
 from node.logging import configure_logging
@@ -172,7 +172,7 @@ async def _run(settings: Settings, host: str, port: int, name: str,
     app = create_app(settings, node_name=name, worker=worker)
     # handler_cancellation: a client that goes away cancels its handler, which aborts the
     # upstream request instead of paying for tokens nobody reads.
-    runner = web.AppRunner(
+    runner = NodeRunner(
         app,
         handler_cancellation=True,
         shutdown_timeout=float(settings.server.shutdown_timeout),

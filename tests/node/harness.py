@@ -13,6 +13,7 @@ from aiohttp import web
 
 from node.app import create_app
 from node.config import parse_settings
+from node.dispatch import NodeRunner
 from node.gateway import Gateway
 from node.state import GATEWAY
 from store import Store
@@ -28,6 +29,7 @@ class Node:
     admin_token: str
     api_key: str
     said: list[str] = field(default_factory=list)
+    runner: NodeRunner | None = None
 
     @property
     def gateway(self) -> Gateway:
@@ -66,7 +68,7 @@ async def running_node(
     app = create_app(settings, store=store, say=said.append, node_name=node_name)
     if extend is not None:
         extend(app)
-    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1)
+    runner = NodeRunner(app, handler_cancellation=True, shutdown_timeout=1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -80,6 +82,7 @@ async def running_node(
         admin_token=admin.group(1) if admin else settings.server.admin_token,
         api_key=key.group(1) if key else "",
         said=said,
+        runner=runner,
     )
     try:
         yield node
