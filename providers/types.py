@@ -179,13 +179,17 @@ class Stream(Protocol):
     True when the chunk just yielded is known to be the last (it may be empty): a consumer
     may stop there and send it with the end of its own response in one write. ``error`` is
     the failure's message once ``failed`` (as the error event carried it, with the
-    provider's secrets scrubbed), "" otherwise.
+    provider's secrets scrubbed), "" otherwise. ``arrived`` is True when the whole answer is
+    already in hand: iterating will not wait for the upstream.
     """
 
     usage: Usage
     failed: bool
     final: bool
     error: str
+
+    @property
+    def arrived(self) -> bool: ...
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

@@ -201,6 +201,10 @@ class KeptStream:
     def error(self) -> str:
         return self._inner.error
 
+    @property
+    def arrived(self) -> bool:
+        return self._inner.arrived
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._relay()
 

@@ -66,7 +66,7 @@ async def relay(exchange: Exchange, upstream: Stream, *, json_array: bool,
     wrapper = _wrapped(first, upstream, exchange.bodies)
     try:
         await response.prepare(request)
-        if pinged:
+        if pinged and not upstream.arrived:  # an answer in hand leaves without a wait
             heartbeat = Heartbeat(request, response, exchange.spec.ping, interval, within)
         async for chunk in upstream if wrapper is None else wrapper:
             if framer is not None:

@@ -67,7 +67,13 @@ class UpstreamResponse:
 
     @property
     def complete(self) -> bool:
+        """The body has arrived and been read, all of it."""
         return self._done and not self._chunks
+
+    @property
+    def arrived(self) -> bool:
+        """The body has arrived, all of it (some may be still to read)."""
+        return self._done
 
     async def wait_headers(self) -> None:
         while not self.status and self._error is None:

@@ -146,6 +146,11 @@ class SseStream:
         self._closed = False
         self._gen: AsyncGenerator[bytes, None] | None = None
 
+    @property
+    def arrived(self) -> bool:
+        """The upstream's whole body is in hand (a short answer often comes in one read)."""
+        return self._resp.arrived
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         if self._gen is None:
             self._gen = self._relay()

@@ -151,3 +151,27 @@ async def test_without_pings_headers_go_out_at_once(upstream: FakeUpstream) -> N
             raw += await resp.read()
     assert headers_at < data_at - 1.0, (headers_at, data_at)
     assert b"ping" not in raw and b'"late"' in raw
+
+
+async def test_only_a_stream_that_may_wait_gets_a_heartbeat(
+        slow_node: Node, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer whose body arrived whole with its headers cannot fall silent: no timer is
+    armed for it. One still arriving gets its pings as before."""
+    from node.serve import relay
+
+    armed: list[object] = []
+
+    class Counted(relay.Heartbeat):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            armed.append(self)
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(relay, "Heartbeat", Counted)
+    body = {"model": "up/m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    upstream.push(Sse(chat_chunks(WORDS)))
+    raw = await _raw(slow_node, "/v1/chat/completions", body)
+    assert raw.endswith(b"data: [DONE]\n\n") and b": ping" not in raw
+    assert armed == []
+    upstream.push(SLOW)
+    raw = await _raw(slow_node, "/v1/chat/completions", body)
+    assert raw.count(b": ping\n\n") >= 3 and len(armed) == 1

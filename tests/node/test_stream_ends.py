@@ -77,6 +77,7 @@ class _Crashing:
         self.failed = False
         self.final = False
         self.error = ""
+        self.arrived = False  # still arriving: the relay arms its heartbeat
         self.closed = False
 
     def __aiter__(self) -> AsyncIterator[bytes]:

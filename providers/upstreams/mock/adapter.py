@@ -201,6 +201,11 @@ class MockStream:
         self._translator = translator
         self._gen: AsyncGenerator[bytes, None] | None = None
 
+    @property
+    def arrived(self) -> bool:
+        """Unpaced chunks are all in hand; paced ones come one ``delay`` after another."""
+        return not self._delay
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         if self._gen is None:
             self._gen = self._run()
