@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,7 +54,7 @@ class BulkInsert:
             return
         for at in range(0, len(rows), self._chunk):
             chunk = rows[at:at + self._chunk]
-            params = tuple(value for row in chunk for value in row)
+            params = tuple(chain.from_iterable(chunk))
             await conn.exec_driver_sql(self._statement(len(chunk)), params)
 
     def _statement(self, count: int) -> str:
