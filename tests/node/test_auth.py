@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -159,16 +161,13 @@ async def test_configured_admin_token_is_not_printed() -> None:
             assert resp.status == 200
 
 
-async def test_forward_auth_admits_and_refuses() -> None:
-    from aiohttp import web
-
-    seen: list[dict[str, str]] = []
-
-    async def check(request: web.Request) -> web.Response:
-        seen.append(dict(request.headers))
-        ok = request.headers.get("Cookie") == "session=good"
-        return web.Response(status=200 if ok else 403, headers={"X-User": "ada"})
-
+@contextlib.asynccontextmanager
+async def forward_auth_node(
+    check: Callable[[web.Request], Awaitable[web.Response]],
+    extend: Callable[[web.Application], object] | None = None,
+) -> AsyncIterator[Node]:
+    """A node whose admin API asks ``check`` (a forward-auth service on loopback), which
+    names the caller in ``X-User``."""
     auth_app = web.Application()
     auth_app.router.add_get("/auth", check)
     runner = web.AppRunner(auth_app)
@@ -176,19 +175,31 @@ async def test_forward_auth_admits_and_refuses() -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     address = f"http://127.0.0.1:{runner.addresses[0][1]}/auth"
+    tree = settings_tree(server={"forward_auth": {"address": address,
+                                                  "auth_response_headers": ["X-User"]}})
     try:
-        tree = settings_tree(server={"forward_auth": {"address": address,
-                                                      "auth_response_headers": ["X-User"]}})
-        async with running_node(tree) as node, aiohttp.ClientSession() as session:
-            async with session.get(node.url + "/api/v1/tokens",
-                                   headers={"Cookie": "session=good"}) as resp:
-                assert resp.status == 200
-            async with session.get(node.url + "/api/v1/tokens",
-                                   headers={"Cookie": "session=bad"}) as resp:
-                assert resp.status == 403
-        assert seen[0]["X-Forwarded-Uri"] == "/api/v1/tokens"
+        async with running_node(tree, extend=extend) as node:
+            yield node
     finally:
         await runner.cleanup()
+
+
+async def test_forward_auth_admits_and_refuses() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def check(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        ok = request.headers.get("Cookie") == "session=good"
+        return web.Response(status=200 if ok else 403, headers={"X-User": "ada"})
+
+    async with forward_auth_node(check) as node, aiohttp.ClientSession() as session:
+        async with session.get(node.url + "/api/v1/tokens",
+                               headers={"Cookie": "session=good"}) as resp:
+            assert resp.status == 200
+        async with session.get(node.url + "/api/v1/tokens",
+                               headers={"Cookie": "session=bad"}) as resp:
+            assert resp.status == 403
+    assert seen[0]["X-Forwarded-Uri"] == "/api/v1/tokens"
 
 
 async def test_an_admin_identity_stays_with_its_own_request() -> None:
@@ -203,25 +214,13 @@ async def test_an_admin_identity_stays_with_its_own_request() -> None:
     async def context(request: web.Request) -> web.Response:
         return web.json_response(structlog.contextvars.get_contextvars())
 
-    auth_app = web.Application()
-    auth_app.router.add_get("/auth", check)
-    runner = web.AppRunner(auth_app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    address = f"http://127.0.0.1:{runner.addresses[0][1]}/auth"
-    tree = settings_tree(server={"forward_auth": {"address": address,
-                                                  "auth_response_headers": ["X-User"]}})
-    try:
-        async with running_node(tree, extend=lambda app: app.router.add_get(
-                "/test-context", context)) as node, aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=1)) as session:
-            for _ in range(2):
-                async with session.get(node.url + "/api/v1/tokens") as resp:
-                    assert resp.status == 200  # admitted by the forward-auth service
-                async with session.get(node.url + "/test-context",
-                                       headers={"x-request-id": "next-one"}) as resp:
-                    bound = await resp.json()
-                assert bound == {"request_id": "next-one"}
-    finally:
-        await runner.cleanup()
+    async with forward_auth_node(check, lambda app: app.router.add_get(
+            "/test-context", context)) as node, aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=1)) as session:
+        for _ in range(2):
+            async with session.get(node.url + "/api/v1/tokens") as resp:
+                assert resp.status == 200  # admitted by the forward-auth service
+            async with session.get(node.url + "/test-context",
+                                   headers={"x-request-id": "next-one"}) as resp:
+                bound = await resp.json()
+            assert bound == {"request_id": "next-one"}
