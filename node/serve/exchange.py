@@ -96,8 +96,7 @@ class Exchange:
 
     __slots__ = ("_busy", "_policy", "admitted", "attempts", "bodies", "cost_usd", "dialect",
                  "endpoint", "failure", "first_byte", "gateway", "key", "plan", "request",
-                 "route", "span", "spec", "state", "status", "stream", "upstream_seconds",
-                 "usage")
+                 "route", "span", "spec", "state", "status", "stream", "usage")
 
     def __init__(self, request: web.Request, dialect: Dialect, endpoint: str) -> None:
         self.request = request
@@ -114,7 +113,6 @@ class Exchange:
         self.cost_usd = 0.0  # what the usage costs, with the key's price multiplier
         self.status: int | None = None  # None until settled
         self.attempts = 0
-        self.upstream_seconds = 0.0
         self.admitted: Admitted | None = None
         self.plan: RoutePlan | None = None  # the route asked for, when the model is one
         self._busy: TargetState | None = None  # a routed stream's target, in flight till the end
@@ -468,8 +466,7 @@ class Exchange:
 
     def _waited(self, sent: float, failure: BaseException | None = None) -> float:
         waited = time.perf_counter() - sent
-        self.upstream_seconds += waited
-        self.state.upstream_seconds = self.upstream_seconds
+        self.state.upstream_seconds += waited
         tracing, route = self.gateway.tracing, self.route
         if self.span is not None and tracing is not None and route is not None:
             tracing.upstream(self.span, route.provider_key, route.provider.config.type,
@@ -489,7 +486,7 @@ class Exchange:
             dialect=self.dialect, endpoint=self.endpoint,
             provider=route.provider_key if route else "", model=route.model if route else "",
             stream=self.stream, status=self.status or 200, usage=self.usage,
-            latency_seconds=latency, upstream_seconds=self.upstream_seconds,
+            latency_seconds=latency, upstream_seconds=state.upstream_seconds,
             attempts=self.attempts, error=error, message=message,
             ttft_seconds=None if first_byte is None else first_byte - start,
             overhead_seconds=overhead, cost_usd=self.cost_usd, bodies=self.bodies)

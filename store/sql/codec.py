@@ -91,16 +91,11 @@ USAGE_COLUMNS = ("at", "day", "key_id", "provider", "model", "input_tokens", "ou
 def usage_row(record: UsageRecord) -> tuple[Any, ...]:
     """A usage row's values in ``USAGE_COLUMNS`` order; ``day`` is precomputed so grouping
     is portable."""
-    at = record.at
-    if at.tzinfo is UTC:  # what the gateway records: no conversion to make
-        epoch: float | None = at.timestamp()
-        day = at.date().isoformat()
-    else:
-        epoch, day = to_epoch(at), day_of(at)
-    return (epoch, day, record.key_id, record.provider, record.model, record.input_tokens,
-            record.output_tokens, record.status, record.latency_ms, record.cache_read_tokens,
-            record.cache_write_tokens, record.cost_usd, record.request_id, record.ttft_ms,
-            record.overhead_ms, record.attempts, record.error)
+    return (to_epoch(record.at), day_of(record.at), record.key_id, record.provider,
+            record.model, record.input_tokens, record.output_tokens, record.status,
+            record.latency_ms, record.cache_read_tokens, record.cache_write_tokens,
+            record.cost_usd, record.request_id, record.ttft_ms, record.overhead_ms,
+            record.attempts, record.error)
 
 
 def summary_query(usage: sa.Table, since: float | None, until: float | None) -> sa.Select[Any]:
