@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from node.errors import LimitExceeded, Unavailable
@@ -23,6 +24,7 @@ from node.limits.cache import MARGIN, LeaseCache, Limit, Refusal, Reservation, S
 from node.limits.janitor import Janitor
 from node.limits.needs import dimension, input_bound, input_used, with_output_limit
 from node.limits.policy import KeyPolicy, key_policy
+from node.limits.prices import Prices, bound_of
 from node.metrics import Metrics
 from providers import Usage
 from store import ApiKeyRecord
@@ -56,6 +58,10 @@ class Plan:
     usd: bool
     request_limits: tuple[int, ...]  # indexes into ``windowed``
     token_limits: tuple[int, ...]
+    # a request's units (requests, input, output, usd) -> its needs, one per ``dims``
+    pick: Callable[[tuple[int, int, int, int]], tuple[int, ...]]
+    rates: tuple[float, float] | None = None  # the bound's prices (a USD limit only)
+    multiplier: float = 1.0
 
 
 _REQUEST_HEADERS: Final = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
@@ -67,7 +73,8 @@ _REQUESTS, _INPUT, _OUTPUT, _USD = range(4)
 
 
 def plan_of(found: list[tuple[Limit | None, str, int]],
-            slice_of: Callable[[Limit], Slice]) -> Plan:
+            slice_of: Callable[[Limit], Slice],
+            rates: tuple[float, float] | None = None, multiplier: float = 1.0) -> Plan:
     windowed = tuple(limit for limit, _, _ in found if limit is not None)
     dims = tuple(_UNITS.index(dimension(limit.name)[0]) for limit in windowed)
     used = set(dims)
@@ -78,7 +85,19 @@ def plan_of(found: list[tuple[Limit | None, str, int]],
         input=bool(used & {_INPUT, _USD}), output=bool(used & {_OUTPUT, _USD}),
         usd=_USD in used,
         request_limits=tuple(i for i, dim in enumerate(dims) if dim == _REQUESTS),
-        token_limits=tuple(i for i, dim in enumerate(dims) if dim in (_INPUT, _OUTPUT)))
+        token_limits=tuple(i for i, dim in enumerate(dims) if dim in (_INPUT, _OUTPUT)),
+        pick=_picker(dims), rates=rates, multiplier=multiplier)
+
+
+def _picker(dims: tuple[int, ...]) -> Callable[[tuple[int, int, int, int]], tuple[int, ...]]:
+    """``units -> tuple(units[d] for d in dims)``, as one C call (itemgetter of one index
+    returns the item itself, not a tuple)."""
+    if len(dims) == 1:
+        only = dims[0]
+        return lambda units: (units[only],)
+    if not dims:
+        return lambda units: ()
+    return itemgetter(*dims)
 
 
 @dataclass(slots=True)
@@ -122,7 +141,7 @@ class Limits:
         # Worked out once per version of a key (and of its provider's section): a record or
         # a section replaced by a change is a new object, so identity tells a stale entry.
         self._policies: dict[str, tuple[ApiKeyRecord, KeyPolicy]] = {}
-        self._plans: dict[tuple[str, str], tuple[ApiKeyRecord, object, Plan]] = {}
+        self._plans: dict[tuple[str, str, str], tuple[ApiKeyRecord, object, Plan]] = {}
 
     def start(self) -> None:
         self.cache.start()
@@ -149,18 +168,25 @@ class Limits:
         self._policies[key.id] = (key, policy)
         return policy
 
-    def plan(self, key: ApiKeyRecord, provider_key: str, section: object) -> Plan:
-        """The limits of ``key`` at ``provider_key`` (whose config section is ``section``)."""
-        known = self._plans.get((key.id, provider_key))
+    def plan(self, key: ApiKeyRecord, provider_key: str, model: str, section: object,
+             prices: Prices) -> Plan:
+        """The limits of ``key`` at ``provider_key`` (whose config section is ``section``)
+        for ``model``: a USD limit's prices are part of the plan."""
+        known = self._plans.get((key.id, provider_key, model))
         if known is not None and known[0] is key and known[1] is section:
             return known[2]
         # ``limits`` of a provider section (absent from older configurations).
         provider_limits = getattr(section, "limits", None)
-        plan = plan_of(limits_of(key, provider_key, provider_limits, self.policy(key)),
-                       self.cache.slice)
+        policy = self.policy(key)
+        found = limits_of(key, provider_key, provider_limits, policy)
+        usd = any(limit is not None and dimension(limit.name)[0] == "usd"
+                  for limit, _, _ in found)
+        # A USD limit and no known price: a 400 now rather than a free pass (not cached).
+        rates = prices.bound_rates(provider_key, model, required=True) if usd else None
+        plan = plan_of(found, self.cache.slice, rates, policy.price_multiplier)
         if len(self._plans) >= CACHE_LIMIT:
             self._plans.clear()
-        self._plans[(key.id, provider_key)] = (key, section, plan)
+        self._plans[(key.id, provider_key, model)] = (key, section, plan)
         return plan
 
     async def admit(self, exchange: Exchange, route: Route,
@@ -168,19 +194,24 @@ class Limits:
         """Reserve what ``body`` may use (None: nothing limits it); raise a 429 or 503."""
         key = exchange.key
         assert key is not None
-        entry = exchange.gateway.catalog.get(route.provider_key)
-        plan = self.plan(key, route.provider_key, entry.section if entry else None)
+        provider_key = route.provider_key
+        entry = exchange.gateway.catalog.get(provider_key)
+        section = entry.section if entry is not None else None
+        # The plan cache inline: this runs on every request of every key.
+        known = self._plans.get((key.id, provider_key, route.model))
+        plan = known[2] if known is not None and known[0] is key and known[1] is section \
+            else self.plan(key, provider_key, route.model, section, exchange.gateway.prices)
         if not (plan.windowed or plan.concurrent):
             return None
-        policy = exchange.policy
         output = 0
         if plan.output:
             # The answer's bound: what the request asks, else the output limit it is sent
             # with, never above the key's cap or the provider's.
             config = route.provider.config
             ceiling = config.max_tokens
-            if policy.max_output_tokens and policy.max_output_tokens < ceiling:
-                ceiling = policy.max_output_tokens
+            cap = exchange.policy.max_output_tokens
+            if cap and cap < ceiling:
+                ceiling = cap
             output = exchange.spec.output_limit(body) or 0
             if not output or output > ceiling:
                 body = with_output_limit(exchange.spec, body, ceiling)
@@ -188,14 +219,10 @@ class Limits:
             if config.max_output_tokens and config.max_output_tokens < output:
                 output = config.max_output_tokens
         tokens_in = input_bound(body) if plan.input else 0
-        usd = 0
-        if plan.usd:
-            price = exchange.gateway.prices.bound(route.provider_key, route.model, tokens_in,
-                                                  output, policy.price_multiplier,
-                                                  required=True)
-            usd = math.ceil(price * USD_UNIT)
-        units = (1, tokens_in, output, usd)
-        needs = [units[dim] for dim in plan.dims]
+        rates = plan.rates
+        usd = math.ceil(bound_of(rates, tokens_in, output, plan.multiplier) * USD_UNIT) \
+            if rates is not None else 0
+        needs = plan.pick((1, tokens_in, output, usd))
         concurrent = self._enter(key, plan.concurrent) if plan.concurrent else ()
         try:
             # admit() alone is the steady state; acquire() waits for renewals (slow path).
@@ -224,15 +251,15 @@ class Limits:
         if usage is None:
             self.cache.settle(reservation, None)
             return
-        units = (1, input_used(usage), usage.output_tokens, math.ceil(cost_usd * USD_UNIT))
-        self.cache.settle(reservation, [units[dim] for dim in admitted.plan.dims])
+        self.cache.settle(reservation, admitted.plan.pick(
+            (1, input_used(usage), usage.output_tokens, math.ceil(cost_usd * USD_UNIT))))
 
     def release(self, admitted: Admitted | None) -> None:
         """Give an admission back whole: its request failed before any output (a retry on
         another target reserves again there)."""
         if admitted is None or admitted.settled:
             return
-        self.cache.settle(admitted.reservation, [0] * len(admitted.reservation.needs))
+        self.cache.settle(admitted.reservation, (0,) * len(admitted.reservation.needs))
         self.settle(admitted, None)  # leaves max_concurrent; the units went back above
 
     def headers(self, plan: Plan, pieces: tuple[Slice, ...] = ()) -> dict[str, str]:
@@ -246,15 +273,20 @@ class Limits:
             least = 0
             for i in indexes:
                 piece = pieces[i] if pieces else self.cache.slice_seen(plan.windowed[i])
-                if piece is None or piece.left is None or now >= piece.deadline:
+                if piece is None:
+                    continue
+                left = piece.left
+                if left is None or now >= piece.deadline:
                     continue
                 # what this node holds plus what the database had left (see LeaseCache.view)
-                remaining = piece.left + (piece.free if piece.free > 0 else 0)
+                free = piece.free
+                remaining = left + free if free > 0 else left
                 if best is None or remaining < least:
                     best, least = piece, remaining
             if best is not None:
                 cap = best.limit.cap
-                out[names[0]], out[names[1]] = str(cap), str(least if least < cap else cap)
+                out[names[0]] = spelled = str(cap)
+                out[names[1]] = str(least) if least < cap else spelled
                 out[names[2]] = duration(best.deadline + MARGIN - now)
         return out
 

@@ -152,7 +152,7 @@ class Slice:
     # Demand, estimated at each tick rather than per request (admission stays a few adds):
     rate: float = 0.0  # EWMA, units per second
     typical: float = 0.0  # EWMA of the mean need per request (the first need until a tick)
-    low_water: float = 0.0  # free below this starts a renewal: rate * LOW_WATER + typical
+    low_water: float = math.inf  # free below this starts a renewal: rate * LOW_WATER + typical
     used: int = 0  # units reserved since the last tick
     requests: int = 0  # reservations since the last tick
     last_use: float = -math.inf  # the last tick that saw a reservation
@@ -197,12 +197,12 @@ class LeaseCache:
         no I/O, one pass (a shortfall puts back what this call took before it)."""
         now = self._clock()
         starts: list[float] = []
-        for i, (piece, need) in enumerate(zip(pieces, needs, strict=True)):
+        for piece, need in zip(pieces, needs, strict=True):
             if piece.upcoming is not None or now >= piece.deadline:
                 self._refresh(piece, now)  # (a no-op otherwise)
             free = piece.free - need
             if free < 0:
-                for taken, units in zip(pieces[:i], needs, strict=False):
+                for taken, units in zip(pieces, needs[:len(starts)], strict=False):
                     taken.free += units
                     taken.used -= units
                     taken.requests -= 1
@@ -210,10 +210,11 @@ class LeaseCache:
             piece.free = free
             piece.used += need
             piece.requests += 1
-            if not piece.typical:  # a first use: renew ahead from now on, not after a tick
-                piece.typical = piece.low_water = need
-            if free < piece.low_water:
-                self._renew(piece.limit.scope)
+            if free < piece.low_water:  # (infinite until the slice's first use)
+                if not piece.typical:  # the first use: renew ahead from now on
+                    piece.typical = piece.low_water = need
+                if free < piece.low_water:
+                    self._renew(piece.limit.scope)
             starts.append(piece.win_start)
         return Reservation(tuple(pieces), tuple(starts), tuple(needs))
 
@@ -486,7 +487,9 @@ class LeaseCache:
                 mean = piece.used / piece.requests
                 piece.typical += (mean - piece.typical) * 0.5
                 piece.last_use = now
-            piece.low_water = piece.rate * LOW_WATER + piece.typical
+            # infinite while unused: the first admission then learns its typical need
+            piece.low_water = piece.rate * LOW_WATER + piece.typical if piece.typical \
+                else math.inf
             piece.used = piece.requests = 0
             want = piece.want()
             live = not self._expired(piece, now)

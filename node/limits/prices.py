@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from node.config import ProviderSection
 from node.errors import BadRequest
 from providers import Usage
 
 if TYPE_CHECKING:
     from node.catalog import Catalog
+    from node.config import ProviderSection
 
-__all__ = ["CATALOGUE_VENDORS", "Price", "Prices", "Quote"]
+__all__ = ["CATALOGUE_VENDORS", "Price", "Prices", "Quote", "bound_of"]
 
 log = structlog.get_logger("node.limits")
 
@@ -126,16 +126,23 @@ class Prices:
         may cost more to write) and ``output_tokens`` at the output price, at the highest
         tier. ``required``: the key has a USD limit, so an unknown price is a 400 rather
         than a free pass; otherwise an unknown price bounds at 0.0."""
+        rates = self.bound_rates(provider_key, model, required=required)
+        return 0.0 if rates is None else bound_of(rates, input_tokens, output_tokens,
+                                                  multiplier)
+
+    def bound_rates(self, provider_key: str, model: str, *,
+                    required: bool = False) -> tuple[float, float] | None:
+        """The (input, output) prices a bound assumes (see :meth:`bound`); None when
+        unknown, or a 400 when ``required``. Admission keeps them with a key's plan."""
         price = self.price(provider_key, model)
         if price is None:
             if required:
                 raise BadRequest(
                     f"no known price for '{provider_key}/{model}': this key has a USD limit; "
                     f"set providers.{provider_key}.prices", param="model")
-            return 0.0
+            return None
         peak = price.peak()
-        dearest_input = max(peak.input, peak.cache_write)
-        return (input_tokens * dearest_input + output_tokens * peak.output) / _PER * multiplier
+        return max(peak.input, peak.cache_write), peak.output
 
     def warm(self) -> None:
         """Load the catalogue now (it takes a moment) instead of on the first request."""
@@ -168,6 +175,12 @@ class Prices:
                           "prices are known (pip install 'genai-prices>=0.2.3')")
             return None
         return data_snapshot.get_snapshot()
+
+
+def bound_of(rates: tuple[float, float], input_tokens: int, output_tokens: int,
+             multiplier: float) -> float:
+    """USD of ``input_tokens`` and ``output_tokens`` at ``rates`` (see Prices.bound_rates)."""
+    return (input_tokens * rates[0] + output_tokens * rates[1]) / _PER * multiplier
 
 
 def _override(section: ProviderSection, model: str) -> Price | None:

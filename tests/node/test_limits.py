@@ -121,6 +121,26 @@ async def _usd_budget(node: Node) -> None:
         in node.gateway.metrics.render().decode()
 
 
+async def test_each_model_of_a_provider_is_bounded_at_its_own_price() -> None:
+    """A key's plan is kept per model: after a cheap model's admission, a dear model at the
+    same provider is still bounded at its own price (and refused), the cheap one not."""
+    prices = {"mock-1": {"input": 1.0, "output": 1.0},
+              "mock-dear": {"input": 1000.0, "output": 1000.0}}
+    tree = settings_tree(providers={"demo": {"type": "mock", "prices": prices}})
+    async with running_node(tree) as node:
+        await _limit(node, {"limits": {"usd_per_day": 0.001}})
+        async with openai.AsyncOpenAI(base_url=f"{node.url}/v1", api_key=node.api_key,
+                                      max_retries=0) as client:
+            await _chat(client, max_tokens=100)  # ~200 micro-USD reserved of 1000
+            with pytest.raises(openai.RateLimitError) as refused:
+                await client.chat.completions.create(
+                    model="demo/mock-dear", max_tokens=100,
+                    messages=[{"role": "user", "content": "hi"}])
+            cheap = await _chat(client, max_tokens=100)
+    assert refused.value.code == "insufficient_quota"
+    assert cheap.http_response.status_code == 200
+
+
 async def test_key_route_reports_limits_and_spend(node: Node) -> None:
     await _limit(node, {"limits": {"requests_per_minute": 5, "max_concurrent": 2}})
     async with openai.AsyncOpenAI(base_url=f"{node.url}/v1", api_key=node.api_key,
