@@ -194,13 +194,10 @@ class Limits:
         """Reserve what ``body`` may use (None: nothing limits it); raise a 429 or 503."""
         key = exchange.key
         assert key is not None
-        provider_key = route.provider_key
-        entry = exchange.gateway.catalog.get(provider_key)
-        section = entry.section if entry is not None else None
-        # The plan cache inline: this runs on every request of every key.
-        known = self._plans.get((key.id, provider_key, route.model))
-        plan = known[2] if known is not None and known[0] is key and known[1] is section \
-            else self.plan(key, provider_key, route.model, section, exchange.gateway.prices)
+        gateway = exchange.gateway
+        entry = gateway.catalog.get(route.provider_key)
+        plan = self.plan(key, route.provider_key, route.model,
+                         entry.section if entry is not None else None, gateway.prices)
         if not (plan.windowed or plan.concurrent):
             return None
         output = 0

@@ -2,8 +2,10 @@
 
 For JSON and SSE, at concurrency 1, 32 and 128, wrk drives load on loopback and reports
 requests/s, p50 and p99; the gateway process's own CPU time (utime + stime from /proc) is
-divided by the requests it served. The gateway runs as `atgw serve` with a real gateway key,
-metrics on and usage accounting into SQLite: the configuration a user runs.
+divided by the requests it served. With ``--rounds N`` every row runs N times, the rows
+alternated, and the table shows medians: on a noisy machine single runs move by 10-30%.
+The gateway runs as `atgw serve` with a real gateway key, metrics on and usage accounting
+into SQLite: the configuration a user runs.
 
 Needs nginx and wrk (Debian packages ``nginx-light`` and ``wrk``).
 """
@@ -23,6 +25,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 import orjson
 
@@ -223,6 +226,9 @@ def _percentile(text: str, which: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every row this many times, rows alternated, and report "
+                             "medians (a noisy machine: 3 or more)")
     parser.add_argument("--concurrency", default="1,32,128")
     parser.add_argument("--out", default=".bench/results.md")
     parser.add_argument("--no-translated", dest="translated", action="store_false",
@@ -255,7 +261,8 @@ def main() -> int:
                         results += run_matrix(workdir, up_port, gw_port, gateway.pid, keys,
                                               levels, args.seconds, args.translated,
                                               (bare_port, bare.pid), workers,
-                                              baselines=workers == counts[0])
+                                              baselines=workers == counts[0],
+                                              rounds=args.rounds)
                     finally:
                         gateway.send_signal(signal.SIGTERM)
                         gateway.wait(30)
@@ -281,6 +288,7 @@ def run_matrix(
     workers: int = 1,
     *,
     baselines: bool = True,
+    rounds: int = 1,
 ) -> list[Result]:
     direct = f"http://127.0.0.1:{up}"
     gateway = f"http://127.0.0.1:{gw}"
@@ -317,23 +325,41 @@ def run_matrix(
         cases = cases[:8]
     if not baselines:   # direct and the forwarder do not change with the gateway's workers
         cases = [c for c in cases if c[0].startswith("gateway")]
-    results = []
+    runs = []
     for target, kind, url, model, stream, measured in cases:
         body = {**CHAT, "model": model, "stream": stream}
         key = keys["limited" if "limits" in target else "plain"]
         shown = f"{target} ({workers} workers)" if target.startswith("gateway") and \
             workers > 1 else target
         wrk(url, body, key, 8, 1.0, workdir)  # warm-up: pools, caches, JIT-free but lazy imports
+        runs.append((shown, kind, url, body, key, measured))
+    # samples[(run, level)]: one (rps, p50, p99, requests, cpu) per round
+    samples: dict[tuple[int, int], list[tuple[float, float, float, int, float | None]]] = {}
+    for level in levels:
+        for turn in range(rounds):
+            # Rounds alternate the order of the rows: a machine that slows down or speeds up
+            # during the run then weighs on every row alike, and medians keep the rest out.
+            order = range(len(runs)) if turn % 2 == 0 else range(len(runs) - 1, -1, -1)
+            for i in order:
+                shown, kind, url, body, key, measured = runs[i]
+                before = cpu_ms(measured) if measured else 0.0
+                rps, p50, p99, count = wrk(url, body, key, level, seconds, workdir)
+                per = (cpu_ms(measured) - before) / count if measured else None
+                samples.setdefault((i, level), []).append((rps, p50, p99, count, per))
+                print(
+                    f"{shown:40} {kind:4} c={level:<3} {rps:9.0f} rps  p50 {p50:7.3f} ms  "
+                    f"p99 {p99:7.3f} ms  cpu/req {per if per is None else round(per, 4)}",
+                    file=sys.stderr,
+                )
+    results = []
+    for i, (shown, kind, *_rest) in enumerate(runs):
         for level in levels:
-            before = cpu_ms(measured) if measured else 0.0
-            rps, p50, p99, count = wrk(url, body, key, level, seconds, workdir)
-            per = (cpu_ms(measured) - before) / count if measured else None
-            results.append(Result(shown, kind, level, rps, p50, p99, count, per))
-            print(
-                f"{shown:40} {kind:4} c={level:<3} {rps:9.0f} rps  p50 {p50:7.3f} ms  "
-                f"p99 {p99:7.3f} ms  cpu/req {per if per is None else round(per, 4)}",
-                file=sys.stderr,
-            )
+            rows = samples[(i, level)]
+            cpus = [row[4] for row in rows if row[4] is not None]
+            results.append(Result(
+                shown, kind, level, median(row[0] for row in rows),
+                median(row[1] for row in rows), median(row[2] for row in rows),
+                sum(row[3] for row in rows), median(cpus) if cpus else None))
     return results
 
 
