@@ -43,7 +43,8 @@ USD_UNIT = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What limits one key at one provider, worked out once per version of both.
+    """What limits one key at one provider's model, worked out once per version of the key
+    and of the provider (a USD limit's prices differ per model).
 
     ``dims`` holds each windowed limit's dimension as an index into a request's units
     (requests, input, output, usd); the two header tuples are the limits OpenAI's
@@ -55,12 +56,11 @@ class Plan:
     concurrent: tuple[tuple[str, int], ...]  # (scope, cap) of each max_concurrent
     input: bool  # the input bound is needed (an input or a USD limit)
     output: bool  # the request must carry an output limit (an output or a USD limit)
-    usd: bool
     request_limits: tuple[int, ...]  # indexes into ``windowed``
     token_limits: tuple[int, ...]
     # a request's units (requests, input, output, usd) -> its needs, one per ``dims``
     pick: Callable[[tuple[int, int, int, int]], tuple[int, ...]]
-    rates: tuple[float, float] | None = None  # the bound's prices (a USD limit only)
+    rates: tuple[float, float] | None = None  # the bound's prices: set with a USD limit
     multiplier: float = 1.0
 
 
@@ -74,7 +74,9 @@ _REQUESTS, _INPUT, _OUTPUT, _USD = range(4)
 
 def plan_of(found: list[tuple[Limit | None, str, int]],
             slice_of: Callable[[Limit], Slice],
-            rates: tuple[float, float] | None = None, multiplier: float = 1.0) -> Plan:
+            rates_of: Callable[[], tuple[float, float] | None] = lambda: None,
+            multiplier: float = 1.0) -> Plan:
+    """``rates_of`` gives the bound's prices; it is asked only when a USD limit is found."""
     windowed = tuple(limit for limit, _, _ in found if limit is not None)
     dims = tuple(_UNITS.index(dimension(limit.name)[0]) for limit in windowed)
     used = set(dims)
@@ -83,10 +85,10 @@ def plan_of(found: list[tuple[Limit | None, str, int]],
         windowed, tuple(map(slice_of, windowed)), dims,
         tuple((scope, cap) for limit, scope, cap in found if limit is None),
         input=bool(used & {_INPUT, _USD}), output=bool(used & {_OUTPUT, _USD}),
-        usd=_USD in used,
         request_limits=tuple(i for i, dim in enumerate(dims) if dim == _REQUESTS),
         token_limits=tuple(i for i, dim in enumerate(dims) if dim in (_INPUT, _OUTPUT)),
-        pick=_picker(dims), rates=rates, multiplier=multiplier)
+        pick=_picker(dims), rates=rates_of() if _USD in used else None,
+        multiplier=multiplier)
 
 
 def _picker(dims: tuple[int, ...]) -> Callable[[tuple[int, int, int, int]], tuple[int, ...]]:
@@ -178,12 +180,10 @@ class Limits:
         # ``limits`` of a provider section (absent from older configurations).
         provider_limits = getattr(section, "limits", None)
         policy = self.policy(key)
-        found = limits_of(key, provider_key, provider_limits, policy)
-        usd = any(limit is not None and dimension(limit.name)[0] == "usd"
-                  for limit, _, _ in found)
         # A USD limit and no known price: a 400 now rather than a free pass (not cached).
-        rates = prices.bound_rates(provider_key, model, required=True) if usd else None
-        plan = plan_of(found, self.cache.slice, rates, policy.price_multiplier)
+        plan = plan_of(limits_of(key, provider_key, provider_limits, policy), self.cache.slice,
+                       lambda: prices.bound_rates(provider_key, model, required=True),
+                       policy.price_multiplier)
         if len(self._plans) >= CACHE_LIMIT:
             self._plans.clear()
         self._plans[(key.id, provider_key, model)] = (key, section, plan)
