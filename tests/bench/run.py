@@ -236,6 +236,8 @@ def main() -> int:
     parser.add_argument("--workers", default="1",
                         help="server.workers of the gateway; a list (1,2) runs each in turn")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds: expected a whole number of at least 1, got {args.rounds}")
     counts = [int(w) for w in args.workers.split(",")]
     for tool in ("wrk", "nginx"):
         if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
