@@ -22,7 +22,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
@@ -158,7 +158,7 @@ class Slice:
     last_use: float = -math.inf  # the last tick that saw a reservation
     denied_until: float = -math.inf
     backoff: float = BACKOFF_MIN
-    parked: int = 0  # needs waiting on the slow path
+    parked: list[int] = field(default_factory=list)  # needs waiting on the slow path
     upcoming: Window | None = None
 
     def want(self) -> int:
@@ -235,7 +235,7 @@ class LeaseCache:
                     return Refusal(piece.limit, self._retry_after(piece, now))
                 if not any(p is piece for p, _ in parked):
                     units = needs[pieces.index(piece)]
-                    piece.parked += units
+                    piece.parked.append(units)
                     parked.append((piece, units))
                 if give_up <= now:
                     break
@@ -253,7 +253,7 @@ class LeaseCache:
                 got = again
         finally:
             for piece, units in parked:
-                piece.parked -= units
+                piece.parked.remove(units)
         return await self._pending(pieces, needs, got, started)
 
     async def _pending(self, pieces: Sequence[Slice], needs: Sequence[int], got: Slice,
@@ -397,7 +397,12 @@ class LeaseCache:
             if owner != scope or (only is not None and name not in only):
                 continue
             want = piece.want()
-            deficit = 0 if ahead else max(0, piece.parked - max(piece.free, 0))
+            held = max(piece.free, 0)
+            deficit = 0 if ahead or not piece.parked else max(0, sum(piece.parked) - held)
+            # The least worth leasing is what lets one waiting request in, not all of them:
+            # asking for the sum of a burst's needs as the minimum made the ledger deny the
+            # lot (and every request a 429 to the window's end) while the cap still had room.
+            least = 1 if ahead or not piece.parked else max(1, min(piece.parked) - held)
             if ahead:
                 free = piece.upcoming.free if piece.upcoming else 0
             else:
@@ -405,8 +410,7 @@ class LeaseCache:
             ask = max(0, want - free) + deficit
             if ask > 0:
                 limit = piece.limit
-                asks.append(LeaseAsk(scope, name, limit.period, limit.cap, ask,
-                                     max(1, deficit), ahead))
+                asks.append(LeaseAsk(scope, name, limit.period, limit.cap, ask, least, ahead))
         return asks
 
     async def _lease(self, scope: str, ahead: float, only: set[str] | None) -> bool:

@@ -1,0 +1,67 @@
+"""A burst of concurrent requests on an empty slice gets the whole cap: the lease the burst
+waits on asks for at least one request's need, not for all of theirs at once (which the
+ledger denied outright, refusing every request of the burst to the window's end)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from node.limits import LeaseCache, Limit, Refusal, Reservation
+from store import Lease, LeaseAsk, QuotaLedger, Return
+from tests.limits.harness import EPOCH, VirtualLoop
+
+
+class Ledger:
+    """The ledger behind a database that answers in 2 ms."""
+
+    def __init__(self, loop: VirtualLoop) -> None:
+        self.ledger = QuotaLedger()
+        self._loop = loop
+        self.asks: list[LeaseAsk] = []
+
+    async def lease(self, asks: Sequence[LeaseAsk]) -> list[Lease]:
+        self.asks += asks
+        await asyncio.sleep(0.002)
+        return self.ledger.lease_at(asks, EPOCH + 10 + self._loop.now)
+
+    async def give_back(self, returns: Sequence[Return]) -> None:
+        self.ledger.give_back(returns)
+
+
+def _burst(cap: int, needs: list[int]) -> tuple[list[Reservation | Refusal], Ledger]:
+    loop = VirtualLoop()
+    store = Ledger(loop)
+    cache = LeaseCache(store, clock=lambda: loop.now)  # not ticked: the slow path alone
+    limit = Limit("key:k", "input_tokens_per_minute", "minute", cap)
+
+    async def main() -> list[Reservation | Refusal]:
+        piece = cache.slice(limit)
+        return list(await asyncio.gather(*(cache.acquire([piece], [n]) for n in needs)))
+
+    got = loop.run_until_complete(main())
+    loop.close()
+    return got, store
+
+
+def test_a_burst_of_80_on_a_cap_of_10_gets_exactly_10() -> None:
+    got, store = _burst(10, [1] * 80)
+    admitted = [g for g in got if isinstance(g, Reservation)]
+    refused = [g for g in got if isinstance(g, Refusal)]
+    assert len(admitted) == 10, [type(g).__name__ for g in got]
+    assert len(refused) == 70 and not any(r.unavailable for r in refused)
+    assert all(ask.minimum == 1 for ask in store.asks), store.asks
+
+
+def test_a_burst_of_large_needs_gets_as_many_as_the_cap_holds() -> None:
+    # A USD budget of 1000 micro-units and requests reserving 170 each: 5 fit (850).
+    got, store = _burst(1000, [170] * 60)
+    admitted = [g for g in got if isinstance(g, Reservation)]
+    assert len(admitted) == 5, [type(g).__name__ for g in got]
+    assert all(ask.minimum <= 170 for ask in store.asks), store.asks
+
+
+def test_a_small_request_behind_a_large_one_is_not_held_to_the_large_need() -> None:
+    # 950 can never fit beside the first 100; the two of 50 must not wait on it and fail.
+    got, _ = _burst(1000, [100, 950, 50, 50])
+    assert [isinstance(g, Reservation) for g in got] == [True, False, True, True], got
