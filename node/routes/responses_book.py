@@ -65,7 +65,9 @@ def with_ids(items: list[Any]) -> list[Any]:
     """``items`` with an id on each one that has none (see the module docstring)."""
     out: list[Any] = []
     for item in items:
-        prefix = _ID_PREFIX.get(item.get("type", "message")) if isinstance(item, dict) else None
+        kind = item.get("type", "message") if isinstance(item, dict) else None
+        # Not yet checked here: a type that is not a string is the shape check's 400 later.
+        prefix = _ID_PREFIX.get(kind) if isinstance(kind, str) else None
         if prefix is not None and not item.get("id"):
             item = {"id": f"{prefix}_{secrets.token_hex(16)}", **item}
         out.append(item)

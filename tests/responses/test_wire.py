@@ -177,6 +177,11 @@ async def test_structured_output_reaches_the_upstream(openai_fake: FakeUpstream)
     ({"input": 5}, "input", "string or an array"),
     ({"input": "hi", "max_output_tokens": 0}, "max_output_tokens", ">= 1"),
     ({"input": "hi", "stream": "yes"}, "stream", "boolean"),
+    # An item type that is not a string: once a 500 (the item ids are given before the check).
+    ({"input": [{"type": ["message"], "role": "user", "content": "hi"}]}, "input[0].type",
+     "['message']"),
+    ({"input": [{"type": {"a": 1}, "role": "user", "content": "hi"}]}, "input[0].type",
+     "{'a': 1}"),
 ])
 async def test_bad_input_is_a_400_naming_the_field(openai_fake: FakeUpstream,
                                                   body: dict[str, Any], param: str,
