@@ -123,7 +123,8 @@ class OpenAIProvider(HttpAdapter):
         if inbound == "responses" and self._responses_url is not None:
             resp = await self._open(self._responses_url, _native(body, model, True),
                                     self._forwarded(inbound, headers))
-            return self._stream(resp, inbound, ResponsesPassthrough(self.config.key))
+            return self._stream(resp, inbound, ResponsesPassthrough(
+                self.config.key, self._redactor.text))
         translator = None
         if inbound != "openai":
             translator = stream_translator(

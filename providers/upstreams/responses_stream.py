@@ -3,6 +3,7 @@ the loop); only the terminal events, which carry the usage, are parsed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 import orjson
@@ -14,6 +15,9 @@ from providers.types import Usage
 __all__ = ["ResponsesPassthrough"]
 
 _TERMINAL: Final = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+_FAILURES: Final = ("error", "response.failed")
+_FAILURE_MARKS: Final = (b'"type":"error"', b'"type": "error"', b'"type":"response.failed"',
+                         b'"type": "response.failed"')
 
 
 class ResponsesPassthrough:
@@ -21,13 +25,15 @@ class ResponsesPassthrough:
 
     A ``response.failed`` or ``error`` event is relayed too: its ``error.code`` is what
     Codex and the Agents SDK act on (``rate_limit_exceeded`` with its delay, ...), and a
-    translation could only lose detail.
+    translation could only lose detail. Its text is the upstream's, so ``redact`` (the
+    provider's secrets removed, as from every relayed error) runs on those events only.
     """
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, redact: Callable[[str], str] | None = None) -> None:
         self.provider = provider
         self.usage = Usage()
         self.done = False
+        self._redact = redact
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         data = event.data
@@ -38,6 +44,9 @@ class ResponsesPassthrough:
         if any(mark in head for mark in _TERMINAL) or (
                 event.event or "").startswith(("response.completed", "response.incomplete")):
             self._usage(data)
+        if self._redact is not None and (event.event in _FAILURES
+                                         or any(mark in head for mark in _FAILURE_MARKS)):
+            data = self._redact(data.decode("utf-8", "replace")).encode()
         return [encode_event(data, event=event.event)]
 
     def _usage(self, data: bytes) -> None:

@@ -209,3 +209,27 @@ async def test_upstream_failure_mid_stream_is_response_failed(openai_fake: FakeU
     assert kinds[0] == "response.created" and kinds[-2:] == ["error", "response.failed"]
     failed = _events(raw)[-1]["response"]
     assert failed["status"] == "failed" and failed["error"]["code"] == "server_error"
+
+
+async def test_secrets_in_relayed_failure_events_are_redacted(openai_fake: FakeUpstream) -> None:
+    """A pass-through stream relays OpenAI's own error and response.failed events (their
+    codes are what agents act on), with the provider's secrets removed from their text."""
+    secret = "sk-up-SECRET-7f3a9c2b1d"
+    failed = {"type": "response.failed", "sequence_number": 1, "response": {
+        "id": "resp_x", "object": "response", "status": "failed", "output": [],
+        "error": {"code": "server_error", "message": f"bad key {secret}"}}}
+    openai_fake.push(Sse([
+        b'event: error\ndata: {"type":"error","code":"invalid_api_key","message":'
+        b'"Incorrect API key provided: ' + secret.encode() + b'","sequence_number":0}\n\n',
+        failed]))
+    tree = settings_tree(providers={"up": {"type": "openai", "base_url": openai_fake.base_url,
+                                           "api_key": secret, "responses_api": True}})
+    async with running_node(tree) as node:
+        status, raw = await _post(node, {"model": "up/m", "input": "hi", "stream": True})
+    assert status == 200
+    assert secret.encode() not in raw, raw
+    events = _events(raw)
+    assert [e["type"] for e in events] == ["error", "response.failed"], raw
+    assert events[0]["code"] == "invalid_api_key"  # the code an agent acts on is kept
+    assert events[0]["message"] == "Incorrect API key provided: [redacted]"
+    assert events[1]["response"]["error"]["message"] == "bad key [redacted]"
