@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 from aiohttp import web
+from backports import zstd  # what makes aiohttp decode zstd before Python 3.14
 from structlog.testing import capture_logs
 
 from node.app import create_app
@@ -105,6 +106,25 @@ async def test_server_header_and_undecodable_body() -> None:
         async with session.post(url, data=body, headers=headers) as resp:
             assert resp.status == 200  # a well-encoded body still works
             assert resp.headers["Server"] == "at-gateway"
+
+
+async def test_zstd_bodies_are_read_and_broken_ones_are_400_in_the_dialect() -> None:
+    """Every Content-Encoding aiohttp knows is decodable here: zstd once answered a plain-text
+    400 naming a package to install, in no dialect's shape."""
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with edge_node() as (port, key), aiohttp.ClientSession(connector=connector) as session:
+        headers = {"x-api-key": key, "Content-Encoding": "zstd",
+                   "Content-Type": "application/json", "anthropic-version": "2023-06-01"}
+        url = f"http://127.0.0.1:{port}/v1/messages"
+        body = zstd.compress(b'{"model": "demo/mock-1", "max_tokens": 5, "messages": '
+                             b'[{"role": "user", "content": "hi"}]}')
+        async with session.post(url, data=body, headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+        async with session.post(url, data=b"not zstd at all", headers=headers) as resp:
+            assert resp.status == 400
+            answer = await resp.json()
+    assert answer["type"] == "error" and answer["error"]["type"] == "invalid_request_error"
+    assert "could not be decoded" in answer["error"]["message"]
 
 
 async def test_server_errors_escaping_the_app_are_logged_as_such() -> None:
