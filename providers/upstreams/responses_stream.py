@@ -11,6 +11,7 @@ import orjson
 from providers.dialects import DIALECTS
 from providers.sse import SSEEvent, encode_event
 from providers.types import Usage
+from providers.upstreams.sse_stream import cut_short
 
 __all__ = ["ResponsesPassthrough"]
 
@@ -34,19 +35,23 @@ class ResponsesPassthrough:
         self.usage = Usage()
         self.done = False
         self._redact = redact
+        self._ended = False  # a terminal event (completed, incomplete, failed) or an error
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         data = event.data
         if data == b"[DONE]":
-            self.done = True
+            self.done = self._ended = True
             return []
         head = data[:160]
         if any(mark in head for mark in _TERMINAL) or (
                 event.event or "").startswith(("response.completed", "response.incomplete")):
             self._usage(data)
+            self._ended = True
         if self._redact is not None and (event.event in _FAILURES
                                          or any(mark in head for mark in _FAILURE_MARKS)):
             data = self._redact(data.decode("utf-8", "replace")).encode()
+        if event.event in _FAILURES or any(mark in head for mark in _FAILURE_MARKS):
+            self._ended = True
         return [encode_event(data, event=event.event)]
 
     def _usage(self, data: bytes) -> None:
@@ -59,4 +64,6 @@ class ResponsesPassthrough:
             self.usage = DIALECTS["responses"].usage_from(response.get("usage"))
 
     def finish(self) -> list[bytes]:
+        if not self._ended:
+            raise cut_short(self.provider, "response.completed")
         return []

@@ -15,14 +15,22 @@ import orjson
 from providers.dialects import DIALECTS
 from providers.dialects.anthropic.errors import anthropic_error
 from providers.dialects.streams import load_event
-from providers.errors import ProviderError
+from providers.errors import ProviderError, UpstreamServerError
 from providers.sse import SSEDecoder, SSEEvent, encode_event
 from providers.translate import StreamTranslator
 from providers.transport.connection import UpstreamResponse
 from providers.types import Dialect, Usage
 from providers.upstream_errors import upstream_error
 
-__all__ = ["AnthropicPassthrough", "GeminiPassthrough", "SseStream"]
+__all__ = ["AnthropicPassthrough", "GeminiPassthrough", "SseStream", "cut_short"]
+
+
+def cut_short(provider: str, terminal: str) -> UpstreamServerError:
+    """An upstream stream that ended before its dialect's last event: a relay that just
+    stopped would look like a whole (shorter) answer to the client, so it ends with the
+    dialect's error event instead."""
+    return UpstreamServerError(f"upstream {provider!r} ended the stream before {terminal}",
+                               provider=provider)
 
 
 class AnthropicPassthrough:
@@ -31,6 +39,7 @@ class AnthropicPassthrough:
     def __init__(self, provider: str) -> None:
         self.provider = provider
         self.usage = Usage()
+        self._stopped = False
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         name = event.event
@@ -38,6 +47,8 @@ class AnthropicPassthrough:
             raise anthropic_error(self.provider, event.data)
         if name in ("message_start", "message_delta"):
             self._usage(event.data)
+        elif name == "message_stop":
+            self._stopped = True
         return [encode_event(event.data, event=name)]
 
     def _usage(self, data: bytes) -> None:
@@ -60,6 +71,8 @@ class AnthropicPassthrough:
         )
 
     def finish(self) -> list[bytes]:
+        if not self._stopped:
+            raise cut_short(self.provider, "message_stop")
         return []
 
 
@@ -69,9 +82,12 @@ class GeminiPassthrough:
     def __init__(self, provider: str) -> None:
         self.provider = provider
         self.usage = Usage()
+        self._finished = False  # a candidate carried its finishReason
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         data = event.data
+        if b'"finishReason"' in data:
+            self._finished = True
         if b'"error"' in data:  # anywhere: pretty-printed or after other fields
             obj = load_event(self.provider, data)
             err = obj.get("error") if isinstance(obj, dict) else None
@@ -86,6 +102,8 @@ class GeminiPassthrough:
         return [encode_event(data)]  # multi-line data: a "data:" line for each line
 
     def finish(self) -> list[bytes]:
+        if not self._finished:
+            raise cut_short(self.provider, "a finishReason")
         return []
 
 

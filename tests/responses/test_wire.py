@@ -233,3 +233,21 @@ async def test_secrets_in_relayed_failure_events_are_redacted(openai_fake: FakeU
     assert events[0]["code"] == "invalid_api_key"  # the code an agent acts on is kept
     assert events[0]["message"] == "Incorrect API key provided: [redacted]"
     assert events[1]["response"]["error"]["message"] == "bad key [redacted]"
+
+
+async def test_a_passthrough_stream_cut_short_ends_failed(openai_fake: FakeUpstream) -> None:
+    """OpenAI's own /responses stream that stops before response.completed: the client gets
+    error and response.failed, not a stream that reads as a whole, shorter answer."""
+    openai_fake.push(Sse([{"type": "response.created", "sequence_number": 0, "response": {
+        "id": "resp_x", "object": "response", "status": "in_progress", "output": []}},
+        {"type": "response.output_text.delta", "sequence_number": 1, "delta": "Hel"}]))
+    tree = settings_tree(providers={"up": {"type": "openai", "base_url": openai_fake.base_url,
+                                           "api_key": "sk-up", "responses_api": True}})
+    async with running_node(tree) as node:
+        status, raw = await _post(node, {"model": "up/m", "input": "hi", "stream": True})
+    assert status == 200
+    kinds = [e["type"] for e in _events(raw)]
+    assert kinds == ["response.created", "response.output_text.delta", "error",
+                     "response.failed"], raw
+    assert "ended the stream before response.completed" in _events(raw)[-1]["response"][
+        "error"]["message"]
