@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from aiohttp import web
 
+from node.admin import session
 from node.admin.auth import Handler
 from node.audit import AUDIT, FILTERS, AuditQuery, read_page
 from node.errors import BadRequest, Unavailable
@@ -44,7 +45,7 @@ async def record_changes(request: web.Request, handler: Handler) -> web.StreamRe
         status = getattr(exc, "status", 500)
         raise
     finally:
-        if audit is not None:
+        if audit is not None and _on_record(request, status):
             admin = structlog.contextvars.get_contextvars().get("admin") or "admin-token"
             resource = request.match_info.route.resource
             await audit.change({
@@ -54,6 +55,18 @@ async def record_changes(request: web.Request, handler: Handler) -> web.StreamRe
                 "route": resource.canonical if resource is not None else "",
                 "item": dict(request.match_info), "status": status,
             })
+
+
+def _on_record(request: web.Request, status: int) -> bool:
+    """A write that got in. 401 and 403 were not let in: nothing changed, and recorded as
+    ``admin-token`` a guessed sign-in would read as the admin's own. Of the open session
+    routes only a sign-in that succeeded is (it proves the token); signing out needs no
+    credential and changes nothing on the node."""
+    if status in (401, 403):
+        return False
+    if request.match_info.handler in session.OPEN:
+        return request.method == "POST" and status < 400
+    return True
 
 
 def _moment(request: web.Request, name: str, default: datetime) -> str:

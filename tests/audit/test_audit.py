@@ -100,6 +100,12 @@ async def test_admin_changes_recorded_without_secrets(tmp_path: Path) -> None:
         async with session.delete(f"{node.url}/api/v1/providers/up",
                                   headers={"Authorization": "Bearer wrong"}) as resp:
             assert resp.status == 401  # not let in: not a change
+        # The session routes are open (signing in is how a browser gets in): a failed
+        # sign-in or a sign-out without a session changed nothing and is no admin's doing.
+        async with session.post(f"{node.url}/api/v1/session", json={"token": "guess"}) as resp:
+            assert resp.status == 401
+        async with session.delete(f"{node.url}/api/v1/session") as resp:
+            assert resp.status == 200  # signing out needs no credential
         changes = await _pages(node, session, type="admin")
         assert [(c["method"], c["path"], c["status"]) for c in changes] == [
             ("POST", "/api/v1/providers", changes[0]["status"]),
