@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from yarl import URL
+
 from providers.errors import InvalidConfig
 from providers.transport.client import encode_headers
 
@@ -84,9 +86,31 @@ class ProviderConfig:
             raise bad("max_output_tokens", self.max_output_tokens, "0 (no limit) or more")
         if self.proxy and not self.proxy.startswith(_PROXY_SCHEMES):
             raise bad("proxy", self.proxy, "an http://, https:// or socks5:// URL")
+        self._check_urls()
+        if any(c in self.api_key for c in "\r\n\0"):
+            raise InvalidConfig(f"providers.{self.key}.api_key: holds a line break or NUL; it "
+                                "is sent in a header", provider=self.key)
         self._check_base_url_credentials()
         self._check_extra_headers()
         self._check_vertex_destination()
+
+    def _check_urls(self) -> None:
+        """URLs that parse: a port in range, closed IPv6 brackets, a host that decodes and
+        holds no space or control character. The value is not repeated (a proxy's userinfo)."""
+        for name in ("base_url", "proxy"):
+            value: str = getattr(self, name)
+            if not value:
+                continue
+            try:
+                url = URL(value)
+                host, _ = url.host, url.port  # parsing them is the check
+                urlsplit(value)
+            except (ValueError, UnicodeError) as exc:
+                raise InvalidConfig(f"providers.{self.key}.{name}: not a valid URL ({exc})",
+                                    provider=self.key) from None
+            if host is not None and any(c.isspace() or not c.isprintable() for c in host):
+                raise InvalidConfig(f"providers.{self.key}.{name}: the host holds a space or a "
+                                    "control character", provider=self.key)
 
     def _check_base_url_credentials(self) -> None:
         """A base_url is stored and shown as plain text, so it may carry no credentials

@@ -30,3 +30,33 @@ def test_credentials_in_base_url_are_refused(base_url: str, found: str) -> None:
 ])  # fmt: skip
 def test_plain_base_urls_are_kept(base_url: str) -> None:
     assert ProviderConfig(key="up", type="openai", base_url=base_url).base_url == base_url
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("base_url", "http://[::1/v1", "not a valid URL (Invalid IPv6 URL)"),
+    ("base_url", "http://h:99999/v1", "not a valid URL (Port out of range"),
+    ("base_url", "http://h:-1/v1", "not a valid URL (Port out of range"),
+    ("base_url", "http://xn--/v1", "not a valid URL"),
+    ("base_url", "http://a b/v1", "the host holds a space"),
+    ("base_url", "http://a\0b/v1", "control character"),
+    ("proxy", "http://[bad", "not a valid URL (Invalid IPv6 URL)"),
+    ("proxy", "http://h:abc", "not a valid URL"),
+    ("proxy", "socks5://u:pw-SECRET-9@[::1", "not a valid URL"),
+])  # fmt: skip
+def test_urls_that_do_not_parse_are_refused_naming_the_field(field: str, value: str,
+                                                            words: str) -> None:
+    """Once a 500 from the admin API and a traceback from check-config."""
+    with pytest.raises(InvalidConfig) as caught:
+        ProviderConfig(key="up", type="openai", **{field: value})
+    message = caught.value.message
+    assert message.startswith(f"providers.up.{field}: ") and words in message, message
+    assert "SECRET" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("api_key", ["sk-a\nb", "sk-a\rb", "sk-a\0b"])
+def test_an_api_key_that_cannot_be_a_header_is_refused(api_key: str) -> None:
+    """Once accepted, and every request through the provider then failed with a 502."""
+    with pytest.raises(InvalidConfig) as caught:
+        ProviderConfig(key="up", type="openai", api_key=api_key)
+    assert caught.value.message.startswith("providers.up.api_key: holds a line break or NUL")
+    assert "sk-a" not in caught.value.message
