@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
+from node.config.numbers import Int
 from node.errors import ConfigError
 
 __all__ = ["AUDIT_BODIES", "TLS_VERSIONS", "AuditSection", "CorsSection", "MetricsAuth",
@@ -30,7 +31,7 @@ class TlsSection(_Struct, frozen=True):
     key_file: str = ""
     min_version: str = "TLSv1.2"
     # Strict-Transport-Security on every answer over TLS; 0 leaves the header out.
-    hsts_max_age: int = 31536000
+    hsts_max_age: Int = 31536000
 
 
 class CorsSection(_Struct, frozen=True):
@@ -43,7 +44,7 @@ class CorsSection(_Struct, frozen=True):
         "Authorization", "Content-Type", "x-api-key", "x-goog-api-key", "anthropic-version",
         "anthropic-beta", "x-request-id"])
     allow_credentials: bool = False
-    max_age: int = 600
+    max_age: Int = 600
 
 
 class MetricsAuth(_Struct, frozen=True):
@@ -64,8 +65,8 @@ class AuditSection(_Struct, frozen=True):
     path: str = ""
     # off: no body; metadata: the exchange's shape, no content; full: the bodies, redacted.
     bodies: str = "off"
-    max_record_bytes: int = 64 * 1024
-    retention_days: int = 30
+    max_record_bytes: Int = 64 * 1024
+    retention_days: Int = 30
     flush_interval: float = 1.0  # seconds between batches written
 
 

@@ -6,6 +6,7 @@ Everything is validated once, at start, into frozen structs; a bad value raises
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import msgspec
 import yaml
+from yarl import URL
 
 from node.config.edge import check_audit, check_edge
 from node.config.environment import apply_env, config_path, expand_vars, process_environment
@@ -21,6 +23,7 @@ from node.config.schema import (
     ROUTE_STRATEGIES,
     ProviderSection,
     RouteSection,
+    ServerSection,
     Settings,
     checked_policy_fields,
     decode_custom,
@@ -35,6 +38,10 @@ PROVIDER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # A route name is a model name clients send; no "/", so it never reads as provider/model.
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 MAX_RETRIES = 10
+_LABEL = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}"
+HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+REDIRECT_CODES = (302, 307)  # what node.admin.auth sends for each
 
 
 def _lookup(tree: Any, dotted: str) -> Any:
@@ -56,7 +63,10 @@ def _shown(key: str, value: Any, prefix: str) -> str:
         if prefix.startswith("providers.")
         else is_secret_setting(key)
     )
-    return REDACTED if secret else repr(value)
+    if secret:
+        return REDACTED
+    shown = repr(value)
+    return shown if len(shown) <= 60 else f"{shown[:57]}..."  # one readable line
 
 
 def _convert(tree: Any, kind: type[Any], prefix: str) -> Any:
@@ -201,6 +211,7 @@ def _check(settings: Settings) -> None:
         raise ConfigError(
             f"server.log_format: {server.log_format!r} is not valid: expected auto, json or console"
         )
+    _check_server(server)
     check_edge(server.tls, {"server.cors": server.cors, "server.admin_cors": server.admin_cors},
                server.metrics_auth)
     check_audit(settings.audit)
@@ -219,6 +230,43 @@ def _check(settings: Settings) -> None:
             "process; expected 1 with store.memory, or store.sqlite / store.postgres")
     # The cluster package states its own rules; building its config checks them.
     cluster_config(settings)
+
+
+def _check_server(server: ServerSection) -> None:
+    """The listening address, the log level and forward auth: each once failed only when
+    used (a traceback at start, a silent default, a 500 on every admin request)."""
+    if not _is_host(server.host):
+        raise ConfigError(f"server.host: {server.host!r} is not valid: expected an IP address "
+                          "or a host name")
+    if server.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"server.log_level: {server.log_level!r} is not valid: expected one "
+                          f"of {', '.join(LOG_LEVELS)}")
+    forward = server.forward_auth
+    where = "server.forward_auth"
+    if forward.address:
+        url = URL(forward.address) if "://" in forward.address else None
+        if url is None or url.scheme not in ("http", "https") or not url.raw_host:
+            raise ConfigError(f"{where}.address: {forward.address!r} is not valid: expected an "
+                              "http:// or https:// URL")
+    if forward.auth_response_headers_regex:
+        try:
+            re.compile(forward.auth_response_headers_regex)
+        except re.error as exc:
+            raise ConfigError(f"{where}.auth_response_headers_regex: not a valid regular "
+                              f"expression: {exc}") from None
+    if forward.redirect_code not in REDIRECT_CODES:
+        raise ConfigError(f"{where}.redirect_code: {forward.redirect_code} is not valid: "
+                          "expected 302 or 307")
+
+
+def _is_host(host: str) -> bool:
+    if not host:
+        return True  # every interface, as 0.0.0.0
+    try:
+        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return bool(HOST_NAME.match(host))
+    return True
 
 
 def load_settings(

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from node.config.edge import AuditSection, CorsSection, MetricsAuth, TlsSection
+from node.config.numbers import Int
 from node.config.telemetry import TelemetrySection
 from node.errors import BadRequest, ConfigError
 from node.limits.policy import parse_limits
@@ -40,8 +41,8 @@ class ForwardAuth(_Struct, frozen=True):
     timeout: Duration = Duration(10)
     request_method: str = "GET"
     redirect_url: str = ""
-    redirect_code: int = 302
-    redirect_status_codes: list[int] = msgspec.field(default_factory=lambda: [401])
+    redirect_code: Int = 302
+    redirect_status_codes: list[Int] = msgspec.field(default_factory=lambda: [401])
 
 
 class ClusterSecurity(_Struct, frozen=True):
@@ -55,9 +56,9 @@ class ClusterSection(_Struct, frozen=True):
     peers: list[str] = []
     bind_addr: str = "0.0.0.0"
     advertise: str = ""
-    port: int = 5000
-    raft_port: int = 5001
-    replicas: int = 3
+    port: Int = 5000
+    raft_port: Int = 5001
+    replicas: Int = 3
     security: ClusterSecurity = ClusterSecurity()
     reconcile_interval: Duration = Duration(5)
     dns_interval: Duration = Duration(5)
@@ -65,11 +66,11 @@ class ClusterSection(_Struct, frozen=True):
 
 class ServerSection(_Struct, frozen=True):
     host: str = "0.0.0.0"
-    port: int = 8080
+    port: Int = 8080
     base_path: str = ""
     admin_token: str = ""
     forward_auth: ForwardAuth = ForwardAuth()
-    max_body_bytes: int = 10 * 1024 * 1024
+    max_body_bytes: Int = 10 * 1024 * 1024
     log_level: str = "info"
     log_format: str = "auto"
     usage_flush_interval: Duration = Duration(2)
@@ -87,7 +88,7 @@ class ServerSection(_Struct, frozen=True):
     send_timeout: Duration = Duration(60)
     # Serving processes on this node (node.workers); unset: one per CPU this process may use
     # (affinity and cgroup quota), or 1 with store.memory. 1 is the single-process node.
-    workers: int | None = None
+    workers: Int | None = None
     alan: ClusterSection | None = None
     # The edge (node.config.edge): HTTPS, cross-origin policies for the gateway routes and
     # for /api/v1, and credentials for /metrics. All off when unset.
@@ -108,8 +109,8 @@ class ProviderSection(_Struct, frozen=True):
     api_version: str = ""
     timeout: Duration = Duration(600)
     connect_timeout: Duration = Duration(10)
-    max_tokens: int = 4096
-    max_output_tokens: int = 0
+    max_tokens: Int = 4096
+    max_output_tokens: Int = 0
     credentials_file: str = ""
     # OpenAI-compatible: the upstream serves /responses (None: only api.openai.com does).
     responses_api: bool | None = None
@@ -129,7 +130,7 @@ class RouteTarget(_Struct, frozen=True):
 
     model: str
     weight: float = 1.0
-    priority: int = 1  # tier: 1 first; a higher tier serves only when every lower one cannot
+    priority: Int = 1  # tier: 1 first; a higher tier serves only when every lower one cannot
 
 
 class RouteSection(_Struct, frozen=True):
@@ -137,7 +138,7 @@ class RouteSection(_Struct, frozen=True):
 
     targets: list[RouteTarget]
     strategy: str = "weighted"
-    retries: int = 2  # further targets tried for one request
+    retries: Int = 2  # further targets tried for one request
     retry_on: list[str] = msgspec.field(default_factory=lambda: list(RETRY_KINDS))
     timeout: Duration = Duration(0)  # per attempt and a stream's wait for its first event; 0 off
     cooldown: Duration = Duration(30)  # when a failing upstream names no Retry-After
@@ -153,8 +154,8 @@ class PostgresSection(_Struct, frozen=True):
     schema: str = ""
     table_prefix: str = "at_"
     conn_max_lifetime: Duration = Duration(900)
-    max_idle_conns: int = 3
-    max_open_conns: int = 3
+    max_idle_conns: Int = 3
+    max_open_conns: Int = 3
 
 
 class StoreSection(_Struct, frozen=True):

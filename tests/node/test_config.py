@@ -82,6 +82,25 @@ def test_alan_is_an_alias_for_cluster(tmp_path: Path) -> None:
         ("server: [", {}, "is not valid YAML"),
         ("", {"AT_SERVR_PORT": "1"}, "AT_SERVR_PORT: does not name a config key"),
         ("server: {admin_token: 123}", {}, "server.admin_token: <redacted> is not valid"),
+        # Once stored, then every listing that showed them failed to encode (a 500).
+        ("providers: {x: {type: mock, max_tokens: 99999999999999999999999999}}", {},
+         "providers.x.max_tokens: 99999999999999999999999999 is not valid: Expected `int` <= "
+         "9223372036854775807"),
+        ("providers: {x: {type: mock}}\nroutes: {r: {targets: [{model: x/m, priority: '"
+         + "9" * 400 + "'}]}}", {}, "routes.r.targets[0].priority: '99999999"),
+        # Once a traceback from check-config and serve, and a 500 from the admin API.
+        ("providers: {x: {type: openai, base_url: 'http://[::1/v1'}}", {},
+         "providers.x.base_url: not a valid URL (Invalid IPv6 URL)"),
+        ("providers: {x: {type: openai, proxy: 'http://h:99999'}}", {},
+         "providers.x.proxy: not a valid URL (Port out of range"),
+        ("server: {host: 'not a host!!'}", {}, "server.host: 'not a host!!' is not valid"),
+        ("server: {log_level: loud}", {}, "server.log_level: 'loud' is not valid: expected one"),
+        ("server: {forward_auth: {address: nope}}", {},
+         "server.forward_auth.address: 'nope' is not valid: expected an http:// or https://"),
+        ("server: {forward_auth: {address: 'http://auth', auth_response_headers_regex: '(['}}",
+         {}, "server.forward_auth.auth_response_headers_regex: not a valid regular expression"),
+        ("server: {forward_auth: {redirect_code: 200}}", {},
+         "server.forward_auth.redirect_code: 200 is not valid: expected 302 or 307"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(
