@@ -191,7 +191,12 @@ async def _run(settings: Settings, host: str, port: int, name: str,
     site = GuardedSite(runner, host, port, reuse_address=True, reuse_port=worker is not None,
                        head_timeout=float(server.header_timeout),
                        idle_timeout=float(server.idle_timeout), ssl_context=tls)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # a name that does not resolve, a port taken or not ours to bind
+        await runner.cleanup()
+        raise ConfigError(f"server.host, server.port: cannot listen on {host!r} port {port}: "
+                          f"{exc.strerror or exc}") from None
     # Everything built at start (modules, config, adapters) lives until exit: keep it out of
     # the collector's sight so full collections stay short under load.
     gc.collect()

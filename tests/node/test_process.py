@@ -112,3 +112,23 @@ async def test_wrong_passphrase_refuses_to_start_and_writes_nothing(tmp_path: Pa
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1 and "passphrase" in lines[0], lines
     assert _dump(tmp_path / "at.db") == before
+
+
+async def test_a_port_taken_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Once a 27-line traceback (and a host that does not resolve the same)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        config = tmp_path / "at.yaml"
+        config.write_text(f"server: {{host: 127.0.0.1, port: {port}, workers: 1}}\n"
+                          "providers: {demo: {type: mock}}\nstore: {memory: {}}\n")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "node", "serve", "--config", str(config),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    lines = err.decode().strip().splitlines()
+    assert lines[-1].startswith("atgw: config error: server.host, server.port: cannot listen "
+                                f"on '127.0.0.1' port {port}: "), lines
+    assert not any("Traceback" in line for line in lines), lines
