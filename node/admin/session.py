@@ -3,9 +3,12 @@
 A browser cannot send ``Authorization`` on an ``EventSource``, and a token kept in page
 storage is readable by any script that ever runs there; so the UI signs in once and holds an
 ``HttpOnly`` cookie instead. The cookie is ``v1.<expiry>.<mac>``: an HMAC-SHA256 over the
-expiry, under a key derived from the admin token's hash. Every node holds that hash (from
-at.yaml or the store), so every node accepts every node's cookie with nothing kept per
-session; changing the admin token ends every session at once. ``DELETE`` clears the cookie
+expiry, under a key derived from the admin token's hash and the store's passphrase. Every
+node holds both (the hash from at.yaml or the store), so every node accepts every node's
+cookie with nothing kept per session; changing the admin token or the passphrase ends every
+session at once. The hash alone, which the database holds, is not enough to make a cookie:
+with it, anyone who could read the database could have signed themselves in. An expiry later
+than :data:`MAX_LIFETIME` from now is refused, whoever signed it. ``DELETE`` clears the cookie
 in this browser (a copied cookie stays valid until its expiry, at most :data:`MAX_LIFETIME`).
 
 Cookie-authenticated writes must carry :data:`CSRF_HEADER` (a page of another site cannot
@@ -41,8 +44,9 @@ _FIELDS = frozenset({"token", "lifetime_seconds"})
 
 
 def _key(gateway: Gateway) -> bytes:
-    return hmac.new(gateway.admin_token_sha256.encode(), b"at-gateway ui session v1",
-                    hashlib.sha256).digest()
+    passphrase = hashlib.sha256(gateway.settings.store.encryption_key.encode()).digest()
+    return hmac.new(gateway.admin_token_sha256.encode(),
+                    b"at-gateway ui session v1\0" + passphrase, hashlib.sha256).digest()
 
 
 def sign(gateway: Gateway, expires: int) -> str:
@@ -62,7 +66,8 @@ def session_expiry(gateway: Gateway, value: str, now: float | None = None) -> in
     expires = int(expires_text)
     if not hmac.compare_digest(sign(gateway, expires), value):
         return None
-    return expires if expires > (time.time() if now is None else now) else None
+    moment = time.time() if now is None else now
+    return expires if moment < expires <= moment + MAX_LIFETIME + 60 else None
 
 
 def check_csrf(request: web.Request) -> None:
