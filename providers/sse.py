@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["SSEDecoder", "SSEEvent", "encode_event"]
+__all__ = ["SSEDecoder", "SSEEvent", "encode_event", "object_like"]
 
 
 class SSEEvent(NamedTuple):
@@ -123,3 +123,12 @@ def encode_event(
         return head + b"data: " + data + b"\n\n"
     lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
     return head + b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
+
+
+def object_like(data: bytes) -> bool:
+    """Whether an event's data can be a JSON object, by its first and last bytes (whitespace
+    aside): the per-event check of a relayed stream, which parses only the events it must."""
+    if data[:1] == b"{" and data[-1:] == b"}":
+        return True
+    data = data.strip()
+    return data[:1] == b"{" and data[-1:] == b"}"

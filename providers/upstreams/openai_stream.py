@@ -12,7 +12,7 @@ import orjson
 
 from providers.dialects import DIALECTS
 from providers.errors import UpstreamServerError
-from providers.sse import SSEEvent, encode_event
+from providers.sse import SSEEvent, encode_event, object_like
 from providers.translate import StreamTranslator
 from providers.types import Usage
 from providers.upstream_errors import upstream_error
@@ -30,10 +30,6 @@ def _is_null(data: bytes, at: int) -> bool:
     ``"usage":null`` in every chunk once usage is asked for; those need no parse)."""
     rest = data[at : at + 8]
     return rest[:5] == b":null" or rest.replace(b" ", b"")[:5] == b":null"
-
-
-def _braced(data: bytes) -> bool:
-    return data[:1] == b"{" and data[-1:] == b"}"
 
 
 class OpenAIEvents:
@@ -101,7 +97,7 @@ class OpenAIEvents:
             return [_DONE] if self._translator is None else self._translator.finish()
         # Byte checks only: a JSON object starts with "{" and ends with "}" (what lies
         # between is parsed only when usage or an error is in it).
-        if (data[:1] != b"{" or data[-1:] != b"}") and not _braced(data.strip()):
+        if not object_like(data):
             raise UpstreamServerError(
                 f"upstream {self._provider!r} sent a malformed stream event",
                 provider=self._provider,

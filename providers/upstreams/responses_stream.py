@@ -9,9 +9,9 @@ from typing import Final
 import orjson
 
 from providers.dialects import DIALECTS
-from providers.sse import SSEEvent, encode_event
+from providers.sse import SSEEvent, encode_event, object_like
 from providers.types import Usage
-from providers.upstreams.sse_stream import cut_short
+from providers.upstreams.sse_stream import cut_short, malformed
 
 __all__ = ["ResponsesPassthrough"]
 
@@ -42,6 +42,8 @@ class ResponsesPassthrough:
         if data == b"[DONE]":
             self.done = self._ended = True
             return []
+        if not object_like(data):
+            raise malformed(self.provider)
         head = data[:160]
         if any(mark in head for mark in _TERMINAL) or (
                 event.event or "").startswith(("response.completed", "response.incomplete")):

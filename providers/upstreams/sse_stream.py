@@ -16,13 +16,20 @@ from providers.dialects import DIALECTS
 from providers.dialects.anthropic.errors import anthropic_error
 from providers.dialects.streams import load_event
 from providers.errors import ProviderError, UpstreamServerError
-from providers.sse import SSEDecoder, SSEEvent, encode_event
+from providers.sse import SSEDecoder, SSEEvent, encode_event, object_like
 from providers.translate import StreamTranslator
 from providers.transport.connection import UpstreamResponse
 from providers.types import Dialect, Usage
 from providers.upstream_errors import upstream_error
 
-__all__ = ["AnthropicPassthrough", "GeminiPassthrough", "SseStream", "cut_short"]
+__all__ = ["AnthropicPassthrough", "GeminiPassthrough", "SseStream", "cut_short", "malformed"]
+
+
+def malformed(provider: str) -> UpstreamServerError:
+    """An event whose data cannot be a JSON object: relayed, it would break the client's
+    parser mid-answer; it ends the stream with the dialect's error event instead."""
+    return UpstreamServerError(f"upstream {provider!r} sent a malformed stream event",
+                               provider=provider)
 
 
 def cut_short(provider: str, terminal: str) -> UpstreamServerError:
@@ -45,6 +52,8 @@ class AnthropicPassthrough:
         name = event.event
         if name == "error":
             raise anthropic_error(self.provider, event.data)
+        if not object_like(event.data):
+            raise malformed(self.provider)
         if name in ("message_start", "message_delta"):
             self._usage(event.data)
         elif name == "message_stop":
@@ -86,6 +95,8 @@ class GeminiPassthrough:
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         data = event.data
+        if not object_like(data):
+            raise malformed(self.provider)
         if b'"finishReason"' in data:
             self._finished = True
         if b'"error"' in data:  # anywhere: pretty-printed or after other fields

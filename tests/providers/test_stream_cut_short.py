@@ -1,6 +1,7 @@
 """A same-dialect stream whose upstream stops before the dialect's last event (a connection
 cut between events, a proxy that ends the body early) ends with the dialect's error event,
-not silently: relayed as it came, it would read as a whole, shorter answer."""
+not silently: relayed as it came, it would read as a whole, shorter answer. So does one whose
+event cannot be a JSON object."""
 
 from __future__ import annotations
 
@@ -59,3 +60,15 @@ def test_a_whole_stream_ends_quietly(dialect: str) -> None:
         handler.feed(event)
     handler.feed(ENDS[dialect])
     assert handler.finish() == []
+
+
+@pytest.mark.parametrize("dialect", ["anthropic", "gemini", "responses"])
+@pytest.mark.parametrize("data", [b"{not json", b"garbage", b"[1, 2]"])
+def test_an_event_that_cannot_be_an_object_is_an_upstream_failure(dialect: str,
+                                                                  data: bytes) -> None:
+    """Once relayed as it came, breaking the client's parser mid-answer."""
+    name = {"anthropic": "content_block_delta", "gemini": "",
+            "responses": "response.output_text.delta"}[dialect]
+    with pytest.raises(UpstreamServerError) as bad:
+        _handler(dialect).feed(SSEEvent(event=name, data=data))
+    assert bad.value.message == "upstream 'up' sent a malformed stream event"
