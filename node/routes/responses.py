@@ -91,7 +91,8 @@ async def create(request: web.Request) -> web.StreamResponse:
             body = {**body, "input": await _resolved(book, exchange.key.id, body["input"])}
         previous = body.get("previous_response_id")
         if isinstance(previous, str) and previous:
-            before = await book.find(previous, exchange.key.id, recent=True)
+            before = await book.find(previous, exchange.key.id, recent=True,
+                                     param="previous_response_id")
             history = [*before.get("input", []), *before["response"].get("output", [])]
             body = {**body, "input": [*history, *_items(body.get("input"))]}
         keep = body.get("store", True) is not False

@@ -117,17 +117,18 @@ class ResponseBook:
         while len(self._recent) > _REMEMBERED:
             self._recent.popitem(last=False)
 
-    async def find(self, response_id: str, key_id: str, *, recent: bool = False
-                   ) -> dict[str, Any]:
+    async def find(self, response_id: str, key_id: str, *, recent: bool = False,
+                   param: str | None = None) -> dict[str, Any]:
         """``{"response": ..., "input": [...]}`` of a live answer of ``key_id``; 404
-        (in the same words for another key's answer as for none). ``recent``: this node's
-        memory may answer (a conversation going on); the store otherwise."""
+        (in the same words for another key's answer as for none) naming ``param``, the
+        body field that gave the id (None: the path did). ``recent``: this node's memory
+        may answer (a conversation going on); the store otherwise."""
         record = self._recent.get(response_id) if recent else None
         if record is None or record.created_at + _FRESH < time.time():
             record = await self._store.get_response(response_id)
         if record is None or record.key_id != key_id or record.expires_at < time.time():
             raise ResponseNotFound(f"Response with id '{response_id}' not found.",
-                                   param="previous_response_id")
+                                   param=param)
         value = orjson.loads(record.body)
         assert isinstance(value, dict)
         return value

@@ -74,6 +74,7 @@ async def test_another_key_sees_nothing(fake: FakeUpstream) -> None:
             status, body = await _call(node, method, path, key=other)
             assert status == 404, (method, path, body)
             assert body["error"]["type"] == "invalid_request_error"
+            assert body["error"]["param"] is None  # the id came in the path, not a field
             assert "secret" not in orjson.dumps(body).decode()
         status, body = await _call(node, "POST", "/v1/responses",
                                    {"model": "up/m", "input": "go on",
