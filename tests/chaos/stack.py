@@ -116,8 +116,22 @@ class Stack:
     async def start(self, service: str) -> None:
         await self.docker("start", await self.container(service))
 
-    async def pause(self, service: str) -> None:
-        await self.docker("pause", await self.container(service))
+    async def pause(self, service: str, attempts: int = 5) -> None:
+        """Freeze the container's cgroup, trying again when the freeze does not complete.
+
+        runc gives up with "unable to freeze" when a busy process (here, one mid-sweep on a
+        starved VM) keeps the cgroup from freezing within its window, and thaws it again;
+        runc's maintainers leave the retry to the caller.
+        """
+        cid = await self.container(service)
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.docker("pause", cid)
+                return
+            except CommandFailed as failed:
+                if "unable to freeze" not in str(failed) or attempt == attempts:
+                    raise
+            await asyncio.sleep(0.2)
 
     async def unpause(self, service: str) -> None:
         await self.docker("unpause", await self.container(service))
