@@ -18,7 +18,8 @@ from providers.errors import ProviderError, UpstreamServerError
 from providers.sse import SSEEvent
 from providers.types import Usage
 
-__all__ = ["SHAPE_ERRORS", "Decoder", "Encoder", "load_event", "wrong_shape"]
+__all__ = ["SHAPE_ERRORS", "Decoder", "Encoder", "cut_short", "load_event", "malformed",
+           "wrong_shape"]
 
 SHAPE_ERRORS: Final = (TypeError, KeyError, AttributeError, IndexError, ValueError)
 """What the codecs raise when upstream JSON has the wrong types (``choices: 5``,
@@ -32,18 +33,38 @@ def wrong_shape(provider: str) -> UpstreamServerError:
         f"upstream {provider!r} sent an answer of the wrong shape", provider=provider)
 
 
+def malformed(provider: str) -> UpstreamServerError:
+    """An event whose data cannot be a JSON object: relayed, it would break the client's
+    parser mid-answer; it ends the stream with the dialect's error event instead."""
+    return UpstreamServerError(f"upstream {provider!r} sent a malformed stream event",
+                               provider=provider)
+
+
+def cut_short(provider: str, terminal: str) -> UpstreamServerError:
+    """An upstream stream that ended before its dialect's last event: a relay that just
+    stopped would look like a whole (shorter) answer to the client, so it ends with the
+    dialect's error event instead."""
+    return UpstreamServerError(f"upstream {provider!r} ended the stream before {terminal}",
+                               provider=provider)
+
+
 def load_event(provider: str, data: bytes) -> Any:
     """An upstream event's JSON; a malformed one is the upstream's failure."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise UpstreamServerError(
-            f"upstream {provider!r} sent a malformed stream event", provider=provider
-        ) from exc
+        raise malformed(provider) from exc
 
 
 class Decoder:
-    """Shared state: whether ``Start`` went out, the finish reason and the usage."""
+    """Shared state: whether ``Start`` went out, the finish reason and the usage.
+
+    ``terminal`` names what ends the upstream dialect's stream. An upstream that closes
+    before it and before any finish reason was cut short: ``finish`` raises then, so the
+    client reads an error event, not a whole but shorter answer.
+    """
+
+    terminal = "its last event"
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
@@ -71,6 +92,8 @@ class Decoder:
         """The upstream ended: close the turn unless it was closed already."""
         if self.ended:
             return []
+        if self.finish_reason is None:
+            raise cut_short(self.provider, self.terminal)
         self.ended = True
         head: list[StreamEvent] = [] if self.started else [Start("", "", self.usage)]
         self.started = True

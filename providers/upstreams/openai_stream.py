@@ -11,6 +11,7 @@ import re
 import orjson
 
 from providers.dialects import DIALECTS
+from providers.dialects.streams import cut_short, malformed
 from providers.errors import UpstreamServerError
 from providers.sse import SSEEvent, encode_event, object_like
 from providers.translate import StreamTranslator
@@ -23,6 +24,12 @@ _DONE = b"data: [DONE]\n\n"
 # A run of well-formed single-line events, as OpenAI and every compatible server write them:
 # such a block is relayed as it came, checked by one regex instead of event by event.
 _EVENTS = re.compile(rb"(?:data: (?:\{[^\n]*\}|\[DONE\])\n\n)*")
+
+
+def _finishes(data: bytes) -> bool:
+    """Whether a choice in ``data`` carries its finish reason (a byte check: every other
+    chunk says ``"finish_reason":null``)."""
+    return b'"finish_reason":"' in data or b'"finish_reason": "' in data
 
 
 def _is_null(data: bytes, at: int) -> bool:
@@ -39,12 +46,15 @@ class OpenAIEvents:
     real ``usage`` or an ``error`` are parsed. ``strip_usage``: the gateway asked for
     ``include_usage`` on the client's behalf, so the usage-only chunk (``choices == []``) is
     recorded but not relayed. ``done`` turns True at ``[DONE]``, where the relay stops.
+    A pass-through stream that closes with neither ``[DONE]`` nor a finish reason was cut
+    short: it ends with an error event (a translator's decoder judges that itself).
     """
 
     def __init__(self, provider: str, *, strip_usage: bool,
                  translator: StreamTranslator | None = None) -> None:
         self.usage = Usage()
         self.done = False
+        self._finished = False  # a finish_reason went by (pass-through)
         self._provider = provider
         self._strip = strip_usage
         self._translator = translator
@@ -83,25 +93,28 @@ class OpenAIEvents:
             else:
                 at = block.find(b'"usage"', stop)
         self.done = end >= 0
+        if not self._finished and _finishes(block):
+            self._finished = True
         return block
 
     def finish(self) -> list[bytes]:
-        if self._translator is None or self.done:
+        if self.done:
             return []
-        return self._translator.finish()
+        if self._translator is not None:
+            return self._translator.finish()
+        if not self._finished:
+            raise cut_short(self._provider, "[DONE]")
+        return []
 
     def _on_event(self, event: SSEEvent) -> list[bytes]:
         data = event.data
         if data == b"[DONE]":
             self.done = True
-            return [_DONE] if self._translator is None else self._translator.finish()
+            return [_DONE] if self._translator is None else self._translator.feed(event)
         # Byte checks only: a JSON object starts with "{" and ends with "}" (what lies
         # between is parsed only when usage or an error is in it).
         if not object_like(data):
-            raise UpstreamServerError(
-                f"upstream {self._provider!r} sent a malformed stream event",
-                provider=self._provider,
-            )
+            raise malformed(self._provider)
         if event.event == "error" or b'"error"' in data:
             self._check_error(data)
         if self._translator is not None:
@@ -109,6 +122,8 @@ class OpenAIEvents:
             out = self._translator.feed(event)
             self.usage = self._translator.usage
             return out
+        if not self._finished and _finishes(data):
+            self._finished = True
         at = data.find(b'"usage"')
         if at >= 0 and not _is_null(data, at + 7) and self._take_usage(data):
             return []
@@ -120,10 +135,7 @@ class OpenAIEvents:
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            raise UpstreamServerError(
-                f"upstream {self._provider!r} sent a malformed stream event",
-                provider=self._provider,
-            ) from exc
+            raise malformed(self._provider) from exc
 
     def _check_error(self, data: bytes) -> None:
         obj = self._parse(data)

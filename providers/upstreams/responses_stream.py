@@ -9,9 +9,9 @@ from typing import Final
 import orjson
 
 from providers.dialects import DIALECTS
+from providers.dialects.streams import cut_short, malformed
 from providers.sse import SSEEvent, encode_event, object_like
 from providers.types import Usage
-from providers.upstreams.sse_stream import cut_short, malformed
 
 __all__ = ["ResponsesPassthrough"]
 
@@ -49,11 +49,10 @@ class ResponsesPassthrough:
                 event.event or "").startswith(("response.completed", "response.incomplete")):
             self._usage(data)
             self._ended = True
-        if self._redact is not None and (event.event in _FAILURES
-                                         or any(mark in head for mark in _FAILURE_MARKS)):
-            data = self._redact(data.decode("utf-8", "replace")).encode()
         if event.event in _FAILURES or any(mark in head for mark in _FAILURE_MARKS):
             self._ended = True
+            if self._redact is not None:
+                data = self._redact(data.decode("utf-8", "replace")).encode()
         return [encode_event(data, event=event.event)]
 
     def _usage(self, data: bytes) -> None:

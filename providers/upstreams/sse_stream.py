@@ -14,30 +14,15 @@ import orjson
 
 from providers.dialects import DIALECTS
 from providers.dialects.anthropic.errors import anthropic_error
-from providers.dialects.streams import load_event
-from providers.errors import ProviderError, UpstreamServerError
+from providers.dialects.streams import cut_short, load_event, malformed
+from providers.errors import ProviderError
 from providers.sse import SSEDecoder, SSEEvent, encode_event, object_like
 from providers.translate import StreamTranslator
 from providers.transport.connection import UpstreamResponse
 from providers.types import Dialect, Usage
 from providers.upstream_errors import upstream_error
 
-__all__ = ["AnthropicPassthrough", "GeminiPassthrough", "SseStream", "cut_short", "malformed"]
-
-
-def malformed(provider: str) -> UpstreamServerError:
-    """An event whose data cannot be a JSON object: relayed, it would break the client's
-    parser mid-answer; it ends the stream with the dialect's error event instead."""
-    return UpstreamServerError(f"upstream {provider!r} sent a malformed stream event",
-                               provider=provider)
-
-
-def cut_short(provider: str, terminal: str) -> UpstreamServerError:
-    """An upstream stream that ended before its dialect's last event: a relay that just
-    stopped would look like a whole (shorter) answer to the client, so it ends with the
-    dialect's error event instead."""
-    return UpstreamServerError(f"upstream {provider!r} ended the stream before {terminal}",
-                               provider=provider)
+__all__ = ["AnthropicPassthrough", "GeminiPassthrough", "SseStream"]
 
 
 class AnthropicPassthrough:

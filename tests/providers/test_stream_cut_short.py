@@ -1,7 +1,7 @@
-"""A same-dialect stream whose upstream stops before the dialect's last event (a connection
-cut between events, a proxy that ends the body early) ends with the dialect's error event,
-not silently: relayed as it came, it would read as a whole, shorter answer. So does one whose
-event cannot be a JSON object."""
+"""A stream whose upstream stops before the dialect's last event (a connection cut between
+events, a proxy that ends the body early) ends with the client dialect's error event, not
+silently: relayed as it came, or closed by a translator, it would read as a whole, shorter
+answer. So does a same-dialect one whose event cannot be a JSON object."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import pytest
 
 from providers.errors import UpstreamServerError
 from providers.sse import SSEEvent
+from providers.translate import stream_translator
+from providers.types import Dialect
+from providers.upstreams.openai_stream import OpenAIEvents
 from providers.upstreams.responses_stream import ResponsesPassthrough
 from providers.upstreams.sse_stream import AnthropicPassthrough, GeminiPassthrough
 
@@ -72,3 +75,81 @@ def test_an_event_that_cannot_be_an_object_is_an_upstream_failure(dialect: str,
     with pytest.raises(UpstreamServerError) as bad:
         _handler(dialect).feed(SSEEvent(event=name, data=data))
     assert bad.value.message == "upstream 'up' sent a malformed stream event"
+
+
+OPENAI = [b'{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,'
+          b'"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}']
+OPENAI_FINISH = (b'{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,'
+                 b'"delta":{},"finish_reason":"stop"}]}')
+
+
+def _frames(*datas: bytes) -> bytes:
+    return b"".join(b"data: " + data + b"\n\n" for data in datas)
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw-blocks", "event-by-event"])
+def test_an_openai_stream_cut_before_a_finish_reason_is_an_upstream_failure(raw: bool) -> None:
+    events = OpenAIEvents("up", strip_usage=False)
+    if raw:
+        assert events.raw(_frames(*OPENAI)) == _frames(*OPENAI)
+    else:
+        assert events.feed(SSEEvent(data=OPENAI[0])) == [_frames(OPENAI[0])]
+    with pytest.raises(UpstreamServerError) as cut:
+        events.finish()
+    assert cut.value.message == "upstream 'up' ended the stream before [DONE]"
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw-blocks", "event-by-event"])
+def test_an_openai_stream_with_its_finish_reason_but_no_done_is_whole(raw: bool) -> None:
+    """Some compatible servers close after the finish chunk without [DONE]."""
+    events = OpenAIEvents("up", strip_usage=False)
+    if raw:
+        events.raw(_frames(*OPENAI, OPENAI_FINISH))
+    else:
+        for data in (*OPENAI, OPENAI_FINISH):
+            events.feed(SSEEvent(data=data))
+    assert events.finish() == []
+
+
+UPSTREAM_STREAMS: dict[Dialect, tuple[list[SSEEvent], SSEEvent, str]] = {
+    "openai": ([SSEEvent(data=OPENAI[0])], SSEEvent(data=OPENAI_FINISH), "[DONE]"),
+    "anthropic": (ANTHROPIC, ENDS["anthropic"], "message_stop"),
+    "gemini": (GEMINI, ENDS["gemini"], "a finishReason"),
+    "responses": (RESPONSES, ENDS["responses"], "response.completed"),
+}
+# A client of another dialect for each upstream (the pairs a translator serves).
+CLIENT: dict[Dialect, Dialect] = {"openai": "anthropic", "anthropic": "openai",
+                                  "gemini": "responses", "responses": "gemini"}
+
+
+@pytest.mark.parametrize("upstream", sorted(UPSTREAM_STREAMS))
+def test_a_translated_stream_cut_short_is_an_upstream_failure(upstream: Dialect) -> None:
+    """Across dialects the translator would otherwise close the client's stream itself,
+    with a finish the upstream never sent."""
+    events, _, last = UPSTREAM_STREAMS[upstream]
+    translator = stream_translator(CLIENT[upstream], upstream, "m", provider="up")
+    for event in events:
+        translator.feed(event)
+    with pytest.raises(UpstreamServerError) as cut:
+        translator.finish()
+    assert cut.value.message == f"upstream 'up' ended the stream before {last}"
+
+
+@pytest.mark.parametrize("upstream", sorted(UPSTREAM_STREAMS))
+def test_a_whole_translated_stream_closes_the_client_stream(upstream: Dialect) -> None:
+    events, end, _ = UPSTREAM_STREAMS[upstream]
+    translator = stream_translator(CLIENT[upstream], upstream, "m", provider="up")
+    out = [frame for event in events for frame in translator.feed(event)]
+    out += translator.feed(end) + translator.finish()
+    closing = {"anthropic": b"message_stop", "openai": b"[DONE]", "gemini": b'"finishReason"',
+               "responses": b"response.completed"}[CLIENT[upstream]]
+    assert closing in b"".join(out)
+
+
+def test_done_without_a_finish_reason_closes_a_translated_openai_stream() -> None:
+    events = OpenAIEvents("up", strip_usage=False,
+                          translator=stream_translator("anthropic", "openai", "m", provider="up"))
+    events.feed(SSEEvent(data=OPENAI[0]))
+    out = b"".join(events.feed(SSEEvent(data=b"[DONE]")))
+    assert events.done and b"event: message_stop" in out
+    assert events.finish() == []

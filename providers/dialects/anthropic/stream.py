@@ -39,6 +39,8 @@ class AnthropicDecoder(Decoder):
     """Messages stream events; thinking and its signature become ``ThinkingDelta``s
     (redacted thinking has no place in other dialects)."""
 
+    terminal = "message_stop"
+
     def __init__(self, provider: str) -> None:
         super().__init__(provider)
         self._blocks: dict[int, int] = {}
@@ -64,6 +66,7 @@ class AnthropicDecoder(Decoder):
         if kind == "message_delta":
             self._message_delta(obj)
         elif kind == "message_stop":
+            self.finish_reason = self.finish_reason or "stop"  # whole, if without a reason
             return self.finish()
         elif kind == "content_block_stop":
             return self._block_stop(obj)

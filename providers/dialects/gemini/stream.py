@@ -35,6 +35,8 @@ __all__ = ["GeminiDecoder", "GeminiEncoder"]
 class GeminiDecoder(Decoder):
     """``streamGenerateContent?alt=sse`` chunks; each carries whole function calls."""
 
+    terminal = "a finishReason"
+
     def read(self, event: SSEEvent) -> list[StreamEvent]:
         obj = load_event(self.provider, event.data)
         if isinstance(obj, list):  # a JSON-array stream element (alt=sse not honoured)

@@ -35,11 +35,17 @@ DONE = b"data: [DONE]\n\n"
 class OpenAIDecoder(Decoder):
     """Chat-completions chunks; tool calls are keyed by their ``index``."""
 
+    terminal = "[DONE]"
+
     def __init__(self, provider: str) -> None:
         super().__init__(provider)
         self._positions: dict[int, int] = {}
 
     def read(self, event: SSEEvent) -> list[StreamEvent]:
+        if event.data == b"[DONE]":
+            # Some compatible servers end with [DONE] and no finish_reason: still whole.
+            self.finish_reason = self.finish_reason or "stop"
+            return self.finish()
         obj = load_event(self.provider, event.data)
         out: list[StreamEvent] = []
         if not self.started:

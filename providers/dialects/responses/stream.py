@@ -233,6 +233,8 @@ class ResponsesEncoder(Encoder):
 class ResponsesDecoder(Decoder):
     """A Responses upstream's events as canonical ones (text, reasoning, calls, usage)."""
 
+    terminal = "response.completed"
+
     def __init__(self, provider: str) -> None:
         super().__init__(provider)
         self._calls: dict[str, int] = {}
