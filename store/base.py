@@ -94,8 +94,9 @@ class Store(Protocol):
         """Single usage records, newest first: those within [since, until) matching every
         filter given (``request_id``: exactly that id, across all pages), with an ``id``
         below ``before`` (the cursor); at most ``limit``."""
-    async def put_responses(self, records: Sequence[ResponseRecord]) -> None:
-        """Insert (or replace, by id) a batch of stored responses in one transaction."""
+    async def put_responses(self, records: Sequence[ResponseRecord]) -> list[ResponseRecord]:
+        """Insert (or replace, by id and key) a batch of stored responses in one
+        transaction; the records refused: their id is another key's live one."""
 
     async def get_response(self, response_id: str) -> ResponseRecord | None:
         """One stored response, expired or not (the caller checks ``expires_at``), or None."""

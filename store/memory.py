@@ -29,7 +29,7 @@ from .records import (
     UsageRecord,
     policy_json,
 )
-from .responses import ResponseRecord
+from .responses import ResponseRecord, claimable
 from .usage import log_row, storable, summarise, utc
 
 
@@ -148,9 +148,13 @@ class MemoryStore:
                 raise BadRecord(f"writing usage: unstorable values in {record!r:.200}")
         self._usage.extend(records)
 
-    async def put_responses(self, records: Sequence[ResponseRecord]) -> None:
+    async def put_responses(self, records: Sequence[ResponseRecord]) -> list[ResponseRecord]:
+        now = time.time()
+        held = {rid: r.key_id for rid, r in self._responses.items() if r.expires_at >= now}
+        records, refused = claimable(records, held)
         for record in records:
             self._responses[record.id] = record
+        return refused
 
     async def get_response(self, response_id: str) -> ResponseRecord | None:
         return self._responses.get(response_id)

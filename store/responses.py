@@ -25,7 +25,7 @@ import structlog
 from .errors import StoreError
 
 __all__ = ["MAX_RESPONSE_BYTES", "RESPONSE_ID_CHARS", "ResponseRecord", "ResponseSink",
-           "ResponseWriter"]
+           "ResponseWriter", "claimable"]
 
 log = structlog.get_logger("store.responses")
 
@@ -51,10 +51,31 @@ class ResponseRecord:
     items: tuple[str, ...] = ()
 
 
+def claimable(records: Sequence[ResponseRecord], held: dict[str, str]
+              ) -> tuple[list[ResponseRecord], list[ResponseRecord]]:
+    """(records to write, records refused) given ``held``, the key holding each live id.
+
+    Response ids come from the upstream: one that repeats them (a lying or broken server)
+    must not let a key's answer replace another key's, so an id stays with the key that
+    stored it first until it expires. Within a batch the last record of an id wins.
+    """
+    held = dict(held)
+    keep: dict[str, ResponseRecord] = {}
+    refused: list[ResponseRecord] = []
+    for record in records:
+        owner = held.setdefault(record.id, record.key_id)
+        if owner == record.key_id:
+            keep[record.id] = record
+        else:
+            refused.append(record)
+    return list(keep.values()), refused
+
+
 class ResponseSink(Protocol):
     """What the writer needs from a store (every Store satisfies it)."""
 
-    async def put_responses(self, records: Sequence[ResponseRecord]) -> None: ...
+    async def put_responses(self, records: Sequence[ResponseRecord]
+                            ) -> list[ResponseRecord]: ...
 
     async def forget_responses_before(self, moment: float) -> int: ...
 
@@ -113,16 +134,21 @@ class ResponseWriter:
         if not batch:
             return
         ok = True
+        refused: set[int] = set()
         try:
-            await self._sink.put_responses([record for record, _ in batch])
-            self.written += len(batch)
+            out = await self._sink.put_responses([record for record, _ in batch])
+            refused = {id(record) for record in out}
+            self.written += len(batch) - len(refused)
         except StoreError as exc:
             ok = False
             self.failures += 1
             log.warning("responses not stored", error=str(exc), count=len(batch))
-        for _, done in batch:
+        for record, done in batch:
+            if id(record) in refused:
+                log.warning("response not stored: the upstream repeated an id another key "
+                            "holds", response_id=record.id[:40])
             if not done.done():
-                done.set_result(ok)
+                done.set_result(ok and id(record) not in refused)
 
     async def close(self) -> None:
         """Flush what is queued, then stop."""

@@ -3,26 +3,36 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..responses import ResponseRecord
+from ..responses import ResponseRecord, claimable
 from .engine import transaction
 from .tables import Tables
 
 __all__ = ["delete", "find_item", "forget_before", "get", "put"]
 
 
-async def put(engine: AsyncEngine, t: Tables, records: Sequence[ResponseRecord]) -> None:
-    """Insert a batch (an id already there is replaced: ids are random, so only a retry)."""
+async def put(engine: AsyncEngine, t: Tables, records: Sequence[ResponseRecord]
+              ) -> list[ResponseRecord]:
+    """Insert a batch; the records refused (see ``claimable``). An id the same key holds
+    is replaced: a retried write."""
     if not records:
-        return
-    ids = [r.id for r in records]
-    items = [{"item_id": item, "response_id": r.id, "key_id": r.key_id}
-             for r in records for item in dict.fromkeys(r.items)]
+        return []
     async with transaction(engine, "storing responses", write=True) as conn:
+        held = await conn.execute(
+            sa.select(t.responses.c.id, t.responses.c.key_id).where(
+                t.responses.c.id.in_({r.id for r in records}),
+                t.responses.c.expires_at >= time.time()))
+        records, refused = claimable(records, {str(i): str(k) for i, k in held.all()})
+        if not records:
+            return refused
+        ids = [r.id for r in records]
+        items = [{"item_id": item, "response_id": r.id, "key_id": r.key_id}
+                 for r in records for item in dict.fromkeys(r.items)]
         await conn.execute(t.response_items.delete().where(
             t.response_items.c.response_id.in_(ids)))
         await conn.execute(t.responses.delete().where(t.responses.c.id.in_(ids)))
@@ -31,6 +41,7 @@ async def put(engine: AsyncEngine, t: Tables, records: Sequence[ResponseRecord])
              "expires_at": r.expires_at, "body": r.body} for r in records])
         if items:
             await conn.execute(t.response_items.insert(), items)
+    return refused
 
 
 def _record(row: sa.Row[tuple[object, ...]]) -> ResponseRecord:

@@ -288,8 +288,8 @@ class SqlStore:
 
     # stored responses --------------------------------------------------------------------
 
-    async def put_responses(self, records: Sequence[ResponseRecord]) -> None:
-        await responses.put(self._engine, self._t, records)
+    async def put_responses(self, records: Sequence[ResponseRecord]) -> list[ResponseRecord]:
+        return await responses.put(self._engine, self._t, records)
 
     async def get_response(self, response_id: str) -> ResponseRecord | None:
         return await responses.get(self._engine, self._t, response_id)

@@ -57,6 +57,36 @@ async def test_items_are_found_per_key_newest_first(store: Store) -> None:
     assert await store.find_response_item("x", "k1") is None
 
 
+async def test_an_id_another_key_holds_is_not_taken_over(store: Store) -> None:
+    """An upstream that repeats response ids must not let one key's answer replace
+    another's: the id stays with the key that stored it until it expires."""
+    first = ResponseRecord("resp_dup", "k1", time.time(), time.time() + 60, b'{"k":1}',
+                           ("msg_k1",))
+    assert await store.put_responses([first]) == []
+    second = ResponseRecord("resp_dup", "k2", time.time(), time.time() + 60, b'{"k":2}',
+                            ("msg_k2",))
+    fresh = record("resp_new", "k2")
+    assert await store.put_responses([second, fresh]) == [second]
+    got = await store.get_response("resp_dup")
+    assert got is not None and got.key_id == "k1" and got.body == b'{"k":1}'
+    assert await store.get_response("resp_new") is not None  # the rest of the batch landed
+    found = await store.find_response_item("msg_k1", "k1")
+    assert found is not None and found.id == "resp_dup"
+    assert await store.find_response_item("msg_k2", "k2") is None
+
+
+async def test_an_expired_id_and_a_batch_repeating_one(store: Store) -> None:
+    await store.put_responses([record("resp_gone", "k1", ttl=-5)])
+    assert await store.put_responses([record("resp_gone", "k2")]) == []  # expired: free
+    got = await store.get_response("resp_gone")
+    assert got is not None and got.key_id == "k2"
+    # One batch holding an id twice (a retry queued beside the first write): the last wins.
+    assert await store.put_responses([record("resp_twice", body=b'{"n":1}'),
+                                      record("resp_twice", body=b'{"n":2}')]) == []
+    got = await store.get_response("resp_twice")
+    assert got is not None and got.body == b'{"n":2}'
+
+
 async def test_big_bodies_round_trip(store: Store) -> None:
     body = b'{"t":"' + b"x" * 2_000_000 + b'"}'
     await store.put_responses([record("resp_big", body=body)])
@@ -69,11 +99,12 @@ class _Counting:
         self.batches: list[list[str]] = []
         self.fail = fail
 
-    async def put_responses(self, records: Sequence[ResponseRecord]) -> None:
+    async def put_responses(self, records: Sequence[ResponseRecord]) -> list[ResponseRecord]:
         await asyncio.sleep(0.01)
         if self.fail:
             raise StoreUnavailable("down")
         self.batches.append([r.id for r in records])
+        return [r for r in records if r.key_id == "other"]  # as if another key held them
 
     async def forget_responses_before(self, moment: float) -> int:
         return 0
@@ -107,3 +138,16 @@ async def test_writer_refuses_oversize_and_survives_a_failing_store() -> None:
     finally:
         await writer.close()
     assert sink.batches == [["resp_y"]]
+
+
+async def test_writer_reports_a_refused_record_as_not_stored() -> None:
+    sink = _Counting()
+    writer = ResponseWriter(sink)
+    writer.start()
+    try:
+        refused, stored = await asyncio.gather(writer.write(record("resp_1", "other")),
+                                               writer.write(record("resp_2")))
+    finally:
+        await writer.close()
+    assert (refused, stored) == (False, True)
+    assert writer.written == 1 and writer.failures == 0
