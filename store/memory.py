@@ -150,7 +150,8 @@ class MemoryStore:
 
     async def put_responses(self, records: Sequence[ResponseRecord]) -> list[ResponseRecord]:
         now = time.time()
-        held = {rid: r.key_id for rid, r in self._responses.items() if r.expires_at >= now}
+        held = {r.id: known.key_id for r in records
+                if (known := self._responses.get(r.id)) is not None and known.expires_at >= now}
         records, refused = claimable(records, held)
         for record in records:
             self._responses[record.id] = record
