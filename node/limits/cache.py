@@ -46,8 +46,11 @@ CAP_SHARE = 100  # ... and at least this fraction of the cap
 SURPLUS = 3  # free above this many wants is returned
 LOW_WATER = 0.3  # seconds of demand below which a renewal starts ahead of need
 BACKOFF_MIN, BACKOFF_MAX = 0.020, 1.0
-MAX_ROUNDS = 8  # slow-path renewals per request
+MAX_ROUNDS = 16  # slow-path renewals per request (a bound; the wait is bounded in time too)
 PENDING = 5.0  # how long a request waits on a lease already on its way to the database
+# The slow path's budget while another holder has units of the window: its idle ones come
+# back after IDLE_RETURN, at its next tick, and a round trip.
+SHARED_WAIT = WAIT + IDLE_RETURN + 2 * TICK
 
 
 class Leases(Protocol):
@@ -159,6 +162,9 @@ class Slice:
     denied_until: float = -math.inf
     backoff: float = BACKOFF_MIN
     parked: list[int] = field(default_factory=list)  # needs waiting on the slow path
+    # A wait for another holder's units came up empty (its units are used, not idle): later
+    # requests are not held for it again until a lease grants something.
+    shared_spent: bool = False
     upcoming: Window | None = None
 
     def want(self) -> int:
@@ -225,18 +231,25 @@ class LeaseCache:
         if isinstance(got, Reservation):
             return got
         started = self._clock()
-        give_up = started + WAIT
         parked: list[tuple[Slice, int]] = []
         try:
             for _ in range(MAX_ROUNDS):
                 piece = got
                 now = self._clock()
+                need = needs[pieces.index(piece)]
+                shared = self._elsewhere(piece, need)
+                give_up = started + (SHARED_WAIT if shared else WAIT)
                 if now < piece.denied_until:
-                    return Refusal(piece.limit, self._retry_after(piece, now))
+                    if not shared or give_up <= now:
+                        piece.shared_spent = shared
+                        return Refusal(piece.limit, self._retry_after(piece, now))
+                    # Denied just now, but another holder may give units back: ask again
+                    # when the backoff ends.
+                    await asyncio.sleep(min(piece.denied_until, give_up) - now)
+                    now = self._clock()
                 if not any(p is piece for p, _ in parked):
-                    units = needs[pieces.index(piece)]
-                    piece.parked.append(units)
-                    parked.append((piece, units))
+                    piece.parked.append(need)
+                    parked.append((piece, need))
                 if give_up <= now:
                     break
                 if self._at_window_end(piece, now):
@@ -254,7 +267,19 @@ class LeaseCache:
         finally:
             for piece, units in parked:
                 piece.parked.remove(units)
-        return await self._pending(pieces, needs, got, started)
+        answer = await self._pending(pieces, needs, got, started)
+        if isinstance(answer, Refusal) and self._elsewhere(got, needs[pieces.index(got)]):
+            got.shared_spent = True
+        return answer
+
+    @staticmethod
+    def _elsewhere(piece: Slice, need: int) -> bool:
+        """Whether other holders (workers, nodes) were granted at least ``need`` units of
+        the window, which may be idle and on their way back, unless a wait for them has
+        already come up empty (see ``SHARED_WAIT``)."""
+        left = piece.left
+        return not piece.shared_spent and left is not None and \
+            piece.limit.cap - left - piece.held >= need
 
     async def _pending(self, pieces: Sequence[Slice], needs: Sequence[int], got: Slice,
                        started: float) -> Reservation | Refusal:
@@ -377,6 +402,7 @@ class LeaseCache:
             piece.deadline, piece.left = upcoming.deadline, upcoming.left
             piece.free = piece.held = upcoming.free
             piece.denied_until, piece.backoff = -math.inf, BACKOFF_MIN
+            piece.shared_spent = False
         elif piece.held and self._expired(piece, now):
             piece.free = piece.held = 0  # the window is over: its units stay with it
 
@@ -458,6 +484,8 @@ class LeaseCache:
                 piece.upcoming = Window(lease.win_start, lease.win_end, opens, deadline,
                                         lease.granted, lease.left)
             return
+        if lease.granted:
+            piece.shared_spent = False  # units came: another wait may pay off again
         if lease.win_start == piece.win_start:
             piece.free += lease.granted
             piece.held += lease.granted

@@ -65,3 +65,34 @@ def test_a_small_request_behind_a_large_one_is_not_held_to_the_large_need() -> N
     # 950 can never fit beside the first 100; the two of 50 must not wait on it and fail.
     got, _ = _burst(1000, [100, 950, 50, 50])
     assert [isinstance(g, Reservation) for g in got] == [True, False, True, True], got
+
+
+def test_a_burst_waits_for_the_units_another_holder_leaves_idle() -> None:
+    """Two holders of one budget (two workers, or two nodes): A leased more than it used and
+    went quiet; B's burst finds the ledger empty. A gives its idle units back within
+    ``IDLE_RETURN`` and a tick, so B waits for them instead of refusing its burst with a
+    Retry-After to the window's end while the cap still has room."""
+    loop = VirtualLoop()
+    store = Ledger(loop)
+    a = LeaseCache(store, clock=lambda: loop.now)
+    b = LeaseCache(store, clock=lambda: loop.now)
+    limit = Limit("key:k", "usd_per_day", "day", 1000)
+
+    async def main() -> tuple[int, list[Reservation | Refusal]]:
+        a.start()
+        b.start()
+        for _ in range(3):  # A's demand makes its slices grow (several needs each)
+            taken = await a.acquire([a.slice(limit)], [100])
+            assert isinstance(taken, Reservation)
+            a.settle(taken, (100,))
+        held_by_a = a.slice(limit).free
+        burst = await asyncio.gather(*(b.acquire([b.slice(limit)], [100]) for _ in range(12)))
+        a.abandon()
+        b.abandon()
+        return held_by_a, list(burst)
+
+    held_by_a, burst = loop.run_until_complete(main())
+    loop.close()
+    assert held_by_a >= 200, f"A holds {held_by_a}: too few idle units for this test"
+    admitted = [g for g in burst if isinstance(g, Reservation)]
+    assert len(admitted) == 7, [type(g).__name__ for g in burst]  # 1000 less A's 300
