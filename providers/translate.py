@@ -131,6 +131,12 @@ class _Chain:
     def usage(self) -> Usage:
         return self._decoder.usage
 
+    @property
+    def done(self) -> bool:
+        """The upstream's stream reached its end (Anthropic's ``message_stop``): the relay
+        stops there, so nothing reaches the client after its own end."""
+        return self._decoder.ended
+
     def feed(self, event: SSEEvent) -> list[bytes]:
         encode = self._encoder.encode
         return [frame for ev in self._decoder.feed(event) for frame in encode(ev)]

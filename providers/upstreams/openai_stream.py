@@ -139,8 +139,8 @@ class OpenAIEvents:
 
     def _check_error(self, data: bytes) -> None:
         obj = self._parse(data)
-        if not isinstance(obj, dict) or "error" not in obj:
-            return
+        if not isinstance(obj, dict) or not obj.get("error"):
+            return  # no error, or "error": null beside a chunk (some servers send that)
         err = obj["error"]
         status = 502
         if isinstance(err, dict):

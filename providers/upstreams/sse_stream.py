@@ -25,25 +25,35 @@ from providers.upstream_errors import upstream_error
 __all__ = ["AnthropicPassthrough", "GeminiPassthrough", "SseStream"]
 
 
+def _finishes(data: bytes) -> bool:
+    """Whether a Gemini chunk ends the answer: a candidate's finishReason (a string, not
+    null) or a blocked prompt's blockReason (byte checks, as the chunk is not parsed)."""
+    return any(mark in data for mark in (b'"finishReason":"', b'"finishReason": "',
+                                         b'"blockReason":"', b'"blockReason": "'))
+
+
 class AnthropicPassthrough:
     """Anthropic to Anthropic: events are re-framed unchanged; usage is read on the side."""
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
         self.usage = Usage()
-        self._stopped = False
+        self.done = False  # message_stop: the relay stops there
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         name = event.event
-        if name == "error":
-            raise anthropic_error(self.provider, event.data)
-        if not object_like(event.data):
+        data = event.data
+        # An error event is known by its event line or, from a server that sends none, by
+        # its type (a byte check: inside a JSON string the quotes would be escaped).
+        if name == "error" or b'"type":"error"' in data or b'"type": "error"' in data:
+            raise anthropic_error(self.provider, data)
+        if not object_like(data):
             raise malformed(self.provider)
         if name in ("message_start", "message_delta"):
-            self._usage(event.data)
+            self._usage(data)
         elif name == "message_stop":
-            self._stopped = True
-        return [encode_event(event.data, event=name)]
+            self.done = True
+        return [encode_event(data, event=name)]
 
     def _usage(self, data: bytes) -> None:
         try:
@@ -65,7 +75,7 @@ class AnthropicPassthrough:
         )
 
     def finish(self) -> list[bytes]:
-        if not self._stopped:
+        if not self.done:
             raise cut_short(self.provider, "message_stop")
         return []
 
@@ -82,7 +92,7 @@ class GeminiPassthrough:
         data = event.data
         if not object_like(data):
             raise malformed(self.provider)
-        if b'"finishReason"' in data:
+        if not self._finished and _finishes(data):
             self._finished = True
         if b'"error"' in data:  # anywhere: pretty-printed or after other fields
             obj = load_event(self.provider, data)

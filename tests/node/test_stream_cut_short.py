@@ -12,7 +12,9 @@ import aiohttp
 import orjson
 import pytest
 
+from tests.fakes.anthropic_upstream import AnthropicUpstream
 from tests.fakes.openai_upstream import FakeUpstream, Sse
+from tests.fakes.replies import anthropic_sse
 from tests.node.harness import Node, running_node, settings_tree
 
 CHUNK = {"id": "c1", "object": "chat.completion.chunk", "model": "m",
@@ -69,3 +71,27 @@ async def test_a_finish_without_done_is_still_a_whole_answer(upstream: FakeUpstr
         raw = await _stream(node, "/v1/chat/completions", {
             "model": "up/m", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
     assert b'"error"' not in raw and b'"finish_reason":"stop"' in raw, raw
+
+
+async def test_nothing_reaches_the_client_after_the_upstreams_end() -> None:
+    """An Anthropic upstream that goes on after message_stop (late text, an error, a second
+    stop): the relay stopped at the first message_stop, relayed or translated."""
+    late = [b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+            b'"delta":{"type":"text_delta","text":"LATE"}}\n\n',
+            b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
+            b'"message":"late"}}\n\n']
+    async with AnthropicUpstream() as upstream:
+        upstream.push(Sse([*anthropic_sse("text"), *late]), Sse([*anthropic_sse("text"), *late]))
+        tree = settings_tree(providers={"up": {"type": "anthropic",
+                                               "base_url": upstream.base_url,
+                                               "api_key": "sk-ant-up"}})
+        async with running_node(tree) as node:
+            native = await _stream(node, "/v1/messages", {
+                "model": "up/m", "stream": True, "max_tokens": 16,
+                "messages": [{"role": "user", "content": "hi"}]})
+            chat = await _stream(node, "/v1/chat/completions", {
+                "model": "up/m", "stream": True,
+                "messages": [{"role": "user", "content": "hi"}]})
+    assert native.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n'), native
+    assert b"LATE" not in native and b"late" not in native
+    assert chat.endswith(b"data: [DONE]\n\n") and b"LATE" not in chat, chat
