@@ -93,3 +93,25 @@ async def test_unknown_route_is_404_json(node: Node) -> None:
     status, data = await _raw(node, "/v1/nothing-here", b"{}")
     assert status in (404, 405)
     assert "error" in data
+
+
+@pytest.mark.parametrize("where", ["tool", "response_schema"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_gemini_schema_format_of_the_wrong_type_is_no_500(node: Node, where: str,
+                                                                   stream: bool) -> None:
+    """Translated for a non-Gemini upstream, a schema whose ``format`` was a list raised
+    (unhashable) and answered 500."""
+    schema = {"type": "OBJECT", "format": [], "properties": {"a": {"type": "STRING",
+                                                                   "format": {}}}}
+    body: dict[str, object] = {"contents": [{"parts": [{"text": "hi"}]}]}
+    if where == "tool":
+        body["tools"] = [{"functionDeclarations": [{"name": "f", "parameters": schema}]}]
+    else:
+        body["generationConfig"] = {"responseMimeType": "application/json",
+                                    "responseSchema": schema}
+    action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{node.url}/v1beta/models/demo/mock-1:{action}", json=body,
+            headers=node.auth()) as resp:
+        assert resp.status == 200, await resp.text()
+        assert b"candidates" in await resp.read()

@@ -87,3 +87,13 @@ def test_anthropic_schema_closes_objects_and_describes_constraints() -> None:
                             "additionalProperties": False}},
         "additionalProperties": False,
     }  # fmt: skip
+
+
+def test_a_format_that_is_not_a_string_is_dropped_like_an_unknown_one() -> None:
+    """A client's ``format`` may hold any JSON (a list is not hashable): dropped, as a
+    format the upstreams do not know is, never a crash."""
+    for value in ([], {}, ["date"], 5, None):
+        schema = {"type": "OBJECT", "format": value,
+                  "properties": {"a": {"type": "STRING", "format": value}}}
+        assert to_json_schema(schema) == {"type": "object",
+                                          "properties": {"a": {"type": "string"}}}

@@ -62,7 +62,8 @@ def to_json_schema(schema: Any) -> Any:
         elif key in _COUNTS and isinstance(value, str) and value.isdigit():
             value = int(value)
         out[key] = value
-    if out.get("format") not in _STRING_FORMATS or out.get("type") != "string":
+    fmt = out.get("format")  # any JSON value a client sent: a list is not hashable
+    if not isinstance(fmt, str) or fmt not in _STRING_FORMATS or out.get("type") != "string":
         out.pop("format", None)
     if schema.get("nullable") is True:
         _allow_null(out)
