@@ -29,6 +29,11 @@ async def read_json(request: web.Request) -> Any:
         else:
             raw = await _read_within(request)
     except (web.RequestPayloadError, PayloadEncodingError):
+        # The rest of the body is unreadable: close the connection after the 400, and mark
+        # the body read, or aiohttp drains it after the answer and logs the decoding error
+        # as an unhandled exception (a trace in the log for every such request).
+        request.protocol.close()
+        request.content.feed_eof()
         raise BadRequest("The request body could not be decoded: check its Content-Encoding "
                          "and framing") from None
     if not raw:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
+import pytest
 from aiohttp import web
 from backports import zstd  # what makes aiohttp decode zstd before Python 3.14
 from structlog.testing import capture_logs
@@ -159,3 +161,27 @@ async def test_server_errors_escaping_the_app_are_logged_as_such() -> None:
     assert [(e["log_level"], e["status"]) for e in errors] == [("error", 504), ("error", 500)]
     assert isinstance(errors[1]["exc_info"], RuntimeError)
     assert not [e for e in logs if e["event"] == "malformed request"]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
+async def test_an_undecodable_body_leaves_no_trace_in_the_log(
+        encoding: str, caplog: pytest.LogCaptureFixture) -> None:
+    """aiohttp drained the rest of such a body after the 400 and logged the decoding error
+    as an unhandled exception: any client could fill the log with traces. The connection
+    closes after the answer instead (the body's remaining bytes cannot be framed)."""
+    async with edge_node() as (port, key):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        junk = b"not compressed at all " * 4
+        writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer " + key.encode() + b"\r\n"
+                     b"Content-Type: application/json\r\nContent-Encoding: " +
+                     encoding.encode() + b"\r\nContent-Length: " + str(len(junk)).encode() +
+                     b"\r\n\r\n" + junk)
+        with caplog.at_level(logging.DEBUG, logger="aiohttp"):
+            answer = await _closed_within(reader, 5)  # closed after the answer
+            await asyncio.sleep(0.1)
+        writer.close()
+    assert answer.split(b" ", 2)[1] == b"400", answer[:200]
+    assert b"could not be decoded" in answer
+    unhandled = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not unhandled, [r.getMessage() for r in unhandled]
