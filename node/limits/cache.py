@@ -241,7 +241,8 @@ class LeaseCache:
                 give_up = started + (SHARED_WAIT if shared else WAIT)
                 if now < piece.denied_until:
                     if not shared or give_up <= now:
-                        piece.shared_spent = shared
+                        if shared:  # waited for other holders' units in vain
+                            piece.shared_spent = True
                         return Refusal(piece.limit, self._retry_after(piece, now))
                     # Denied just now, but another holder may give units back: ask again
                     # when the backoff ends.

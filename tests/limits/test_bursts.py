@@ -87,12 +87,19 @@ def test_a_burst_waits_for_the_units_another_holder_leaves_idle() -> None:
             a.settle(taken, (100,))
         held_by_a = a.slice(limit).free
         burst = await asyncio.gather(*(b.acquire([b.slice(limit)], [100]) for _ in range(12)))
+        # The units left are spent, not idle: later requests are not held for them again.
+        later = []
+        for _ in range(3):
+            started = loop.now
+            refused = await b.acquire([b.slice(limit)], [100])
+            later.append((isinstance(refused, Refusal), loop.now - started))
         a.abandon()
         b.abandon()
-        return held_by_a, list(burst)
+        return held_by_a, list(burst), later
 
-    held_by_a, burst = loop.run_until_complete(main())
+    held_by_a, burst, later = loop.run_until_complete(main())
     loop.close()
     assert held_by_a >= 200, f"A holds {held_by_a}: too few idle units for this test"
     admitted = [g for g in burst if isinstance(g, Reservation)]
     assert len(admitted) == 7, [type(g).__name__ for g in burst]  # 1000 less A's 300
+    assert all(refused and waited < 0.3 for refused, waited in later), later
