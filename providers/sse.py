@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["SSEDecoder", "SSEEvent", "encode_event", "object_like"]
+__all__ = ["SSEDecoder", "SSEEvent", "encode_event", "object_like", "string_marks"]
 
 
 class SSEEvent(NamedTuple):
@@ -132,3 +132,11 @@ def object_like(data: bytes) -> bool:
         return True
     data = data.strip()
     return data[:1] == b"{" and data[-1:] == b"}"
+
+
+def string_marks(key: bytes, value: bytes = b"") -> tuple[bytes, bytes]:
+    """The two ways JSON writers spell ``"key":"value...`` (compact, or a space after the
+    colon), for a byte check of an event that is not parsed: ``key`` holds a string that
+    starts with ``value``. Inside a JSON string the quotes would be escaped, so text that
+    merely mentions the key does not match."""
+    return b'"' + key + b'":"' + value, b'"' + key + b'": "' + value

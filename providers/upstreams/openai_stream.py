@@ -13,7 +13,7 @@ import orjson
 from providers.dialects import DIALECTS
 from providers.dialects.streams import cut_short, malformed
 from providers.errors import UpstreamServerError
-from providers.sse import SSEEvent, encode_event, object_like
+from providers.sse import SSEEvent, encode_event, object_like, string_marks
 from providers.translate import StreamTranslator
 from providers.types import Usage
 from providers.upstream_errors import upstream_error
@@ -26,10 +26,12 @@ _DONE = b"data: [DONE]\n\n"
 _EVENTS = re.compile(rb"(?:data: (?:\{[^\n]*\}|\[DONE\])\n\n)*")
 
 
+_FINISH = string_marks(b"finish_reason")  # every other chunk says "finish_reason":null
+
+
 def _finishes(data: bytes) -> bool:
-    """Whether a choice in ``data`` carries its finish reason (a byte check: every other
-    chunk says ``"finish_reason":null``)."""
-    return b'"finish_reason":"' in data or b'"finish_reason": "' in data
+    """Whether a choice in ``data`` carries its finish reason."""
+    return _FINISH[0] in data or _FINISH[1] in data
 
 
 def _is_null(data: bytes, at: int) -> bool:

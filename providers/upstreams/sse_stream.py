@@ -16,7 +16,7 @@ from providers.dialects import DIALECTS
 from providers.dialects.anthropic.errors import anthropic_error
 from providers.dialects.streams import cut_short, load_event, malformed
 from providers.errors import ProviderError
-from providers.sse import SSEDecoder, SSEEvent, encode_event, object_like
+from providers.sse import SSEDecoder, SSEEvent, encode_event, object_like, string_marks
 from providers.translate import StreamTranslator
 from providers.transport.connection import UpstreamResponse
 from providers.types import Dialect, Usage
@@ -25,11 +25,16 @@ from providers.upstream_errors import upstream_error
 __all__ = ["AnthropicPassthrough", "GeminiPassthrough", "SseStream"]
 
 
+# What ends a Gemini answer: a candidate's finishReason (a string, not null), or a blocked
+# prompt's blockReason.
+_GEMINI_ENDS = (*string_marks(b"finishReason"), *string_marks(b"blockReason"))
+# An Anthropic error event, known by its type when a server sends no event line.
+_ANTHROPIC_ERROR = string_marks(b"type", b'error"')
+
+
 def _finishes(data: bytes) -> bool:
-    """Whether a Gemini chunk ends the answer: a candidate's finishReason (a string, not
-    null) or a blocked prompt's blockReason (byte checks, as the chunk is not parsed)."""
-    return any(mark in data for mark in (b'"finishReason":"', b'"finishReason": "',
-                                         b'"blockReason":"', b'"blockReason": "'))
+    """Whether a Gemini chunk ends the answer."""
+    return any(mark in data for mark in _GEMINI_ENDS)
 
 
 class AnthropicPassthrough:
@@ -43,9 +48,7 @@ class AnthropicPassthrough:
     def feed(self, event: SSEEvent) -> list[bytes]:
         name = event.event
         data = event.data
-        # An error event is known by its event line or, from a server that sends none, by
-        # its type (a byte check: inside a JSON string the quotes would be escaped).
-        if name == "error" or b'"type":"error"' in data or b'"type": "error"' in data:
+        if name == "error" or _ANTHROPIC_ERROR[0] in data or _ANTHROPIC_ERROR[1] in data:
             raise anthropic_error(self.provider, data)
         if not object_like(data):
             raise malformed(self.provider)
